@@ -1,0 +1,1 @@
+//! Ruby binding (filled in by the Ruby gem issue).

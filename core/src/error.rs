@@ -1,0 +1,107 @@
+//! Errors returned by configuration loading and initialisation.
+
+use std::path::PathBuf;
+
+/// Where a configuration value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A TOML file (the base file or the `TASKER_ENV` overlay).
+    File(PathBuf),
+    /// An environment variable.
+    Env(&'static str),
+    /// A programmatic override (`TelemetryConfig::set`, binding keyword arguments).
+    Override,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::Override => f.write_str("override"),
+        }
+    }
+}
+
+/// Everything that can go wrong while loading configuration or initialising telemetry.
+///
+/// Every message names what is wrong and, where a value was given, the key, the value and what
+/// is allowed, so a user can fix it without reading the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read telemetry config file {path}: {source}")]
+    Read {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML.
+    #[error("telemetry config file {path} is not valid TOML: {message}")]
+    Parse {
+        /// The file that failed to parse.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A key that this crate does not know.
+    #[error("unknown telemetry config key `{key}` in {origin}; known keys are listed in the README's configuration reference")]
+    UnknownKey {
+        /// The full dotted key, e.g. `telemetry.otlp.endpiont`.
+        key: String,
+        /// Where it was found.
+        origin: Origin,
+    },
+    /// A value that is not allowed for its key.
+    #[error("invalid value {value} for `{key}` (from {origin}): expected {allowed}")]
+    InvalidValue {
+        /// The full dotted key, e.g. `telemetry.otlp.protocol`.
+        key: &'static str,
+        /// Where the value came from.
+        origin: Origin,
+        /// The offending value, quoted (or `<hidden>` for secrets such as OTLP headers).
+        value: String,
+        /// What the key accepts.
+        allowed: String,
+    },
+    /// `init` was called while telemetry is already initialised.
+    #[error("telemetry is already initialised in this process: call init() once at start-up and keep the returned guard (after shutdown(), telemetry cannot be initialised again)")]
+    AlreadyInitialized,
+    /// Another library installed a global `tracing` subscriber first.
+    #[error("another global tracing subscriber is already installed in this process; remove it (tasker-telemetry installs its own) or do not call init()")]
+    SubscriberConflict,
+    /// An OTLP exporter could not be built from the configuration.
+    #[error("cannot build the OTLP {signal} exporter for endpoint {endpoint}: {reason}")]
+    Exporter {
+        /// `traces`, `metrics` or `logs`.
+        signal: &'static str,
+        /// The configured endpoint.
+        endpoint: String,
+        /// The underlying error.
+        reason: String,
+    },
+}
+
+/// Errors from operations on a running telemetry pipeline (flush, shutdown, foreign input).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// A flush or shutdown did not finish in time or an exporter reported an error.
+    #[error("telemetry {operation} incomplete: {details}")]
+    Export {
+        /// `flush` or `shutdown`.
+        operation: &'static str,
+        /// What was not delivered and why.
+        details: String,
+    },
+    /// A value given by a caller (usually through a binding) is not acceptable.
+    #[error("invalid {what}: {message}")]
+    InvalidInput {
+        /// What was invalid (e.g. `correlation_id`, `level`).
+        what: &'static str,
+        /// Why, with the offending value.
+        message: String,
+    },
+}

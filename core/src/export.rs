@@ -1,0 +1,418 @@
+//! The OTLP side: tracer, meter and logger providers built from [`TelemetryConfig`], the
+//! processor that stamps correlation attributes and redacts secrets, and the Tokio runtime the
+//! core owns for gRPC (so hosts never need one).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use opentelemetry::trace::{SpanBuilder, TracerProvider as _};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData, SpanExporter, SpanProcessor,
+};
+use opentelemetry_sdk::Resource;
+
+use crate::config::{Protocol, SamplerKind, TelemetryConfig};
+use crate::correlation::Correlation;
+use crate::error::ConfigError;
+use crate::redaction::{Redactor, REDACTED};
+
+/// Instrumentation scope name of everything this crate records.
+pub const SCOPE: &str = "tasker-telemetry";
+
+/// The tracer the `tracing` layer uses; swapped when export is configured or restarted.
+#[derive(Debug, Clone)]
+pub(crate) struct SwapTracer {
+    current: Arc<ArcSwap<SdkTracer>>,
+}
+
+impl SwapTracer {
+    pub(crate) fn new(tracer: SdkTracer) -> Self {
+        Self {
+            current: Arc::new(ArcSwap::from_pointee(tracer)),
+        }
+    }
+
+    pub(crate) fn swap(&self, tracer: SdkTracer) {
+        self.current.store(Arc::new(tracer));
+    }
+}
+
+impl opentelemetry::trace::Tracer for SwapTracer {
+    type Span = opentelemetry_sdk::trace::Span;
+
+    fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> Self::Span {
+        self.current.load().build_with_context(builder, parent_cx)
+    }
+}
+
+/// Stamps the correlation of the parent context on every span at start, and redacts secret
+/// attributes (span and event attributes) before the span leaves the process.
+#[derive(Debug)]
+pub(crate) struct ExportProcessor<P> {
+    inner: P,
+    redactor: Arc<Redactor>,
+}
+
+impl<P> ExportProcessor<P> {
+    pub(crate) fn new(inner: P, redactor: Arc<Redactor>) -> Self {
+        Self { inner, redactor }
+    }
+}
+
+pub(crate) fn redact_attributes(redactor: &Redactor, attrs: &mut [KeyValue]) {
+    for kv in attrs {
+        if redactor.is_secret(kv.key.as_str()) {
+            kv.value = Value::from(REDACTED);
+        }
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        if let Some(c) = Correlation::from_context(cx) {
+            use opentelemetry::trace::Span as _;
+            span.set_attributes(c.attributes());
+        }
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        redact_attributes(&self.redactor, &mut span.attributes);
+        for event in span.events.events.iter_mut() {
+            redact_attributes(&self.redactor, &mut event.attributes);
+        }
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// The resource (service name, version, environment, extra attributes) of a configuration.
+pub(crate) fn resource(config: &TelemetryConfig) -> Resource {
+    let mut attrs = vec![KeyValue::new("telemetry.sdk.name.tasker", env!("CARGO_PKG_VERSION"))];
+    if let Some(v) = &config.service_version {
+        attrs.push(KeyValue::new("service.version", v.clone()));
+    }
+    if let Some(e) = &config.environment {
+        attrs.push(KeyValue::new("deployment.environment.name", e.clone()));
+    }
+    for (k, v) in &config.resource_attributes {
+        attrs.push(KeyValue::new(k.clone(), v.clone()));
+    }
+    Resource::builder_empty()
+        .with_service_name(config.service_name.clone())
+        .with_attributes(attrs)
+        .build()
+}
+
+pub(crate) fn sampler(config: &TelemetryConfig) -> Sampler {
+    let ratio = config.sampling.ratio;
+    match config.sampling.sampler {
+        SamplerKind::AlwaysOn => Sampler::AlwaysOn,
+        SamplerKind::AlwaysOff => Sampler::AlwaysOff,
+        SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
+        SamplerKind::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerKind::ParentBasedTraceIdRatio => Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio))),
+    }
+}
+
+/// A tracer provider with no exporter: spans get ids and contexts (for logs and propagation)
+/// but go nowhere. Used before `init` and when export is off.
+pub(crate) fn local_tracer_provider(config: &TelemetryConfig) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_sampler(sampler(config))
+        .with_max_attributes_per_span(config.spans.max_attributes)
+        .with_max_events_per_span(config.spans.max_events)
+        .with_resource(resource(config))
+        .build()
+}
+
+/// Everything that exports, kept until shutdown.
+pub(crate) struct Exporters {
+    pub(crate) tracer_provider: SdkTracerProvider,
+    pub(crate) meter_provider: Option<SdkMeterProvider>,
+    pub(crate) logger_provider: Option<SdkLoggerProvider>,
+    pub(crate) runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Exporters {
+    pub(crate) fn tracer(&self) -> SdkTracer {
+        self.tracer_provider.tracer(SCOPE)
+    }
+}
+
+fn signal_endpoint(config: &TelemetryConfig, path: &str) -> String {
+    let base = config.otlp.endpoint.clone().unwrap_or_default();
+    match config.otlp.protocol {
+        Protocol::Grpc => base,
+        Protocol::HttpProtobuf => {
+            let trimmed = base.trim_end_matches('/');
+            if trimmed.ends_with(path) {
+                trimmed.to_owned()
+            } else {
+                format!("{trimmed}{path}")
+            }
+        }
+    }
+}
+
+fn headers(config: &TelemetryConfig) -> HashMap<String, String> {
+    config.otlp.headers.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn metadata(config: &TelemetryConfig, signal: &'static str) -> Result<tonic::metadata::MetadataMap, ConfigError> {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (k, v) in &config.otlp.headers.0 {
+        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes());
+        let value = tonic::metadata::MetadataValue::try_from(v.as_str());
+        match (key, value) {
+            (Ok(key), Ok(value)) => {
+                map.insert(key, value);
+            }
+            _ => {
+                return Err(ConfigError::Exporter {
+                    signal,
+                    endpoint: config.otlp.endpoint.clone().unwrap_or_default(),
+                    reason: format!("header `{k}` is not a valid gRPC metadata name/value (value hidden)"),
+                })
+            }
+        }
+    }
+    Ok(map)
+}
+
+fn build_error(config: &TelemetryConfig, signal: &'static str, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Exporter {
+        signal,
+        endpoint: config.otlp.endpoint.clone().unwrap_or_default(),
+        reason: e.to_string(),
+    }
+}
+
+/// Runs an exporter's futures on the core's runtime (gRPC needs Tokio; the SDK's batch threads
+/// are plain threads).
+#[derive(Debug)]
+struct OnRuntime<E> {
+    inner: E,
+    handle: tokio::runtime::Handle,
+}
+
+impl<E: SpanExporter> SpanExporter for OnRuntime<E> {
+    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        std::future::ready(self.handle.block_on(self.inner.export(batch)))
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let _g = self.handle.enter();
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        let _g = self.handle.enter();
+        self.inner.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for OnRuntime<E> {
+    fn export(&self, metrics: &ResourceMetrics) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        std::future::ready(self.handle.block_on(self.inner.export(metrics)))
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        let _g = self.handle.enter();
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let _g = self.handle.enter();
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}
+
+impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter for OnRuntime<E> {
+    fn export(
+        &self,
+        batch: opentelemetry_sdk::logs::LogBatch<'_>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        std::future::ready(self.handle.block_on(self.inner.export(batch)))
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let _g = self.handle.enter();
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Builds the exporting providers. Runs on its own thread so that neither the blocking HTTP
+/// client nor the gRPC channel sees (or needs) the caller's async runtime.
+pub(crate) fn build_exporters(config: &TelemetryConfig, redactor: Arc<Redactor>) -> Result<Exporters, ConfigError> {
+    let config_owned = config.clone();
+    std::thread::Builder::new()
+        .name("tasker-telemetry-init".into())
+        .spawn(move || build_on_this_thread(&config_owned, redactor))
+        .map_err(|e| build_error(config, "traces", e))?
+        .join()
+        .map_err(|_| build_error(config, "traces", "exporter construction panicked"))?
+}
+
+fn build_on_this_thread(config: &TelemetryConfig, redactor: Arc<Redactor>) -> Result<Exporters, ConfigError> {
+    let resource = resource(config);
+    let runtime = match config.otlp.protocol {
+        Protocol::Grpc => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("tasker-telemetry-grpc")
+                .enable_all()
+                .build()
+                .map_err(|e| build_error(config, "traces", e))?,
+        ),
+        Protocol::HttpProtobuf => None,
+    };
+    let _entered = runtime.as_ref().map(|rt| rt.enter());
+    let handle = runtime.as_ref().map(|rt| rt.handle().clone());
+
+    let batch = BatchConfigBuilder::default()
+        .with_max_queue_size(config.otlp.max_queue_size)
+        .with_max_export_batch_size(config.otlp.batch_size.min(config.otlp.max_queue_size))
+        .with_scheduled_delay(config.otlp.scheduled_delay)
+        .build();
+
+    let span_processor = match &handle {
+        Some(handle) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(signal_endpoint(config, "/v1/traces"))
+                .with_timeout(config.otlp.timeout)
+                .with_metadata(metadata(config, "traces")?)
+                .build()
+                .map_err(|e| build_error(config, "traces", e))?;
+            let exporter = OnRuntime {
+                inner: exporter,
+                handle: handle.clone(),
+            };
+            BatchSpanProcessor::builder(exporter).with_batch_config(batch).build()
+        }
+        None => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(signal_endpoint(config, "/v1/traces"))
+                .with_timeout(config.otlp.timeout)
+                .with_headers(headers(config))
+                .build()
+                .map_err(|e| build_error(config, "traces", e))?;
+            BatchSpanProcessor::builder(exporter).with_batch_config(batch).build()
+        }
+    };
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_sampler(sampler(config))
+        .with_max_attributes_per_span(config.spans.max_attributes)
+        .with_max_events_per_span(config.spans.max_events)
+        .with_resource(resource.clone())
+        .with_span_processor(ExportProcessor::new(span_processor, redactor))
+        .build();
+
+    let meter_provider = if config.metrics.enabled {
+        let provider = SdkMeterProvider::builder().with_resource(resource.clone());
+        let provider = match &handle {
+            Some(handle) => {
+                let exporter = opentelemetry_otlp::MetricExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(signal_endpoint(config, "/v1/metrics"))
+                    .with_timeout(config.otlp.timeout)
+                    .with_metadata(metadata(config, "metrics")?)
+                    .build()
+                    .map_err(|e| build_error(config, "metrics", e))?;
+                let reader = PeriodicReader::builder(OnRuntime {
+                    inner: exporter,
+                    handle: handle.clone(),
+                })
+                .with_interval(config.metrics.export_interval)
+                .build();
+                provider.with_reader(reader)
+            }
+            None => {
+                let exporter = opentelemetry_otlp::MetricExporter::builder()
+                    .with_http()
+                    .with_endpoint(signal_endpoint(config, "/v1/metrics"))
+                    .with_timeout(config.otlp.timeout)
+                    .with_headers(headers(config))
+                    .build()
+                    .map_err(|e| build_error(config, "metrics", e))?;
+                let reader = PeriodicReader::builder(exporter)
+                    .with_interval(config.metrics.export_interval)
+                    .build();
+                provider.with_reader(reader)
+            }
+        };
+        Some(provider.build())
+    } else {
+        None
+    };
+
+    let logger_provider = if config.logging.export_logs {
+        let processor = match &handle {
+            Some(handle) => {
+                let exporter = opentelemetry_otlp::LogExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(signal_endpoint(config, "/v1/logs"))
+                    .with_timeout(config.otlp.timeout)
+                    .with_metadata(metadata(config, "logs")?)
+                    .build()
+                    .map_err(|e| build_error(config, "logs", e))?;
+                opentelemetry_sdk::logs::BatchLogProcessor::builder(OnRuntime {
+                    inner: exporter,
+                    handle: handle.clone(),
+                })
+                .build()
+            }
+            None => {
+                let exporter = opentelemetry_otlp::LogExporter::builder()
+                    .with_http()
+                    .with_endpoint(signal_endpoint(config, "/v1/logs"))
+                    .with_timeout(config.otlp.timeout)
+                    .with_headers(headers(config))
+                    .build()
+                    .map_err(|e| build_error(config, "logs", e))?;
+                opentelemetry_sdk::logs::BatchLogProcessor::builder(exporter).build()
+            }
+        };
+        Some(
+            SdkLoggerProvider::builder()
+                .with_resource(resource)
+                .with_log_processor(processor)
+                .build(),
+        )
+    } else {
+        None
+    };
+    drop(_entered);
+    Ok(Exporters {
+        tracer_provider,
+        meter_provider,
+        logger_provider,
+        runtime,
+    })
+}

@@ -1,0 +1,292 @@
+//! Key/value fields given by foreign callers (Ruby, Python), converted once into what
+//! `tracing` and OpenTelemetry can carry.
+//!
+//! Conversion rules, the same for every language:
+//!
+//! | value | becomes |
+//! |---|---|
+//! | string | string, cut to `telemetry.spans.max_attribute_length` bytes with `…[truncated N bytes]` |
+//! | integer / float / bool | the same type (integers as `i64`; larger integers as strings) |
+//! | null (`nil`, `None`) | the string `"null"` |
+//! | map | one field per entry under dotted keys: `{"user" => {"id" => 1}}` → `user.id = 1` (up to 8 levels; deeper levels become a JSON string) |
+//! | list | a JSON string: `[1,"a",true]` |
+//! | any other object | its string form (`to_s`, `str()`), done by the binding |
+//!
+//! A key given twice keeps the last value.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Deepest map nesting that is flattened to dotted keys.
+pub const MAX_FLATTEN_DEPTH: usize = 8;
+
+static MAX_VALUE_LEN: AtomicUsize = AtomicUsize::new(8192);
+
+/// Sets the string length limit (from `telemetry.spans.max_attribute_length`).
+pub(crate) fn set_max_value_len(len: usize) {
+    MAX_VALUE_LEN.store(len.max(16), Ordering::Relaxed);
+}
+
+/// The current string length limit in bytes.
+pub fn max_value_len() -> usize {
+    MAX_VALUE_LEN.load(Ordering::Relaxed)
+}
+
+/// A value as a foreign caller hands it over, before flattening.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// `nil` / `None`.
+    Null,
+    /// An array or list.
+    List(Vec<FieldValue>),
+    /// A hash or dict, in its own order.
+    Map(Vec<(String, FieldValue)>),
+}
+
+impl From<&str> for FieldValue {
+    fn from(v: &str) -> Self {
+        FieldValue::Str(v.to_owned())
+    }
+}
+impl From<String> for FieldValue {
+    fn from(v: String) -> Self {
+        FieldValue::Str(v)
+    }
+}
+impl From<i64> for FieldValue {
+    fn from(v: i64) -> Self {
+        FieldValue::Int(v)
+    }
+}
+impl From<f64> for FieldValue {
+    fn from(v: f64) -> Self {
+        FieldValue::Float(v)
+    }
+}
+impl From<bool> for FieldValue {
+    fn from(v: bool) -> Self {
+        FieldValue::Bool(v)
+    }
+}
+
+/// A flat field value: what a span attribute or a log field holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// A string (already truncated).
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl Scalar {
+    /// This value as `tracing` sees it.
+    pub fn as_value(&self) -> &dyn tracing::Value {
+        match self {
+            Scalar::Str(s) => s,
+            Scalar::Int(i) => i,
+            Scalar::Float(f) => f,
+            Scalar::Bool(b) => b,
+        }
+    }
+
+    /// This value as an OpenTelemetry attribute value.
+    pub fn to_otel(&self) -> opentelemetry::Value {
+        match self {
+            Scalar::Str(s) => opentelemetry::Value::from(s.clone()),
+            Scalar::Int(i) => opentelemetry::Value::I64(*i),
+            Scalar::Float(f) => opentelemetry::Value::F64(*f),
+            Scalar::Bool(b) => opentelemetry::Value::Bool(*b),
+        }
+    }
+
+    /// The value as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Scalar::Str(s) => serde_json::Value::from(s.as_str()),
+            Scalar::Int(i) => serde_json::Value::from(*i),
+            Scalar::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or_else(|| serde_json::Value::from(f.to_string())),
+            Scalar::Bool(b) => serde_json::Value::from(*b),
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` bytes (on a character boundary) and appends a marker.
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let dropped = s.len() - cut;
+    s.truncate(cut);
+    let _ = write!(s, "…[truncated {dropped} bytes]");
+    s
+}
+
+/// Flattened fields, in insertion order, keys unique.
+///
+/// ```
+/// use tasker_telemetry::fields::{Fields, FieldValue, Scalar};
+///
+/// let mut fields = Fields::new();
+/// fields.insert("order", FieldValue::Map(vec![
+///     ("id".into(), FieldValue::Int(7)),
+///     ("tags".into(), FieldValue::List(vec!["a".into(), FieldValue::Bool(true)])),
+/// ]));
+/// let flat: Vec<_> = fields.iter().collect();
+/// assert_eq!(flat[0], ("order.id", &Scalar::Int(7)));
+/// assert_eq!(flat[1], ("order.tags", &Scalar::Str(r#"["a",true]"#.into())));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields {
+    entries: Vec<(String, Scalar)>,
+}
+
+impl Fields {
+    /// No fields.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Room for `n` fields.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// Number of flat fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `(key, value)` pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Scalar)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Inserts a value under `key`, flattening maps and lists as documented on the module.
+    pub fn insert(&mut self, key: impl Into<String>, value: FieldValue) {
+        self.insert_at(key.into(), value, 0);
+    }
+
+    /// Inserts an already flat value.
+    pub fn insert_scalar(&mut self, key: impl Into<String>, value: Scalar) {
+        let key = key.into();
+        let value = match value {
+            Scalar::Str(s) => Scalar::Str(truncate(s, max_value_len())),
+            other => other,
+        };
+        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            self.entries.push((key, value));
+        }
+    }
+
+    fn insert_at(&mut self, key: String, value: FieldValue, depth: usize) {
+        match value {
+            FieldValue::Str(s) => self.insert_scalar(key, Scalar::Str(s)),
+            FieldValue::Int(i) => self.insert_scalar(key, Scalar::Int(i)),
+            FieldValue::Float(f) => self.insert_scalar(key, Scalar::Float(f)),
+            FieldValue::Bool(b) => self.insert_scalar(key, Scalar::Bool(b)),
+            FieldValue::Null => self.insert_scalar(key, Scalar::Str("null".to_owned())),
+            FieldValue::List(items) => {
+                let json = serde_json::Value::Array(items.iter().map(to_json).collect());
+                self.insert_scalar(key, Scalar::Str(json.to_string()));
+            }
+            FieldValue::Map(entries) if depth < MAX_FLATTEN_DEPTH => {
+                for (k, v) in entries {
+                    self.insert_at(format!("{key}.{k}"), v, depth + 1);
+                }
+            }
+            map @ FieldValue::Map(_) => self.insert_scalar(key, Scalar::Str(to_json(&map).to_string())),
+        }
+    }
+
+    /// The fields as a JSON object (used by the fallback callsite).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.entries.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    }
+}
+
+impl<K: Into<String>, V: Into<FieldValue>> FromIterator<(K, V)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut fields = Fields::new();
+        for (k, v) in iter {
+            fields.insert(k, v.into());
+        }
+        fields
+    }
+}
+
+fn to_json(value: &FieldValue) -> serde_json::Value {
+    match value {
+        FieldValue::Str(s) => serde_json::Value::from(s.as_str()),
+        FieldValue::Int(i) => serde_json::Value::from(*i),
+        FieldValue::Float(f) => Scalar::Float(*f).to_json(),
+        FieldValue::Bool(b) => serde_json::Value::from(*b),
+        FieldValue::Null => serde_json::Value::Null,
+        FieldValue::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
+        FieldValue::Map(entries) => {
+            serde_json::Value::Object(entries.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries_and_marks_the_cut() {
+        let s = "é".repeat(20); // 40 bytes
+        let t = truncate(s, 21);
+        assert!(t.starts_with(&"é".repeat(10)));
+        assert!(t.ends_with("…[truncated 20 bytes]"), "{t}");
+        assert_eq!(truncate("short".into(), 10), "short");
+    }
+
+    #[test]
+    fn nested_maps_flatten_and_duplicates_keep_the_last_value() {
+        let mut f = Fields::new();
+        f.insert("a", FieldValue::Map(vec![("b".into(), FieldValue::Map(vec![("c".into(), 1i64.into())]))]));
+        f.insert("a.b.c", FieldValue::Int(2));
+        f.insert("n", FieldValue::Null);
+        assert_eq!(f.iter().collect::<Vec<_>>(), vec![("a.b.c", &Scalar::Int(2)), ("n", &Scalar::Str("null".into()))]);
+    }
+
+    #[test]
+    fn maps_deeper_than_the_limit_become_json() {
+        let mut v = FieldValue::Int(1);
+        for _ in 0..(MAX_FLATTEN_DEPTH + 2) {
+            v = FieldValue::Map(vec![("k".into(), v)]);
+        }
+        let mut f = Fields::new();
+        f.insert("root", v);
+        let (key, value) = f.iter().next().unwrap();
+        assert_eq!(key.matches(".k").count(), MAX_FLATTEN_DEPTH);
+        assert_eq!(value, &Scalar::Str(r#"{"k":{"k":1}}"#.into()));
+    }
+}

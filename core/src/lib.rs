@@ -1,0 +1,56 @@
+//! # tasker-telemetry
+//!
+//! One core for tracing, correlation, metrics and OTLP export, shared by the Tasker
+//! orchestrator (Rust) and its Ruby and Python step handlers (through thin bindings), so that a
+//! step that crosses three languages is one trace with one correlation id.
+//!
+//! Rust code uses ordinary `tracing` macros; bindings use [`dynamic`].
+//!
+//! ```no_run
+//! use tasker_telemetry::{init, Correlation, TelemetryConfig};
+//!
+//! let _guard = init(TelemetryConfig::load()?)?;
+//! let _scope = Correlation::new().with_namespace("payments").enter();
+//! let span = tracing::info_span!("order_fulfillment");
+//! span.in_scope(|| tracing::info!(order_id = 42, "validated"));
+//! # Ok::<(), tasker_telemetry::ConfigError>(())
+//! ```
+//!
+//! Contents:
+//! - [`config`]: [`TelemetryConfig`] from defaults, TOML, `TASKER_ENV` overlay and `OTEL_*` variables;
+//! - [`pipeline`]: [`init_logging`] (console only), [`init`] (export), [`flush`], [`shutdown`];
+//! - [`correlation`]: [`CorrelationId`], [`Correlation`] scopes carried by spans, logs and futures;
+//! - [`propagation`]: W3C `traceparent`/`tracestate`/`baggage` [`inject`](propagation::inject) and [`extract`](propagation::extract);
+//! - [`dynamic`]: spans and events with run-time names and fields, for foreign callers;
+//! - [`fields`]: how foreign values become attributes (flattening, truncation);
+//! - [`redaction`]: secret-looking fields replaced by `[REDACTED]` before any output;
+//! - [`console`]: the pretty/compact/JSON log line formats;
+//! - [`metrics`]: cached instruments and the metric [`catalogue`](metrics::catalogue);
+//! - [`lifecycle`]: task/step lifecycle events routed to traces, logs and metrics;
+//! - [`level`]: level names as foreign callers spell them;
+//! - [`error`]: [`ConfigError`] and [`TelemetryError`].
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod console;
+pub mod correlation;
+pub mod dynamic;
+pub mod error;
+mod export;
+pub mod fields;
+pub mod level;
+pub mod lifecycle;
+mod logs;
+pub mod metrics;
+pub mod pipeline;
+pub mod propagation;
+pub mod redaction;
+
+pub use config::TelemetryConfig;
+pub use console::ConsoleWriter;
+pub use correlation::{Correlation, CorrelationGuard, CorrelationId, WithCorrelation};
+pub use error::{ConfigError, TelemetryError};
+pub use pipeline::{flush, init, init_logging, init_with_writer, is_exporting, is_initialized, shutdown, TelemetryGuard};
+pub use propagation::RemoteContext;
+pub use redaction::Redactor;

@@ -1,0 +1,276 @@
+//! Metrics: counters, up-down counters, histograms and gauges created by name, cached, and
+//! exported over OTLP on `telemetry.metrics.export_interval_ms`.
+//!
+//! Instruments are `f64` so one API serves Rust, Ruby and Python. A name from the [`catalogue`]
+//! gets its unit, description and (for histograms) bucket boundaries from there.
+//!
+//! `correlation_id`, `trace_id` and `span_id` labels are dropped unless
+//! `telemetry.metrics.allow_correlation_labels` is on: every distinct label value is a new time
+//! series in the backend, so a per-request id makes cardinality (and cost) unbounded. Put such
+//! ids on spans and logs instead. Label values whose key looks secret are redacted.
+//!
+//! Before `init` (or with export off) instruments are no-ops.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use arc_swap::ArcSwap;
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _, UpDownCounter};
+use opentelemetry::KeyValue;
+
+use crate::redaction::{Redactor, REDACTED};
+
+/// The kind of an instrument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstrumentKind {
+    /// Monotonic sum.
+    Counter,
+    /// Sum that goes up and down.
+    UpDownCounter,
+    /// Distribution with explicit buckets.
+    Histogram,
+    /// Last value.
+    Gauge,
+}
+
+/// A metric of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricDef {
+    /// Name as exported.
+    pub name: &'static str,
+    /// Instrument kind.
+    pub kind: InstrumentKind,
+    /// UCUM unit (`ms`, `{task}`, ...).
+    pub unit: &'static str,
+    /// What it measures.
+    pub description: &'static str,
+}
+
+/// The orchestrator and worker metric catalogue.
+pub mod catalogue {
+    use super::InstrumentKind::{Counter, Gauge, Histogram};
+    use super::MetricDef;
+
+    macro_rules! metric {
+        ($id:ident, $name:literal, $kind:ident, $unit:literal, $desc:literal) => {
+            #[doc = $desc]
+            pub const $id: MetricDef = MetricDef {
+                name: $name,
+                kind: $kind,
+                unit: $unit,
+                description: $desc,
+            };
+        };
+    }
+
+    metric!(TASKS_REQUESTS_TOTAL, "tasker_tasks_requests_total", Counter, "{task}", "Task requests received by the orchestrator");
+    metric!(TASKS_COMPLETIONS_TOTAL, "tasker_tasks_completions_total", Counter, "{task}", "Tasks completed");
+    metric!(TASKS_FAILURES_TOTAL, "tasker_tasks_failures_total", Counter, "{task}", "Tasks failed");
+    metric!(STEPS_ENQUEUED_TOTAL, "tasker_steps_enqueued_total", Counter, "{step}", "Steps enqueued for workers");
+    metric!(STEP_RESULTS_PROCESSED_TOTAL, "tasker_step_results_processed_total", Counter, "{step}", "Step results processed by the orchestrator");
+    metric!(TASK_INITIALIZATION_DURATION, "tasker_task_initialization_duration", Histogram, "ms", "Time to initialise a task");
+    metric!(TASK_FINALIZATION_DURATION, "tasker_task_finalization_duration", Histogram, "ms", "Time to finalise a task");
+    metric!(STEP_RESULT_PROCESSING_DURATION, "tasker_step_result_processing_duration", Histogram, "ms", "Time to process a step result");
+    metric!(STEPS_EXECUTIONS_TOTAL, "tasker_steps_executions_total", Counter, "{step}", "Step executions started by workers");
+    metric!(STEPS_SUCCESSES_TOTAL, "tasker_steps_successes_total", Counter, "{step}", "Step executions that succeeded");
+    metric!(STEPS_FAILURES_TOTAL, "tasker_steps_failures_total", Counter, "{step}", "Step executions that failed (label error_type)");
+    metric!(STEPS_CLAIMED_TOTAL, "tasker_steps_claimed_total", Counter, "{step}", "Steps claimed by workers");
+    metric!(STEP_EXECUTION_DURATION, "tasker_step_execution_duration", Histogram, "ms", "Step handler execution time");
+    metric!(STEP_CLAIM_DURATION, "tasker_step_claim_duration", Histogram, "ms", "Time to claim a step");
+    metric!(STEP_RESULT_SUBMISSION_DURATION, "tasker_step_result_submission_duration", Histogram, "ms", "Time to submit a step result");
+    metric!(TASKS_ACTIVE, "tasker_tasks_active", Gauge, "{task}", "Tasks in progress");
+    metric!(STEPS_READY, "tasker_steps_ready", Gauge, "{step}", "Steps ready to run");
+    metric!(QUEUE_DEPTH, "tasker_queue_depth", Gauge, "{message}", "Messages waiting in a queue (label queue)");
+
+    /// Every metric above.
+    pub const ALL: &[MetricDef] = &[
+        TASKS_REQUESTS_TOTAL,
+        TASKS_COMPLETIONS_TOTAL,
+        TASKS_FAILURES_TOTAL,
+        STEPS_ENQUEUED_TOTAL,
+        STEP_RESULTS_PROCESSED_TOTAL,
+        TASK_INITIALIZATION_DURATION,
+        TASK_FINALIZATION_DURATION,
+        STEP_RESULT_PROCESSING_DURATION,
+        STEPS_EXECUTIONS_TOTAL,
+        STEPS_SUCCESSES_TOTAL,
+        STEPS_FAILURES_TOTAL,
+        STEPS_CLAIMED_TOTAL,
+        STEP_EXECUTION_DURATION,
+        STEP_CLAIM_DURATION,
+        STEP_RESULT_SUBMISSION_DURATION,
+        TASKS_ACTIVE,
+        STEPS_READY,
+        QUEUE_DEPTH,
+    ];
+
+    /// Bucket boundaries of the millisecond histograms.
+    pub const DURATION_MS_BUCKETS: &[f64] = &[
+        1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
+    ];
+
+    /// The definition of `name`, if it is in the catalogue.
+    pub fn find(name: &str) -> Option<&'static MetricDef> {
+        ALL.iter().find(|m| m.name == name)
+    }
+}
+
+/// Label keys dropped unless `allow_correlation_labels` is set.
+pub const HIGH_CARDINALITY_LABELS: &[&str] = &["correlation_id", "trace_id", "span_id", "parent_correlation_id"];
+
+#[derive(Default)]
+struct Cache {
+    counters: HashMap<String, Counter<f64>>,
+    up_down: HashMap<String, UpDownCounter<f64>>,
+    histograms: HashMap<String, Histogram<f64>>,
+    gauges: HashMap<String, Gauge<f64>>,
+}
+
+struct Registry {
+    meter: Meter,
+    cache: RwLock<Cache>,
+    allow_correlation_labels: bool,
+    redactor: Arc<Redactor>,
+}
+
+fn registry() -> &'static ArcSwap<Registry> {
+    static REGISTRY: OnceLock<ArcSwap<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        ArcSwap::from_pointee(Registry {
+            meter: noop_meter(),
+            cache: RwLock::new(Cache::default()),
+            allow_correlation_labels: false,
+            redactor: Arc::new(Redactor::default()),
+        })
+    })
+}
+
+/// Points the registry at a new meter (at init, after fork, or back to no-op at shutdown).
+pub(crate) fn install(meter: Option<Meter>, allow_correlation_labels: bool, redactor: Arc<Redactor>) {
+    registry().store(Arc::new(Registry {
+        meter: meter.unwrap_or_else(noop_meter),
+        cache: RwLock::new(Cache::default()),
+        allow_correlation_labels,
+        redactor,
+    }));
+}
+
+fn noop_meter() -> Meter {
+    opentelemetry::metrics::NoopMeterProvider::new().meter(crate::export::SCOPE)
+}
+
+pub(crate) fn meter_from(provider: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Meter {
+    provider.meter(crate::export::SCOPE)
+}
+
+macro_rules! cached {
+    ($fn:ident, $field:ident, $ty:ty, $build:ident) => {
+        /// The instrument named `name`, created on first use and cached (a second lookup is one
+        /// hash lookup under a read lock).
+        pub fn $fn(name: &str) -> $ty {
+            let reg = registry().load();
+            if let Ok(cache) = reg.cache.read() {
+                if let Some(i) = cache.$field.get(name) {
+                    return i.clone();
+                }
+            }
+            let def = catalogue::find(name);
+            let instrument = $build(&reg.meter, name, def);
+            if let Ok(mut cache) = reg.cache.write() {
+                cache.$field.entry(name.to_owned()).or_insert_with(|| instrument.clone());
+            }
+            instrument
+        }
+    };
+}
+
+fn build_counter(meter: &Meter, name: &str, def: Option<&MetricDef>) -> Counter<f64> {
+    let mut b = meter.f64_counter(name.to_owned());
+    if let Some(d) = def {
+        b = b.with_unit(d.unit).with_description(d.description);
+    }
+    b.build()
+}
+
+fn build_up_down(meter: &Meter, name: &str, def: Option<&MetricDef>) -> UpDownCounter<f64> {
+    let mut b = meter.f64_up_down_counter(name.to_owned());
+    if let Some(d) = def {
+        b = b.with_unit(d.unit).with_description(d.description);
+    }
+    b.build()
+}
+
+fn build_histogram(meter: &Meter, name: &str, def: Option<&MetricDef>) -> Histogram<f64> {
+    let mut b = meter.f64_histogram(name.to_owned());
+    if let Some(d) = def {
+        b = b.with_unit(d.unit).with_description(d.description);
+    }
+    if def.is_none_or(|d| d.unit == "ms") {
+        b = b.with_boundaries(catalogue::DURATION_MS_BUCKETS.to_vec());
+    }
+    b.build()
+}
+
+fn build_gauge(meter: &Meter, name: &str, def: Option<&MetricDef>) -> Gauge<f64> {
+    let mut b = meter.f64_gauge(name.to_owned());
+    if let Some(d) = def {
+        b = b.with_unit(d.unit).with_description(d.description);
+    }
+    b.build()
+}
+
+cached!(counter, counters, Counter<f64>, build_counter);
+cached!(up_down_counter, up_down, UpDownCounter<f64>, build_up_down);
+cached!(histogram, histograms, Histogram<f64>, build_histogram);
+cached!(gauge, gauges, Gauge<f64>, build_gauge);
+
+/// Cleans labels: drops high-cardinality ids (unless allowed) and redacts secrets. Borrows
+/// when nothing needs changing.
+pub fn clean_labels(labels: &[KeyValue]) -> Cow<'_, [KeyValue]> {
+    let reg = registry().load();
+    let drop = |k: &str| !reg.allow_correlation_labels && HIGH_CARDINALITY_LABELS.contains(&k);
+    if !labels.iter().any(|kv| drop(kv.key.as_str()) || reg.redactor.is_secret(kv.key.as_str())) {
+        return Cow::Borrowed(labels);
+    }
+    Cow::Owned(
+        labels
+            .iter()
+            .filter(|kv| !drop(kv.key.as_str()))
+            .map(|kv| {
+                if reg.redactor.is_secret(kv.key.as_str()) {
+                    KeyValue::new(kv.key.clone(), REDACTED)
+                } else {
+                    kv.clone()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Records `value` on the instrument of `kind` named `name` (the entry point of the bindings).
+///
+/// ```
+/// use tasker_telemetry::metrics::{record, InstrumentKind};
+/// use opentelemetry::KeyValue;
+///
+/// record(InstrumentKind::Counter, "tasker_steps_claimed_total", 1.0, &[KeyValue::new("namespace", "payments")]);
+/// ```
+pub fn record(kind: InstrumentKind, name: &str, value: f64, labels: &[KeyValue]) {
+    let labels = clean_labels(labels);
+    match kind {
+        InstrumentKind::Counter => counter(name).add(value, &labels),
+        InstrumentKind::UpDownCounter => up_down_counter(name).add(value, &labels),
+        InstrumentKind::Histogram => histogram(name).record(value, &labels),
+        InstrumentKind::Gauge => gauge(name).record(value, &labels),
+    }
+}
+
+/// Number of cached instruments (all kinds).
+pub fn cached_instruments() -> usize {
+    let reg = registry().load();
+    reg.cache
+        .read()
+        .map(|c| c.counters.len() + c.up_down.len() + c.histograms.len() + c.gauges.len())
+        .unwrap_or(0)
+}

@@ -1,0 +1,382 @@
+//! The global pipeline: one `tracing` subscriber (console layer, OpenTelemetry trace layer,
+//! OTLP log layer, each with its own filter), installed once, configured in two phases:
+//! [`init_logging`] (console only, no runtime, safe at extension load) and [`init`] (export).
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use opentelemetry::trace::TracerProvider as _;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
+
+use crate::config::TelemetryConfig;
+use crate::console::{ConsoleLayer, ConsoleSettings, ConsoleWriter};
+use crate::error::{ConfigError, Origin, TelemetryError};
+use crate::export::{self, Exporters, SwapTracer};
+use crate::lifecycle::LIFECYCLE_TARGET;
+use crate::logs::LogExportLayer;
+use crate::redaction::Redactor;
+
+/// Targets never exported as OTLP logs (the exporters' own logs would loop).
+const EXPORTER_TARGETS: &[&str] = &[
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+    "opentelemetry-otlp",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "tonic",
+    "tower",
+    "reqwest",
+];
+
+/// Default timeout of the guard's shutdown on drop.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+struct Pipeline {
+    console: Arc<ArcSwap<ConsoleSettings>>,
+    console_filter: Reload,
+    trace_filter: Reload,
+    logs_filter: Reload,
+    tracer: SwapTracer,
+    logger: Arc<ArcSwapOption<opentelemetry_sdk::logs::SdkLogger>>,
+    log_redactor: Arc<ArcSwap<Redactor>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    initialized: bool,
+    shut_down: bool,
+    config: Option<TelemetryConfig>,
+    exporters: Option<Exporters>,
+}
+
+static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+static INSTALL: Mutex<()> = Mutex::new(());
+
+fn env_filter(key: &'static str, directives: &str) -> Result<EnvFilter, ConfigError> {
+    EnvFilter::builder().parse(directives).map_err(|e| ConfigError::InvalidValue {
+        key,
+        origin: Origin::Override,
+        value: format!("{directives:?}"),
+        allowed: format!("a filter in RUST_LOG syntax ({e})"),
+    })
+}
+
+fn trace_directives(config: &TelemetryConfig) -> String {
+    format!("{},{LIFECYCLE_TARGET}=off", config.logging.export_level)
+}
+
+fn logs_directives(config: &TelemetryConfig) -> String {
+    if !(config.logging.export_logs && config.exports()) {
+        return "off".to_owned();
+    }
+    let mut d = config.logging.export_level.clone();
+    for t in EXPORTER_TARGETS {
+        d.push_str(&format!(",{t}=off"));
+    }
+    d
+}
+
+fn reload_err(e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::InvalidValue {
+        key: "telemetry.logging.level",
+        origin: Origin::Override,
+        value: String::new(),
+        allowed: format!("a filter that can be applied ({e})"),
+    }
+}
+
+fn pipeline(config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<&'static Pipeline, ConfigError> {
+    if let Some(p) = PIPELINE.get() {
+        return Ok(p);
+    }
+    let _lock = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = PIPELINE.get() {
+        return Ok(p);
+    }
+    let console = Arc::new(ArcSwap::from_pointee(ConsoleSettings::from_config(&config.logging, writer)));
+    let (console_filter, console_handle) = reload::Layer::new(env_filter("telemetry.logging.level", &config.logging.level)?);
+    let (trace_filter, trace_handle) = reload::Layer::new(env_filter("telemetry.logging.export_level", &trace_directives(config))?);
+    let (logs_filter, logs_handle) = reload::Layer::new(EnvFilter::new("off"));
+    let tracer = SwapTracer::new(export::local_tracer_provider(config).tracer(export::SCOPE));
+    let logger = Arc::new(ArcSwapOption::empty());
+    let log_redactor = Arc::new(ArcSwap::from_pointee(Redactor::new(&config.logging.redact_keys)));
+
+    let subscriber = Registry::default()
+        .with(tracing_opentelemetry::layer().with_tracer(tracer.clone()).with_filter(trace_filter))
+        .with(
+            LogExportLayer {
+                logger: logger.clone(),
+                redactor: log_redactor.clone(),
+            }
+            .with_filter(logs_filter),
+        )
+        .with(
+            ConsoleLayer {
+                settings: console.clone(),
+            }
+            .with_filter(console_filter),
+        );
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| ConfigError::SubscriberConflict)?;
+    let p = Pipeline {
+        console,
+        console_filter: Box::new(move |f| console_handle.reload(f).map_err(|e| e.to_string())),
+        trace_filter: Box::new(move |f| trace_handle.reload(f).map_err(|e| e.to_string())),
+        logs_filter: Box::new(move |f| logs_handle.reload(f).map_err(|e| e.to_string())),
+        tracer,
+        logger,
+        log_redactor,
+        state: Mutex::new(State::default()),
+    };
+    Ok(PIPELINE.get_or_init(|| p))
+}
+
+fn apply_logging(p: &Pipeline, config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<(), ConfigError> {
+    let console_filter = env_filter("telemetry.logging.level", &config.logging.level)?;
+    let writer = writer.or_else(|| match &p.console.load().writer {
+        w @ ConsoleWriter::Custom(_) => Some(w.clone()),
+        _ => None,
+    });
+    p.console.store(Arc::new(ConsoleSettings::from_config(&config.logging, writer)));
+    (p.console_filter)(console_filter).map_err(reload_err)?;
+    crate::fields::set_max_value_len(config.spans.max_attribute_length);
+    crate::dynamic::set_max_callsites(config.spans.max_dynamic_callsites);
+    Ok(())
+}
+
+/// Phase one: installs the subscriber (if not yet) with console logging configured from
+/// `config.logging`, and nothing else. Needs no async runtime; safe to call from an extension's
+/// load hook. May be called again to change the console settings.
+///
+/// ```no_run
+/// tasker_telemetry::init_logging(&tasker_telemetry::TelemetryConfig::default()).unwrap();
+/// tracing::info!("console logging works");
+/// ```
+pub fn init_logging(config: &TelemetryConfig) -> Result<(), ConfigError> {
+    let p = pipeline(config, None)?;
+    apply_logging(p, config, None)
+}
+
+/// Installs the pipeline and starts export (when `config` has an endpoint and is enabled).
+/// Returns a guard that flushes and shuts everything down when dropped.
+///
+/// Errors: an invalid filter, an exporter that cannot be built, a second call
+/// ([`ConfigError::AlreadyInitialized`]), or a foreign global subscriber.
+///
+/// ```no_run
+/// use tasker_telemetry::{init, TelemetryConfig};
+///
+/// let _guard = init(TelemetryConfig::load()?)?;
+/// tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
+/// # Ok::<(), tasker_telemetry::ConfigError>(())
+/// ```
+pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, ConfigError> {
+    init_with_writer(config, None)
+}
+
+/// Like [`init`], with the console writing to `writer` (tests, hosts with their own streams).
+pub fn init_with_writer(config: TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<TelemetryGuard, ConfigError> {
+    let p = pipeline(&config, writer.clone())?;
+    let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
+    if state.initialized {
+        return Err(ConfigError::AlreadyInitialized);
+    }
+    apply_logging(p, &config, writer)?;
+    start_export(p, &mut state, config)?;
+    state.initialized = true;
+    Ok(TelemetryGuard { done: false })
+}
+
+fn start_export(p: &Pipeline, state: &mut State, config: TelemetryConfig) -> Result<(), ConfigError> {
+    let redactor = Arc::new(Redactor::new(&config.logging.redact_keys));
+    let trace_filter = env_filter("telemetry.logging.export_level", &trace_directives(&config))?;
+    let logs_filter = env_filter("telemetry.logging.export_level", &logs_directives(&config))?;
+    opentelemetry::global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+        Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+        Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+    ]));
+    if config.exports() {
+        let exporters = export::build_exporters(&config, redactor.clone())?;
+        p.tracer.swap(exporters.tracer());
+        opentelemetry::global::set_tracer_provider(exporters.tracer_provider.clone());
+        let meter = exporters.meter_provider.as_ref().map(crate::metrics::meter_from);
+        if let Some(mp) = &exporters.meter_provider {
+            opentelemetry::global::set_meter_provider(mp.clone());
+        }
+        crate::metrics::install(meter, config.metrics.allow_correlation_labels, redactor.clone());
+        p.log_redactor.store(redactor);
+        p.logger.store(exporters.logger_provider.as_ref().map(|lp| Arc::new(crate::logs::logger(lp))));
+        state.exporters = Some(exporters);
+    } else {
+        p.tracer.swap(export::local_tracer_provider(&config).tracer(export::SCOPE));
+        crate::metrics::install(None, config.metrics.allow_correlation_labels, redactor);
+    }
+    (p.trace_filter)(trace_filter).map_err(reload_err)?;
+    (p.logs_filter)(logs_filter).map_err(reload_err)?;
+    state.config = Some(config);
+    Ok(())
+}
+
+/// Whether [`init`] has run (and [`shutdown`] has not).
+pub fn is_initialized() -> bool {
+    PIPELINE
+        .get()
+        .and_then(|p| p.state.lock().ok().map(|s| s.initialized && !s.shut_down))
+        .unwrap_or(false)
+}
+
+/// Whether spans currently leave the process.
+pub fn is_exporting() -> bool {
+    PIPELINE
+        .get()
+        .and_then(|p| p.state.lock().ok().map(|s| s.exporters.is_some()))
+        .unwrap_or(false)
+}
+
+/// The configuration given to [`init`].
+pub fn current_config() -> Option<TelemetryConfig> {
+    PIPELINE.get().and_then(|p| p.state.lock().ok().and_then(|s| s.config.clone()))
+}
+
+/// Runs `work` on a helper thread and waits at most `timeout` for it.
+fn bounded(operation: &'static str, timeout: Duration, work: impl FnOnce() -> Vec<String> + Send + 'static) -> Result<(), TelemetryError> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name(format!("tasker-telemetry-{operation}"))
+        .spawn(move || {
+            let _ = tx.send(work());
+        });
+    if let Err(e) = spawned {
+        return Err(TelemetryError::Export {
+            operation,
+            details: format!("could not start a helper thread: {e}"),
+        });
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(errors) if errors.is_empty() => Ok(()),
+        Ok(errors) => Err(TelemetryError::Export {
+            operation,
+            details: errors.join("; "),
+        }),
+        Err(_) => Err(TelemetryError::Export {
+            operation,
+            details: format!(
+                "did not finish within {timeout:?}: spans, metrics or logs still queued for the collector may not have been delivered"
+            ),
+        }),
+    }
+}
+
+/// Exports everything buffered now and waits for it (at most `timeout`). A no-op without export.
+pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
+    let Some(p) = PIPELINE.get() else { return Ok(()) };
+    let (tp, mp, lp) = {
+        let state = p.state.lock().unwrap_or_else(|e| e.into_inner());
+        match &state.exporters {
+            Some(e) => (e.tracer_provider.clone(), e.meter_provider.clone(), e.logger_provider.clone()),
+            None => return Ok(()),
+        }
+    };
+    bounded("flush", timeout, move || {
+        let mut errors = Vec::new();
+        if let Err(e) = tp.force_flush() {
+            errors.push(format!("traces: {e}"));
+        }
+        if let Some(mp) = mp {
+            if let Err(e) = mp.force_flush() {
+                errors.push(format!("metrics: {e}"));
+            }
+        }
+        if let Some(lp) = lp {
+            if let Err(e) = lp.force_flush() {
+                errors.push(format!("logs: {e}"));
+            }
+        }
+        errors
+    })
+}
+
+/// Flushes and stops every exporter (at most `timeout`). Idempotent. Console logging keeps
+/// working; spans created afterwards are not exported. Telemetry cannot be initialised again.
+pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
+    let Some(p) = PIPELINE.get() else { return Ok(()) };
+    let exporters = {
+        let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.shut_down {
+            return Ok(());
+        }
+        state.shut_down = true;
+        if let Some(config) = &state.config {
+            p.tracer.swap(export::local_tracer_provider(config).tracer(export::SCOPE));
+        }
+        p.logger.store(None);
+        crate::metrics::install(None, false, Arc::new(Redactor::default()));
+        state.exporters.take()
+    };
+    let Some(exporters) = exporters else { return Ok(()) };
+    let Exporters {
+        tracer_provider,
+        meter_provider,
+        logger_provider,
+        runtime,
+    } = exporters;
+    let result = bounded("shutdown", timeout, move || {
+        let mut errors = Vec::new();
+        if let Err(e) = tracer_provider.shutdown_with_timeout(timeout) {
+            errors.push(format!("traces: {e}"));
+        }
+        if let Some(mp) = meter_provider {
+            if let Err(e) = mp.shutdown_with_timeout(timeout) {
+                errors.push(format!("metrics: {e}"));
+            }
+        }
+        if let Some(lp) = logger_provider {
+            if let Err(e) = lp.shutdown_with_timeout(timeout) {
+                errors.push(format!("logs: {e}"));
+            }
+        }
+        if let Some(rt) = runtime {
+            rt.shutdown_background();
+        }
+        errors
+    });
+    result
+}
+
+/// Keeps telemetry running; dropping it flushes and shuts down every exporter (waiting at most
+/// [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+#[must_use = "dropping the guard shuts telemetry down"]
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    done: bool,
+}
+
+impl TelemetryGuard {
+    /// Flushes buffered telemetry without shutting down.
+    pub fn flush(&self, timeout: Duration) -> Result<(), TelemetryError> {
+        flush(timeout)
+    }
+
+    /// Shuts down now and reports what failed.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), TelemetryError> {
+        self.done = true;
+        shutdown(timeout)
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Err(e) = shutdown(DEFAULT_SHUTDOWN_TIMEOUT) {
+                eprintln!("tasker-telemetry: {e}");
+            }
+        }
+    }
+}
