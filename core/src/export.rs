@@ -108,7 +108,10 @@ impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
 
 /// The resource (service name, version, environment, extra attributes) of a configuration.
 pub(crate) fn resource(config: &TelemetryConfig) -> Resource {
-    let mut attrs = vec![KeyValue::new("telemetry.sdk.name.tasker", env!("CARGO_PKG_VERSION"))];
+    let mut attrs = vec![
+        KeyValue::new("telemetry.distro.name", "tasker-telemetry"),
+        KeyValue::new("telemetry.distro.version", env!("CARGO_PKG_VERSION")),
+    ];
     if let Some(v) = &config.service_version {
         attrs.push(KeyValue::new("service.version", v.clone()));
     }
@@ -118,7 +121,7 @@ pub(crate) fn resource(config: &TelemetryConfig) -> Resource {
     for (k, v) in &config.resource_attributes {
         attrs.push(KeyValue::new(k.clone(), v.clone()));
     }
-    Resource::builder_empty()
+    Resource::builder()
         .with_service_name(config.service_name.clone())
         .with_attributes(attrs)
         .build()

@@ -46,6 +46,8 @@ pub mod metrics;
 pub mod pipeline;
 pub mod propagation;
 pub mod redaction;
+#[doc(hidden)]
+pub mod testing;
 
 pub use config::TelemetryConfig;
 pub use console::ConsoleWriter;

@@ -38,7 +38,7 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
 
-struct Pipeline {
+pub(crate) struct Pipeline {
     console: Arc<ArcSwap<ConsoleSettings>>,
     console_filter: Reload,
     trace_filter: Reload,
@@ -93,19 +93,17 @@ fn reload_err(e: impl std::fmt::Display) -> ConfigError {
     }
 }
 
-fn pipeline(config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<&'static Pipeline, ConfigError> {
-    if let Some(p) = PIPELINE.get() {
-        return Ok(p);
-    }
-    let _lock = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = PIPELINE.get() {
-        return Ok(p);
-    }
+/// Builds the subscriber stack (console, trace and log-export layers with reloadable filters)
+/// around `tracer`. The global pipeline and [`crate::testing`] share it.
+pub(crate) fn build_subscriber(
+    config: &TelemetryConfig,
+    writer: Option<ConsoleWriter>,
+    tracer: SwapTracer,
+) -> Result<(impl tracing::Subscriber + Send + Sync + 'static, Pipeline), ConfigError> {
     let console = Arc::new(ArcSwap::from_pointee(ConsoleSettings::from_config(&config.logging, writer)));
     let (console_filter, console_handle) = reload::Layer::new(env_filter("telemetry.logging.level", &config.logging.level)?);
     let (trace_filter, trace_handle) = reload::Layer::new(env_filter("telemetry.logging.export_level", &trace_directives(config))?);
     let (logs_filter, logs_handle) = reload::Layer::new(EnvFilter::new("off"));
-    let tracer = SwapTracer::new(export::local_tracer_provider(config).tracer(export::SCOPE));
     let logger = Arc::new(ArcSwapOption::empty());
     let log_redactor = Arc::new(ArcSwap::from_pointee(Redactor::new(&config.logging.redact_keys)));
 
@@ -124,8 +122,7 @@ fn pipeline(config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<&
             }
             .with_filter(console_filter),
         );
-    tracing::subscriber::set_global_default(subscriber).map_err(|_| ConfigError::SubscriberConflict)?;
-    let p = Pipeline {
+    let pipeline = Pipeline {
         console,
         console_filter: Box::new(move |f| console_handle.reload(f).map_err(|e| e.to_string())),
         trace_filter: Box::new(move |f| trace_handle.reload(f).map_err(|e| e.to_string())),
@@ -135,7 +132,21 @@ fn pipeline(config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<&
         log_redactor,
         state: Mutex::new(State::default()),
     };
-    Ok(PIPELINE.get_or_init(|| p))
+    Ok((subscriber, pipeline))
+}
+
+fn pipeline(config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<&'static Pipeline, ConfigError> {
+    if let Some(p) = PIPELINE.get() {
+        return Ok(p);
+    }
+    let _lock = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = PIPELINE.get() {
+        return Ok(p);
+    }
+    let tracer = SwapTracer::new(export::local_tracer_provider(config).tracer(export::SCOPE));
+    let (subscriber, pipeline) = build_subscriber(config, writer, tracer)?;
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| ConfigError::SubscriberConflict)?;
+    Ok(PIPELINE.get_or_init(|| pipeline))
 }
 
 fn apply_logging(p: &Pipeline, config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<(), ConfigError> {

@@ -1,0 +1,101 @@
+//! Test support: the production subscriber stack with spans collected in memory and console
+//! lines captured, scoped to one thread with `tracing::dispatcher::with_default`. Exported
+//! spans pass through the same processor (correlation stamping, redaction) as OTLP export.
+//! Not for production use.
+
+use std::sync::{Arc, Mutex};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor, SpanData, SpanExporter};
+use tracing::Dispatch;
+
+use crate::config::TelemetryConfig;
+use crate::console::ConsoleWriter;
+use crate::export::{self, ExportProcessor, SwapTracer};
+use crate::redaction::Redactor;
+
+#[derive(Debug, Clone, Default)]
+struct Collect(Arc<Mutex<Vec<SpanData>>>);
+
+impl SpanExporter for Collect {
+    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        if let Ok(mut spans) = self.0.lock() {
+            spans.extend(batch);
+        }
+        std::future::ready(Ok(()))
+    }
+}
+
+/// A private pipeline: use [`Capture::dispatch`] with `tracing::dispatcher::with_default`.
+pub struct Capture {
+    /// The subscriber.
+    pub dispatch: Dispatch,
+    spans: Collect,
+    lines: Arc<Mutex<Vec<u8>>>,
+    _provider: SdkTracerProvider,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Capture")
+    }
+}
+
+/// Builds a capture with `config`'s console and filter settings (every span exported).
+pub fn capture(config: &TelemetryConfig) -> Capture {
+    let spans = Collect::default();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(export::sampler(config))
+        .with_span_processor(ExportProcessor::new(
+            SimpleSpanProcessor::new(spans.clone()),
+            Arc::new(Redactor::new(&config.logging.redact_keys)),
+        ))
+        .build();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let writer: Arc<Mutex<dyn std::io::Write + Send>> = lines.clone();
+    let tracer = SwapTracer::new(provider.tracer(export::SCOPE));
+    #[allow(clippy::expect_used)]
+    let (subscriber, _pipeline) = crate::pipeline::build_subscriber(config, Some(ConsoleWriter::Custom(writer)), tracer)
+        .expect("test configuration is valid");
+    crate::fields::set_max_value_len(config.spans.max_attribute_length);
+    Capture {
+        dispatch: Dispatch::new(subscriber),
+        spans,
+        lines,
+        _provider: provider,
+    }
+}
+
+impl Capture {
+    /// Runs `f` with this pipeline as the thread's subscriber.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        tracing::dispatcher::with_default(&self.dispatch, f)
+    }
+
+    /// Spans ended so far.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.spans.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The span named `name` (the first one ended).
+    pub fn span(&self, name: &str) -> Option<SpanData> {
+        self.spans().into_iter().find(|s| s.name == name)
+    }
+
+    /// Console output so far, one string per line.
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
+    }
+
+    /// Console output parsed as JSON (use with `format = json`).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.lines().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+}
+
+/// The string value of attribute `key` of `span`.
+pub fn attr(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
+}

@@ -1,0 +1,243 @@
+//! Configuration: defaults, TOML, the TASKER_ENV overlay, environment precedence and errors.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tasker_telemetry::config::{LogFormat, LogOutput, Protocol, SamplerKind, SETTINGS};
+use tasker_telemetry::{ConfigError, TelemetryConfig};
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tasker-telemetry-config-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn no_file_and_no_variables_means_pretty_console_and_no_export() {
+    let c = TelemetryConfig::load_from(None, &env(&[])).unwrap();
+    assert_eq!(c, TelemetryConfig::default());
+    assert_eq!(c.logging.format, LogFormat::Pretty);
+    assert_eq!(c.logging.level, "info");
+    assert_eq!(c.logging.export_level, "info");
+    assert!(!c.exports());
+}
+
+#[test]
+fn every_section_parses_from_toml() {
+    let c = TelemetryConfig::from_toml_str(
+        r#"
+        [telemetry]
+        service_name = "orchestrator"
+        service_version = "1.2.3"
+        enabled = true
+        resource_attributes = { "host.name" = "box" }
+        [telemetry.otlp]
+        endpoint = "http://127.0.0.1:4317"
+        protocol = "grpc"
+        timeout_ms = 2500
+        headers = { "x-api-key" = "abc" }
+        batch_size = 64
+        max_queue_size = 10000
+        scheduled_delay_ms = 200
+        [telemetry.sampling]
+        sampler = "parent_based_trace_id_ratio"
+        ratio = 0.25
+        [telemetry.spans]
+        max_attributes = 64
+        max_events = 32
+        max_attribute_length = 1024
+        max_dynamic_callsites = 100
+        [telemetry.metrics]
+        enabled = false
+        export_interval_ms = 1500
+        allow_correlation_labels = true
+        [telemetry.logging]
+        format = "json"
+        level = "warn,tasker=debug"
+        export_level = "debug"
+        export_logs = true
+        output = "stdout"
+        ansi = "false"
+        redact_keys = ["card"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.service_name, "orchestrator");
+    assert_eq!(c.service_version.as_deref(), Some("1.2.3"));
+    assert_eq!(c.resource_attributes["host.name"], "box");
+    assert_eq!(c.otlp.endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+    assert_eq!(c.otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.otlp.timeout, Duration::from_millis(2500));
+    assert_eq!(c.otlp.headers.0["x-api-key"], "abc");
+    assert_eq!((c.otlp.batch_size, c.otlp.max_queue_size), (64, 10000));
+    assert_eq!(c.otlp.scheduled_delay, Duration::from_millis(200));
+    assert_eq!(c.sampling.sampler, SamplerKind::ParentBasedTraceIdRatio);
+    assert_eq!(c.sampling.ratio, 0.25);
+    assert_eq!((c.spans.max_attributes, c.spans.max_events), (64, 32));
+    assert_eq!((c.spans.max_attribute_length, c.spans.max_dynamic_callsites), (1024, 100));
+    assert!(!c.metrics.enabled && c.metrics.allow_correlation_labels);
+    assert_eq!(c.metrics.export_interval, Duration::from_millis(1500));
+    assert_eq!(c.logging.format, LogFormat::Json);
+    assert_eq!(c.logging.level, "warn,tasker=debug");
+    assert!(c.logging.export_logs);
+    assert_eq!(c.logging.output, LogOutput::Stdout);
+    assert_eq!(c.logging.ansi, Some(false));
+    assert_eq!(c.logging.redact_keys, vec!["card".to_owned()]);
+}
+
+#[test]
+fn precedence_is_file_then_env_overlay_then_variables() {
+    let dir = temp_dir("precedence");
+    let base = dir.join("telemetry.toml");
+    std::fs::write(
+        &base,
+        "[telemetry]\nservice_name = \"from-base\"\nservice_version = \"base\"\n[telemetry.otlp]\nendpoint = \"http://base:4318\"\ntimeout_ms = 1000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("production.toml"),
+        "[telemetry]\nservice_name = \"from-overlay\"\n[telemetry.otlp]\nendpoint = \"http://overlay:4318\"\n",
+    )
+    .unwrap();
+    let vars = env(&[
+        ("TASKER_CONFIG", base.to_str().unwrap()),
+        ("TASKER_ENV", "production"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://variable:4317"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ]);
+    let c = TelemetryConfig::load_from(None, &vars).unwrap();
+    assert_eq!(c.service_version.as_deref(), Some("base"), "base file applies");
+    assert_eq!(c.otlp.timeout, Duration::from_millis(1000), "base file applies");
+    assert_eq!(c.service_name, "from-overlay", "overlay beats base");
+    assert_eq!(c.otlp.endpoint.as_deref(), Some("http://variable:4317"), "variable beats overlay");
+    assert_eq!(c.otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.environment.as_deref(), Some("production"));
+
+    // An explicit path wins over TASKER_CONFIG; a missing overlay is fine.
+    let other = dir.join("other.toml");
+    std::fs::write(&other, "[telemetry]\nservice_name = \"explicit\"\n").unwrap();
+    let c = TelemetryConfig::load_from(Some(&other), &env(&[("TASKER_CONFIG", base.to_str().unwrap()), ("TASKER_ENV", "staging")])).unwrap();
+    assert_eq!(c.service_name, "explicit");
+}
+
+#[test]
+fn standard_otel_variables_are_honoured() {
+    let c = TelemetryConfig::load_from(
+        None,
+        &env(&[
+            ("OTEL_SERVICE_NAME", "svc"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team=core,region=eu%2Dwest"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20s3cret,x-tenant=7"),
+            ("OTEL_SDK_DISABLED", "true"),
+            ("TASKER_LOG_FORMAT", "compact"),
+            ("RUST_LOG", "debug"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.service_name, "svc");
+    assert_eq!(c.sampling.sampler, SamplerKind::ParentBasedTraceIdRatio);
+    assert_eq!(c.sampling.ratio, 0.5);
+    assert_eq!(c.resource_attributes["region"], "eu-west");
+    assert_eq!(c.otlp.headers.0["authorization"], "Bearer s3cret");
+    assert!(!c.enabled);
+    assert_eq!(c.logging.format, LogFormat::Compact);
+    assert_eq!(c.logging.level, "debug", "RUST_LOG is the fallback");
+    let c = TelemetryConfig::load_from(None, &env(&[("RUST_LOG", "debug"), ("TASKER_LOG_LEVEL", "warn")])).unwrap();
+    assert_eq!(c.logging.level, "warn", "TASKER_LOG_LEVEL wins over RUST_LOG");
+}
+
+fn invalid(err: ConfigError) -> (String, String, String) {
+    match err {
+        ConfigError::InvalidValue { key, value, allowed, .. } => (key.to_owned(), value, allowed),
+        other => panic!("expected InvalidValue, got {other}"),
+    }
+}
+
+#[test]
+fn every_invalid_value_names_the_key_the_value_and_what_is_allowed() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp", "grpc, http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317", "http://"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon", "an integer"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "0", "from 1"),
+        ("OTEL_TRACES_SAMPLER", "sometimes", "parent_based_always_on"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5", "0.0 to 1.0"),
+        ("OTEL_SDK_DISABLED", "maybe", "true or false"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "novalue", "key=value"),
+        ("TASKER_LOG_FORMAT", "xml", "pretty, json, compact"),
+        ("TASKER_LOG_LEVEL", "info,[[", "RUST_LOG syntax"),
+        ("TASKER_EXPORT_LEVEL", "=", "RUST_LOG syntax"),
+        ("TASKER_LOG_OUTPUT", "file", "stderr, stdout"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "-1", "an integer"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0", "an integer"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1", "an integer from 10"),
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "x", "an integer"),
+    ];
+    for (var, value, allowed_part) in cases {
+        let err = TelemetryConfig::load_from(None, &env(&[(var, value)])).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(var), "{var}: {message}");
+        assert!(message.contains(value), "{var}: {message}");
+        let (key, _, allowed) = invalid(err);
+        assert!(key.starts_with("telemetry."), "{var}: {key}");
+        assert!(allowed.contains(allowed_part), "{var}: allowed = {allowed}");
+    }
+    // And from a file, naming the file.
+    let err = TelemetryConfig::from_toml_str("[telemetry.logging]\nformat = 3\n").unwrap_err();
+    assert!(err.to_string().contains("telemetry.logging.format"), "{err}");
+    assert!(err.to_string().contains("config file"), "{err}");
+}
+
+#[test]
+fn every_setting_rejects_a_value_of_the_wrong_type() {
+    for setting in SETTINGS {
+        let (section, leaf) = setting.key.rsplit_once('.').unwrap();
+        // An array is wrong for every key except the list of redaction patterns.
+        let value = if setting.key.ends_with("redact_keys") { "3" } else { "[1, 2]" };
+        let toml = format!("[{section}]\n{leaf} = {value}\n");
+        let err = TelemetryConfig::from_toml_str(&toml).unwrap_err();
+        assert!(err.to_string().contains(setting.key), "{}: {err}", setting.key);
+    }
+}
+
+#[test]
+fn unknown_keys_bad_toml_and_missing_files_are_errors_that_say_so() {
+    let err = TelemetryConfig::from_toml_str("[telemetry.otlp]\nendpiont = \"http://x\"\n").unwrap_err();
+    assert!(matches!(err, ConfigError::UnknownKey { .. }));
+    assert!(err.to_string().contains("telemetry.otlp.endpiont"), "{err}");
+
+    let err = TelemetryConfig::from_toml_str("[telemetry\n").unwrap_err();
+    assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+
+    let missing = PathBuf::from("/nonexistent/telemetry.toml");
+    let err = TelemetryConfig::load_from(Some(&missing), &env(&[])).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/telemetry.toml"), "{err}");
+
+    let mut c = TelemetryConfig::default();
+    let err = c.set("otlp.nonsense", "1").unwrap_err();
+    assert!(err.to_string().contains("otlp.nonsense"), "{err}");
+}
+
+#[test]
+fn otlp_header_values_are_never_printed() {
+    let vars = env(&[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer topsecret")]);
+    let c = TelemetryConfig::load_from(None, &vars).unwrap();
+    assert!(!format!("{c:?}").contains("topsecret"));
+    let mut c = TelemetryConfig::default();
+    let err = c.set("otlp.headers", "no-equals-sign-topsecret").unwrap_err();
+    assert!(!err.to_string().contains("topsecret"), "{err}");
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/telemetry.example.toml");
+    let c = TelemetryConfig::load_from(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.service_name, "orchestrator");
+}
