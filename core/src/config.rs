@@ -222,7 +222,10 @@ impl Default for TelemetryConfig {
                 export_logs: false,
                 output: LogOutput::Stderr,
                 ansi: None,
-                redact_keys: DEFAULT_REDACT_KEYS.iter().map(|s| (*s).to_owned()).collect(),
+                redact_keys: DEFAULT_REDACT_KEYS
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
             },
         }
     }
@@ -511,7 +514,9 @@ fn filter(v: Raw<'_>) -> Result<String, String> {
     };
     tracing_subscriber::EnvFilter::builder()
         .parse(&s)
-        .map_err(|e| format!("a filter in RUST_LOG syntax such as `info` or `warn,my_crate=debug` ({e})"))?;
+        .map_err(|e| {
+            format!("a filter in RUST_LOG syntax such as `info` or `warn,my_crate=debug` ({e})")
+        })?;
     Ok(s)
 }
 
@@ -643,21 +648,24 @@ impl TelemetryConfig {
     }
 
     fn merge_toml(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         let origin = Origin::File(path.to_path_buf());
         let mut flat = Vec::new();
         flatten_toml("", &table, &mut flat);
         for (key, value) in flat {
-            let setting = SETTINGS
-                .iter()
-                .find(|s| s.key == key)
-                .ok_or_else(|| ConfigError::UnknownKey {
-                    key: key.clone(),
-                    origin: origin.clone(),
-                })?;
+            let setting =
+                SETTINGS
+                    .iter()
+                    .find(|s| s.key == key)
+                    .ok_or_else(|| ConfigError::UnknownKey {
+                        key: key.clone(),
+                        origin: origin.clone(),
+                    })?;
             self.apply(setting, Raw::Toml(value), origin.clone())?;
         }
         Ok(())
@@ -673,7 +681,12 @@ impl TelemetryConfig {
                         match boolean(Raw::Str(&value)) {
                             Ok(disabled) => (!disabled).to_string(),
                             Err(allowed) => {
-                                return Err(invalid(setting, Raw::Str(&value), Origin::Env(name), allowed))
+                                return Err(invalid(
+                                    setting,
+                                    Raw::Str(&value),
+                                    Origin::Env(name),
+                                    allowed,
+                                ))
                             }
                         }
                     } else {
@@ -704,7 +717,12 @@ impl TelemetryConfig {
         self.apply(setting, Raw::Str(value), Origin::Override)
     }
 
-    fn apply(&mut self, setting: &'static Setting, raw: Raw<'_>, origin: Origin) -> Result<(), ConfigError> {
+    fn apply(
+        &mut self,
+        setting: &'static Setting,
+        raw: Raw<'_>,
+        origin: Origin,
+    ) -> Result<(), ConfigError> {
         (setting.apply)(self, raw).map_err(|allowed| invalid(setting, raw, origin, allowed))
     }
 
@@ -714,7 +732,12 @@ impl TelemetryConfig {
     }
 }
 
-fn invalid(setting: &'static Setting, raw: Raw<'_>, origin: Origin, allowed: String) -> ConfigError {
+fn invalid(
+    setting: &'static Setting,
+    raw: Raw<'_>,
+    origin: Origin,
+    allowed: String,
+) -> ConfigError {
     ConfigError::InvalidValue {
         key: setting.key,
         origin,
@@ -725,7 +748,11 @@ fn invalid(setting: &'static Setting, raw: Raw<'_>, origin: Origin, allowed: Str
 
 /// Flattens nested tables to dotted keys, stopping at tables that are values of a setting
 /// (`resource_attributes`, `headers`).
-fn flatten_toml<'a>(prefix: &str, table: &'a toml::Table, out: &mut Vec<(String, &'a toml::Value)>) {
+fn flatten_toml<'a>(
+    prefix: &str,
+    table: &'a toml::Table,
+    out: &mut Vec<(String, &'a toml::Value)>,
+) {
     for (k, v) in table {
         let key = if prefix.is_empty() {
             k.clone()
@@ -733,7 +760,9 @@ fn flatten_toml<'a>(prefix: &str, table: &'a toml::Table, out: &mut Vec<(String,
             format!("{prefix}.{k}")
         };
         match v {
-            toml::Value::Table(t) if !SETTINGS.iter().any(|s| s.key == key) => flatten_toml(&key, t, out),
+            toml::Value::Table(t) if !SETTINGS.iter().any(|s| s.key == key) => {
+                flatten_toml(&key, t, out)
+            }
             _ => out.push((key, v)),
         }
     }

@@ -67,7 +67,9 @@ impl ConsoleSettings {
             ConsoleWriter::Stderr => std::io::IsTerminal::is_terminal(&std::io::stderr()),
             ConsoleWriter::Custom(_) => false,
         };
-        let ansi = logging.ansi.unwrap_or(is_tty && logging.format == LogFormat::Pretty);
+        let ansi = logging
+            .ansi
+            .unwrap_or(is_tty && logging.format == LogFormat::Pretty);
         Self {
             format: logging.format,
             ansi,
@@ -143,7 +145,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     ctx.event_scope(event)
-        .map(|scope| scope.from_root().map(|s| display_name(s.metadata())).collect())
+        .map(|scope| {
+            scope
+                .from_root()
+                .map(|s| display_name(s.metadata()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -166,7 +173,8 @@ impl Collect<'_> {
                 other => other.to_string(),
             });
         } else if self.redactor.is_secret(field.name()) {
-            self.fields.push((field.name(), serde_json::Value::from(REDACTED)));
+            self.fields
+                .push((field.name(), serde_json::Value::from(REDACTED)));
         } else {
             self.fields.push((field.name(), value));
         }
@@ -175,7 +183,10 @@ impl Collect<'_> {
 
 impl Visit for Collect<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        let v = serde_json::Number::from_f64(value).map_or_else(|| serde_json::Value::from(value.to_string()), serde_json::Value::Number);
+        let v = serde_json::Number::from_f64(value).map_or_else(
+            || serde_json::Value::from(value.to_string()),
+            serde_json::Value::Number,
+        );
         self.push(field, v);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -218,8 +229,12 @@ fn level_str(level: &Level) -> &'static str {
     }
 }
 
-fn format_json<S>(line: &mut String, event: &Event<'_>, ctx: &Context<'_, S>, settings: &ConsoleSettings)
-where
+fn format_json<S>(
+    line: &mut String,
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+    settings: &ConsoleSettings,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let meta = event.metadata();
@@ -246,21 +261,33 @@ where
         obj.insert("spans".into(), spans.into());
     }
     if !c.fields.is_empty() {
-        let fields: serde_json::Map<String, serde_json::Value> = c.fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let fields: serde_json::Map<String, serde_json::Value> = c
+            .fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
         obj.insert("fields".into(), fields.into());
     }
     let _ = write!(line, "{}", serde_json::Value::Object(obj));
 }
 
-fn format_text<S>(line: &mut String, event: &Event<'_>, ctx: &Context<'_, S>, settings: &ConsoleSettings)
-where
+fn format_text<S>(
+    line: &mut String,
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+    settings: &ConsoleSettings,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let meta = event.metadata();
     let c = collect(event, &settings.redactor);
     let ids = current_ids();
     let pretty = settings.format == LogFormat::Pretty;
-    let (dim, bold, reset) = if settings.ansi { ("\x1b[2m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
+    let (dim, bold, reset) = if settings.ansi {
+        ("\x1b[2m", "\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
     let color = if settings.ansi {
         match *meta.level() {
             Level::TRACE => "\x1b[35m",
@@ -284,7 +311,12 @@ where
             let _ = write!(line, "{bold}{}{reset}: ", spans.join(" > "));
         }
     }
-    let _ = write!(line, "{dim}{}:{reset} {}", meta.target(), c.message.as_deref().unwrap_or(""));
+    let _ = write!(
+        line,
+        "{dim}{}:{reset} {}",
+        meta.target(),
+        c.message.as_deref().unwrap_or("")
+    );
     for (k, v) in &c.fields {
         match v {
             serde_json::Value::String(s) => {
@@ -333,8 +365,14 @@ pub fn rfc3339(t: SystemTime, digits: u8) -> String {
     let year = yoe + era * 400 + i64::from(month <= 2);
     let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
     if digits >= 6 {
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:06}Z", d.subsec_micros())
+        format!(
+            "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:06}Z",
+            d.subsec_micros()
+        )
     } else {
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z", d.subsec_millis())
+        format!(
+            "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z",
+            d.subsec_millis()
+        )
     }
 }

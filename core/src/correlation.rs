@@ -147,13 +147,16 @@ impl Correlation {
         namespace: Option<&str>,
     ) -> Result<Self, TelemetryError> {
         let opt = |what, s: Option<&str>| -> Result<Option<Uuid>, TelemetryError> {
-            s.filter(|s| !s.trim().is_empty()).map(|s| parse_uuid(what, s)).transpose()
+            s.filter(|s| !s.trim().is_empty())
+                .map(|s| parse_uuid(what, s))
+                .transpose()
         };
         Ok(Self {
             correlation_id: opt(keys::CORRELATION_ID, correlation_id)?
                 .map(CorrelationId)
                 .unwrap_or_default(),
-            parent_correlation_id: opt(keys::PARENT_CORRELATION_ID, parent_correlation_id)?.map(CorrelationId),
+            parent_correlation_id: opt(keys::PARENT_CORRELATION_ID, parent_correlation_id)?
+                .map(CorrelationId),
             task_uuid: opt(keys::TASK_UUID, task_uuid)?,
             step_uuid: opt(keys::STEP_UUID, step_uuid)?,
             namespace: namespace.filter(|s| !s.is_empty()).map(str::to_owned),
@@ -204,7 +207,10 @@ impl Correlation {
 
     /// The fields as OpenTelemetry attributes.
     pub fn attributes(&self) -> Vec<KeyValue> {
-        self.pairs().into_iter().map(|(k, v)| KeyValue::new(k, v)).collect()
+        self.pairs()
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, v))
+            .collect()
     }
 
     /// Reads a correlation back from `pairs` (e.g. W3C baggage); `None` without a valid
@@ -246,7 +252,7 @@ impl Correlation {
 
     /// The correlation current on this thread (from a scope, the current span or a remote context).
     pub fn current() -> Option<Arc<Correlation>> {
-        Context::map_current(|cx| Self::from_context(cx))
+        Context::map_current(Self::from_context)
     }
 
     /// The correlation held by `cx`.
@@ -287,8 +293,14 @@ impl fmt::Debug for CorrelationGuard {
 /// ```
 pub trait WithCorrelation: Future + Sized {
     /// Wraps the future so that `correlation` is current whenever it is polled.
-    fn with_correlation(self, correlation: Correlation) -> opentelemetry::context::WithContext<Self> {
-        opentelemetry::context::FutureExt::with_context(self, correlation.into_context(&Context::current()))
+    fn with_correlation(
+        self,
+        correlation: Correlation,
+    ) -> opentelemetry::context::WithContext<Self> {
+        opentelemetry::context::FutureExt::with_context(
+            self,
+            correlation.into_context(&Context::current()),
+        )
     }
 
     /// Wraps the future so that the current context (span and correlation) travels with it.

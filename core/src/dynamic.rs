@@ -90,7 +90,13 @@ impl DynCallsite {
         }
     }
 
-    fn leak(kind: Kind, level: Level, name: &str, target: &str, fields: Vec<&'static str>) -> &'static Self {
+    fn leak(
+        kind: Kind,
+        level: Level,
+        name: &str,
+        target: &str,
+        fields: Vec<&'static str>,
+    ) -> &'static Self {
         let cs: &'static DynCallsite = Box::leak(Box::new(DynCallsite {
             meta: OnceLock::new(),
             interest: AtomicU8::new(INTEREST_UNKNOWN),
@@ -172,7 +178,13 @@ fn field_name(kind: ShapeKind, key: &str) -> &str {
     }
 }
 
-fn lookup(kind: ShapeKind, level: Level, name: &str, target: &str, fields: &Fields) -> Option<&'static DynCallsite> {
+fn lookup(
+    kind: ShapeKind,
+    level: Level,
+    name: &str,
+    target: &str,
+    fields: &Fields,
+) -> Option<&'static DynCallsite> {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     fnv(&mut hash, &[kind as u8, level_byte(level)]);
     fnv(&mut hash, name.as_bytes());
@@ -196,12 +208,18 @@ fn lookup(kind: ShapeKind, level: Level, name: &str, target: &str, fields: &Fiel
     };
     let table = interner();
     if let Ok(shapes) = table.shapes.read() {
-        if let Some(cs) = shapes.get(&hash).and_then(|v| v.iter().copied().find(|cs| matches(cs))) {
+        if let Some(cs) = shapes
+            .get(&hash)
+            .and_then(|v| v.iter().copied().find(|cs| matches(cs)))
+        {
             return Some(cs);
         }
     }
     let mut shapes = table.shapes.write().ok()?;
-    if let Some(cs) = shapes.get(&hash).and_then(|v| v.iter().copied().find(|cs| matches(cs))) {
+    if let Some(cs) = shapes
+        .get(&hash)
+        .and_then(|v| v.iter().copied().find(|cs| matches(cs)))
+    {
         return Some(cs);
     }
     if table.count.load(Ordering::Relaxed) >= table.limit.load(Ordering::Relaxed) {
@@ -219,7 +237,11 @@ fn lookup(kind: ShapeKind, level: Level, name: &str, target: &str, fields: &Fiel
         names.push("message");
     }
     names.extend(fields.iter().map(|(k, _)| leak_str(field_name(kind, k))));
-    let tkind = if kind == ShapeKind::Span { Kind::SPAN } else { Kind::EVENT };
+    let tkind = if kind == ShapeKind::Span {
+        Kind::SPAN
+    } else {
+        Kind::EVENT
+    };
     let cs = DynCallsite::leak(tkind, level, name, target, names);
     shapes.entry(hash).or_default().push(cs);
     table.count.fetch_add(1, Ordering::Relaxed);
@@ -230,8 +252,20 @@ fn fallback(kind: ShapeKind, level: Level) -> &'static DynCallsite {
     static SLOTS: [OnceLock<&'static DynCallsite>; 10] = [const { OnceLock::new() }; 10];
     let i = level_byte(level) as usize + if kind == ShapeKind::Span { 0 } else { 5 };
     SLOTS[i].get_or_init(|| match kind {
-        ShapeKind::Span => DynCallsite::leak(Kind::SPAN, level, "dynamic_span", DEFAULT_TARGET, vec!["otel.name", "fields"]),
-        ShapeKind::Event => DynCallsite::leak(Kind::EVENT, level, "dynamic_event", DEFAULT_TARGET, vec!["message", "fields"]),
+        ShapeKind::Span => DynCallsite::leak(
+            Kind::SPAN,
+            level,
+            "dynamic_span",
+            DEFAULT_TARGET,
+            vec!["otel.name", "fields"],
+        ),
+        ShapeKind::Event => DynCallsite::leak(
+            Kind::EVENT,
+            level,
+            "dynamic_event",
+            DEFAULT_TARGET,
+            vec!["message", "fields"],
+        ),
     })
 }
 
@@ -303,7 +337,11 @@ impl DynSpan {
     /// span.end();
     /// ```
     pub fn start(args: SpanStart<'_>) -> DynSpan {
-        let target = if args.target.is_empty() { DEFAULT_TARGET } else { args.target };
+        let target = if args.target.is_empty() {
+            DEFAULT_TARGET
+        } else {
+            args.target
+        };
         let (parent_cx, override_parent) = parent_context(args.parent, args.correlation);
         let interned = lookup(ShapeKind::Span, args.level, args.name, target, args.fields);
         let cs = interned.unwrap_or_else(|| fallback(ShapeKind::Span, args.level));
@@ -320,7 +358,11 @@ impl DynSpan {
             Parent::Remote(_) | Parent::Root => Some(None),
         };
         let span = if interned.is_some() {
-            let values: Vec<Option<&dyn tracing::Value>> = args.fields.iter().map(|(_, v)| Some(v.as_value())).collect();
+            let values: Vec<Option<&dyn tracing::Value>> = args
+                .fields
+                .iter()
+                .map(|(_, v)| Some(v.as_value()))
+                .collect();
             new_span(meta, tracing_parent, &meta.fields().value_set_all(&values))
         } else {
             let json = args.fields.to_json().to_string();
@@ -331,7 +373,9 @@ impl DynSpan {
             let _ = span.set_parent(parent_cx.clone());
         }
         let own = span.context();
-        let cx = if own.span().span_context().is_valid() || !parent_cx.span().span_context().is_valid() {
+        let cx = if own.span().span_context().is_valid()
+            || !parent_cx.span().span_context().is_valid()
+        {
             own
         } else {
             // Not seen by the export layer (filtered out): children attach to our parent.
@@ -388,12 +432,14 @@ impl DynSpan {
 
     /// Enters the span without a guard; pair with [`exit_raw`](Self::exit_raw) on the same thread.
     pub fn enter_raw(&self) {
-        self.span.with_subscriber(|(id, dispatch)| dispatch.enter(id));
+        self.span
+            .with_subscriber(|(id, dispatch)| dispatch.enter(id));
     }
 
     /// Exits a span entered with [`enter_raw`](Self::enter_raw).
     pub fn exit_raw(&self) {
-        self.span.with_subscriber(|(id, dispatch)| dispatch.exit(id));
+        self.span
+            .with_subscriber(|(id, dispatch)| dispatch.exit(id));
     }
 
     /// Sets an attribute after the start (exported; redacted like any field).
@@ -406,7 +452,10 @@ impl DynSpan {
     /// Adds a span event (exported with the span, not printed on the console).
     pub fn add_event(&self, name: &str, fields: &Fields) {
         if !self.span.is_disabled() {
-            let attrs = fields.iter().map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel())).collect();
+            let attrs = fields
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
+                .collect();
             self.span.add_event(name.to_owned(), attrs);
         }
     }
@@ -420,10 +469,16 @@ impl DynSpan {
         let max = crate::fields::max_value_len();
         let mut attrs = vec![
             KeyValue::new("exception.type", kind.to_owned()),
-            KeyValue::new("exception.message", crate::fields::truncate(message.to_owned(), max)),
+            KeyValue::new(
+                "exception.message",
+                crate::fields::truncate(message.to_owned(), max),
+            ),
         ];
         if let Some(st) = stacktrace {
-            attrs.push(KeyValue::new("exception.stacktrace", crate::fields::truncate(st.to_owned(), max)));
+            attrs.push(KeyValue::new(
+                "exception.stacktrace",
+                crate::fields::truncate(st.to_owned(), max),
+            ));
         }
         for kv in &attrs {
             self.span.set_attribute(kv.key.clone(), kv.value.clone());
@@ -445,7 +500,11 @@ impl DynSpan {
     }
 }
 
-fn new_span(meta: &'static Metadata<'static>, parent: Option<Option<tracing::Id>>, values: &tracing::field::ValueSet<'_>) -> tracing::Span {
+fn new_span(
+    meta: &'static Metadata<'static>,
+    parent: Option<Option<tracing::Id>>,
+    values: &tracing::field::ValueSet<'_>,
+) -> tracing::Span {
     match parent {
         None => tracing::Span::new(meta, values),
         Some(p) => tracing::Span::child_of(p, meta, values),
@@ -475,7 +534,11 @@ pub fn enabled(level: Level, target: &str) -> bool {
     if tracing::level_filters::LevelFilter::current() < level {
         return false;
     }
-    let target = if target.is_empty() { DEFAULT_TARGET } else { target };
+    let target = if target.is_empty() {
+        DEFAULT_TARGET
+    } else {
+        target
+    };
     lookup(ShapeKind::Event, level, "event", target, &Fields::new()).is_none_or(|cs| cs.enabled())
 }
 
@@ -492,7 +555,11 @@ pub fn enabled(level: Level, target: &str) -> bool {
 /// });
 /// ```
 pub fn event(args: EventArgs<'_>) {
-    let target = if args.target.is_empty() { DEFAULT_TARGET } else { args.target };
+    let target = if args.target.is_empty() {
+        DEFAULT_TARGET
+    } else {
+        args.target
+    };
     let interned = lookup(ShapeKind::Event, args.level, "event", target, args.fields);
     let cs = interned.unwrap_or_else(|| fallback(ShapeKind::Event, args.level));
     if !cs.enabled() {
@@ -504,10 +571,13 @@ pub fn event(args: EventArgs<'_>) {
     let dispatch = |values: &tracing::field::ValueSet<'_>| match args.parent {
         Parent::Current => tracing::Event::dispatch(meta, values),
         Parent::Span(p) => tracing::Event::child_of(p.span.id(), meta, values),
-        Parent::Remote(_) | Parent::Root => tracing::Event::child_of(None::<tracing::Id>, meta, values),
+        Parent::Remote(_) | Parent::Root => {
+            tracing::Event::child_of(None::<tracing::Id>, meta, values)
+        }
     };
     if interned.is_some() {
-        let mut values: Vec<Option<&dyn tracing::Value>> = Vec::with_capacity(args.fields.len() + 1);
+        let mut values: Vec<Option<&dyn tracing::Value>> =
+            Vec::with_capacity(args.fields.len() + 1);
         values.push(Some(&args.message));
         values.extend(args.fields.iter().map(|(_, v)| Some(v.as_value())));
         dispatch(&meta.fields().value_set_all(&values));

@@ -16,7 +16,8 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData, SpanExporter, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData,
+    SpanExporter, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
 
@@ -134,7 +135,9 @@ pub(crate) fn sampler(config: &TelemetryConfig) -> Sampler {
         SamplerKind::AlwaysOff => Sampler::AlwaysOff,
         SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
         SamplerKind::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        SamplerKind::ParentBasedTraceIdRatio => Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio))),
+        SamplerKind::ParentBasedTraceIdRatio => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
     }
 }
 
@@ -179,10 +182,19 @@ fn signal_endpoint(config: &TelemetryConfig, path: &str) -> String {
 }
 
 fn headers(config: &TelemetryConfig) -> HashMap<String, String> {
-    config.otlp.headers.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    config
+        .otlp
+        .headers
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
-fn metadata(config: &TelemetryConfig, signal: &'static str) -> Result<tonic::metadata::MetadataMap, ConfigError> {
+fn metadata(
+    config: &TelemetryConfig,
+    signal: &'static str,
+) -> Result<tonic::metadata::MetadataMap, ConfigError> {
     let mut map = tonic::metadata::MetadataMap::new();
     for (k, v) in &config.otlp.headers.0 {
         let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes());
@@ -195,7 +207,9 @@ fn metadata(config: &TelemetryConfig, signal: &'static str) -> Result<tonic::met
                 return Err(ConfigError::Exporter {
                     signal,
                     endpoint: config.otlp.endpoint.clone().unwrap_or_default(),
-                    reason: format!("header `{k}` is not a valid gRPC metadata name/value (value hidden)"),
+                    reason: format!(
+                        "header `{k}` is not a valid gRPC metadata name/value (value hidden)"
+                    ),
                 })
             }
         }
@@ -203,7 +217,11 @@ fn metadata(config: &TelemetryConfig, signal: &'static str) -> Result<tonic::met
     Ok(map)
 }
 
-fn build_error(config: &TelemetryConfig, signal: &'static str, e: impl std::fmt::Display) -> ConfigError {
+fn build_error(
+    config: &TelemetryConfig,
+    signal: &'static str,
+    e: impl std::fmt::Display,
+) -> ConfigError {
     ConfigError::Exporter {
         signal,
         endpoint: config.otlp.endpoint.clone().unwrap_or_default(),
@@ -220,7 +238,10 @@ struct OnRuntime<E> {
 }
 
 impl<E: SpanExporter> SpanExporter for OnRuntime<E> {
-    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         std::future::ready(self.handle.block_on(self.inner.export(batch)))
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -237,7 +258,10 @@ impl<E: SpanExporter> SpanExporter for OnRuntime<E> {
 }
 
 impl<E: PushMetricExporter> PushMetricExporter for OnRuntime<E> {
-    fn export(&self, metrics: &ResourceMetrics) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+    fn export(
+        &self,
+        metrics: &ResourceMetrics,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         std::future::ready(self.handle.block_on(self.inner.export(metrics)))
     }
     fn force_flush(&self) -> OTelSdkResult {
@@ -253,7 +277,9 @@ impl<E: PushMetricExporter> PushMetricExporter for OnRuntime<E> {
     }
 }
 
-impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter for OnRuntime<E> {
+impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter
+    for OnRuntime<E>
+{
     fn export(
         &self,
         batch: opentelemetry_sdk::logs::LogBatch<'_>,
@@ -271,7 +297,10 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
 
 /// Builds the exporting providers. Runs on its own thread so that neither the blocking HTTP
 /// client nor the gRPC channel sees (or needs) the caller's async runtime.
-pub(crate) fn build_exporters(config: &TelemetryConfig, redactor: Arc<Redactor>) -> Result<Exporters, ConfigError> {
+pub(crate) fn build_exporters(
+    config: &TelemetryConfig,
+    redactor: Arc<Redactor>,
+) -> Result<Exporters, ConfigError> {
     let config_owned = config.clone();
     std::thread::Builder::new()
         .name("tasker-telemetry-init".into())
@@ -281,7 +310,10 @@ pub(crate) fn build_exporters(config: &TelemetryConfig, redactor: Arc<Redactor>)
         .map_err(|_| build_error(config, "traces", "exporter construction panicked"))?
 }
 
-fn build_on_this_thread(config: &TelemetryConfig, redactor: Arc<Redactor>) -> Result<Exporters, ConfigError> {
+fn build_on_this_thread(
+    config: &TelemetryConfig,
+    redactor: Arc<Redactor>,
+) -> Result<Exporters, ConfigError> {
     let resource = resource(config);
     let runtime = match config.otlp.protocol {
         Protocol::Grpc => Some(
@@ -316,7 +348,9 @@ fn build_on_this_thread(config: &TelemetryConfig, redactor: Arc<Redactor>) -> Re
                 inner: exporter,
                 handle: handle.clone(),
             };
-            BatchSpanProcessor::builder(exporter).with_batch_config(batch).build()
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(batch)
+                .build()
         }
         None => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -326,7 +360,9 @@ fn build_on_this_thread(config: &TelemetryConfig, redactor: Arc<Redactor>) -> Re
                 .with_headers(headers(config))
                 .build()
                 .map_err(|e| build_error(config, "traces", e))?;
-            BatchSpanProcessor::builder(exporter).with_batch_config(batch).build()
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(batch)
+                .build()
         }
     };
     let tracer_provider = SdkTracerProvider::builder()

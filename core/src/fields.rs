@@ -221,13 +221,20 @@ impl Fields {
                     self.insert_at(format!("{key}.{k}"), v, depth + 1);
                 }
             }
-            map @ FieldValue::Map(_) => self.insert_scalar(key, Scalar::Str(to_json(&map).to_string())),
+            map @ FieldValue::Map(_) => {
+                self.insert_scalar(key, Scalar::Str(to_json(&map).to_string()))
+            }
         }
     }
 
     /// The fields as a JSON object (used by the fallback callsite).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Object(self.entries.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+        serde_json::Value::Object(
+            self.entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+        )
     }
 }
 
@@ -249,9 +256,12 @@ fn to_json(value: &FieldValue) -> serde_json::Value {
         FieldValue::Bool(b) => serde_json::Value::from(*b),
         FieldValue::Null => serde_json::Value::Null,
         FieldValue::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        FieldValue::Map(entries) => {
-            serde_json::Value::Object(entries.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
+        FieldValue::Map(entries) => serde_json::Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -271,10 +281,22 @@ mod tests {
     #[test]
     fn nested_maps_flatten_and_duplicates_keep_the_last_value() {
         let mut f = Fields::new();
-        f.insert("a", FieldValue::Map(vec![("b".into(), FieldValue::Map(vec![("c".into(), 1i64.into())]))]));
+        f.insert(
+            "a",
+            FieldValue::Map(vec![(
+                "b".into(),
+                FieldValue::Map(vec![("c".into(), 1i64.into())]),
+            )]),
+        );
         f.insert("a.b.c", FieldValue::Int(2));
         f.insert("n", FieldValue::Null);
-        assert_eq!(f.iter().collect::<Vec<_>>(), vec![("a.b.c", &Scalar::Int(2)), ("n", &Scalar::Str("null".into()))]);
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            vec![
+                ("a.b.c", &Scalar::Int(2)),
+                ("n", &Scalar::Str("null".into()))
+            ]
+        );
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub use config::TelemetryConfig;
 pub use console::ConsoleWriter;
 pub use correlation::{Correlation, CorrelationGuard, CorrelationId, WithCorrelation};
 pub use error::{ConfigError, TelemetryError};
-pub use pipeline::{flush, init, init_logging, init_with_writer, is_exporting, is_initialized, shutdown, TelemetryGuard};
+pub use pipeline::{
+    flush, init, init_logging, init_with_writer, is_exporting, is_initialized, shutdown,
+    TelemetryGuard,
+};
 pub use propagation::RemoteContext;
 pub use redaction::Redactor;

@@ -122,34 +122,65 @@ impl LifecycleEvent {
     /// assert!(LifecycleEvent::parse("step.teleported").is_err());
     /// ```
     pub fn parse(name: &str) -> Result<Self, TelemetryError> {
-        Self::ALL.into_iter().find(|e| e.name() == name).ok_or_else(|| TelemetryError::InvalidInput {
-            what: "lifecycle event",
-            message: format!(
-                "{name:?} is not a lifecycle event; expected one of {}",
-                Self::ALL.map(|e| e.name()).join(", ")
-            ),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name() == name)
+            .ok_or_else(|| TelemetryError::InvalidInput {
+                what: "lifecycle event",
+                message: format!(
+                    "{name:?} is not a lifecycle event; expected one of {}",
+                    Self::ALL.map(|e| e.name()).join(", ")
+                ),
+            })
     }
 
     /// The default route (see the module table).
     pub fn route(self) -> Route {
         use catalogue as c;
-        let r = |log, counter: Option<metrics::MetricDef>, histogram: Option<metrics::MetricDef>| Route {
+        let r = |log,
+                 counter: Option<metrics::MetricDef>,
+                 histogram: Option<metrics::MetricDef>| Route {
             trace: true,
             log: Some(log),
             counter: counter.map(|m| m.name),
             histogram: histogram.map(|m| m.name),
         };
         match self {
-            Self::TaskInitialized => r(Level::INFO, Some(c::TASKS_REQUESTS_TOTAL), Some(c::TASK_INITIALIZATION_DURATION)),
-            Self::TaskStepsEnqueued | Self::TaskEvaluationStarted | Self::TaskFinalizationReady => r(Level::DEBUG, None, None),
-            Self::TaskCompleted => r(Level::INFO, Some(c::TASKS_COMPLETIONS_TOTAL), Some(c::TASK_FINALIZATION_DURATION)),
-            Self::TaskFailed => r(Level::ERROR, Some(c::TASKS_FAILURES_TOTAL), Some(c::TASK_FINALIZATION_DURATION)),
+            Self::TaskInitialized => r(
+                Level::INFO,
+                Some(c::TASKS_REQUESTS_TOTAL),
+                Some(c::TASK_INITIALIZATION_DURATION),
+            ),
+            Self::TaskStepsEnqueued | Self::TaskEvaluationStarted | Self::TaskFinalizationReady => {
+                r(Level::DEBUG, None, None)
+            }
+            Self::TaskCompleted => r(
+                Level::INFO,
+                Some(c::TASKS_COMPLETIONS_TOTAL),
+                Some(c::TASK_FINALIZATION_DURATION),
+            ),
+            Self::TaskFailed => r(
+                Level::ERROR,
+                Some(c::TASKS_FAILURES_TOTAL),
+                Some(c::TASK_FINALIZATION_DURATION),
+            ),
             Self::StepEnqueued => r(Level::DEBUG, Some(c::STEPS_ENQUEUED_TOTAL), None),
-            Self::StepClaimed => r(Level::DEBUG, Some(c::STEPS_CLAIMED_TOTAL), Some(c::STEP_CLAIM_DURATION)),
+            Self::StepClaimed => r(
+                Level::DEBUG,
+                Some(c::STEPS_CLAIMED_TOTAL),
+                Some(c::STEP_CLAIM_DURATION),
+            ),
             Self::StepExecuting => r(Level::DEBUG, Some(c::STEPS_EXECUTIONS_TOTAL), None),
-            Self::StepCompleted => r(Level::INFO, Some(c::STEPS_SUCCESSES_TOTAL), Some(c::STEP_EXECUTION_DURATION)),
-            Self::StepFailed => r(Level::ERROR, Some(c::STEPS_FAILURES_TOTAL), Some(c::STEP_EXECUTION_DURATION)),
+            Self::StepCompleted => r(
+                Level::INFO,
+                Some(c::STEPS_SUCCESSES_TOTAL),
+                Some(c::STEP_EXECUTION_DURATION),
+            ),
+            Self::StepFailed => r(
+                Level::ERROR,
+                Some(c::STEPS_FAILURES_TOTAL),
+                Some(c::STEP_EXECUTION_DURATION),
+            ),
             Self::StepRetryScheduled => r(Level::WARN, None, None),
         }
     }
@@ -175,7 +206,13 @@ impl LifecycleEvent {
     }
 
     /// Emits the event along an explicit route.
-    pub fn emit_routed(self, route: Route, duration: Option<Duration>, labels: &[KeyValue], fields: &Fields) {
+    pub fn emit_routed(
+        self,
+        route: Route,
+        duration: Option<Duration>,
+        labels: &[KeyValue],
+        fields: &Fields,
+    ) {
         let duration_ms = duration.map(|d| d.as_secs_f64() * 1000.0);
         let mut all = fields.clone();
         for kv in labels {
@@ -188,7 +225,10 @@ impl LifecycleEvent {
             Context::map_current(|cx| {
                 let span = cx.span();
                 if span.span_context().is_valid() {
-                    let attrs = all.iter().map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel())).collect();
+                    let attrs = all
+                        .iter()
+                        .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
+                        .collect();
                     span.add_event(self.name(), attrs);
                 }
             });

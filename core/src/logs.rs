@@ -63,7 +63,10 @@ impl<R: opentelemetry::logs::LogRecord> Visit for Attrs<'_, R> {
         self.add(field, AnyValue::Int(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.add(field, i64::try_from(value).map_or_else(|_| AnyValue::from(value.to_string()), AnyValue::Int));
+        self.add(
+            field,
+            i64::try_from(value).map_or_else(|_| AnyValue::from(value.to_string()), AnyValue::Int),
+        );
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.add(field, AnyValue::Boolean(value));

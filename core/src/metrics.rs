@@ -64,24 +64,132 @@ pub mod catalogue {
         };
     }
 
-    metric!(TASKS_REQUESTS_TOTAL, "tasker_tasks_requests_total", Counter, "{task}", "Task requests received by the orchestrator");
-    metric!(TASKS_COMPLETIONS_TOTAL, "tasker_tasks_completions_total", Counter, "{task}", "Tasks completed");
-    metric!(TASKS_FAILURES_TOTAL, "tasker_tasks_failures_total", Counter, "{task}", "Tasks failed");
-    metric!(STEPS_ENQUEUED_TOTAL, "tasker_steps_enqueued_total", Counter, "{step}", "Steps enqueued for workers");
-    metric!(STEP_RESULTS_PROCESSED_TOTAL, "tasker_step_results_processed_total", Counter, "{step}", "Step results processed by the orchestrator");
-    metric!(TASK_INITIALIZATION_DURATION, "tasker_task_initialization_duration", Histogram, "ms", "Time to initialise a task");
-    metric!(TASK_FINALIZATION_DURATION, "tasker_task_finalization_duration", Histogram, "ms", "Time to finalise a task");
-    metric!(STEP_RESULT_PROCESSING_DURATION, "tasker_step_result_processing_duration", Histogram, "ms", "Time to process a step result");
-    metric!(STEPS_EXECUTIONS_TOTAL, "tasker_steps_executions_total", Counter, "{step}", "Step executions started by workers");
-    metric!(STEPS_SUCCESSES_TOTAL, "tasker_steps_successes_total", Counter, "{step}", "Step executions that succeeded");
-    metric!(STEPS_FAILURES_TOTAL, "tasker_steps_failures_total", Counter, "{step}", "Step executions that failed (label error_type)");
-    metric!(STEPS_CLAIMED_TOTAL, "tasker_steps_claimed_total", Counter, "{step}", "Steps claimed by workers");
-    metric!(STEP_EXECUTION_DURATION, "tasker_step_execution_duration", Histogram, "ms", "Step handler execution time");
-    metric!(STEP_CLAIM_DURATION, "tasker_step_claim_duration", Histogram, "ms", "Time to claim a step");
-    metric!(STEP_RESULT_SUBMISSION_DURATION, "tasker_step_result_submission_duration", Histogram, "ms", "Time to submit a step result");
-    metric!(TASKS_ACTIVE, "tasker_tasks_active", Gauge, "{task}", "Tasks in progress");
-    metric!(STEPS_READY, "tasker_steps_ready", Gauge, "{step}", "Steps ready to run");
-    metric!(QUEUE_DEPTH, "tasker_queue_depth", Gauge, "{message}", "Messages waiting in a queue (label queue)");
+    metric!(
+        TASKS_REQUESTS_TOTAL,
+        "tasker_tasks_requests_total",
+        Counter,
+        "{task}",
+        "Task requests received by the orchestrator"
+    );
+    metric!(
+        TASKS_COMPLETIONS_TOTAL,
+        "tasker_tasks_completions_total",
+        Counter,
+        "{task}",
+        "Tasks completed"
+    );
+    metric!(
+        TASKS_FAILURES_TOTAL,
+        "tasker_tasks_failures_total",
+        Counter,
+        "{task}",
+        "Tasks failed"
+    );
+    metric!(
+        STEPS_ENQUEUED_TOTAL,
+        "tasker_steps_enqueued_total",
+        Counter,
+        "{step}",
+        "Steps enqueued for workers"
+    );
+    metric!(
+        STEP_RESULTS_PROCESSED_TOTAL,
+        "tasker_step_results_processed_total",
+        Counter,
+        "{step}",
+        "Step results processed by the orchestrator"
+    );
+    metric!(
+        TASK_INITIALIZATION_DURATION,
+        "tasker_task_initialization_duration",
+        Histogram,
+        "ms",
+        "Time to initialise a task"
+    );
+    metric!(
+        TASK_FINALIZATION_DURATION,
+        "tasker_task_finalization_duration",
+        Histogram,
+        "ms",
+        "Time to finalise a task"
+    );
+    metric!(
+        STEP_RESULT_PROCESSING_DURATION,
+        "tasker_step_result_processing_duration",
+        Histogram,
+        "ms",
+        "Time to process a step result"
+    );
+    metric!(
+        STEPS_EXECUTIONS_TOTAL,
+        "tasker_steps_executions_total",
+        Counter,
+        "{step}",
+        "Step executions started by workers"
+    );
+    metric!(
+        STEPS_SUCCESSES_TOTAL,
+        "tasker_steps_successes_total",
+        Counter,
+        "{step}",
+        "Step executions that succeeded"
+    );
+    metric!(
+        STEPS_FAILURES_TOTAL,
+        "tasker_steps_failures_total",
+        Counter,
+        "{step}",
+        "Step executions that failed (label error_type)"
+    );
+    metric!(
+        STEPS_CLAIMED_TOTAL,
+        "tasker_steps_claimed_total",
+        Counter,
+        "{step}",
+        "Steps claimed by workers"
+    );
+    metric!(
+        STEP_EXECUTION_DURATION,
+        "tasker_step_execution_duration",
+        Histogram,
+        "ms",
+        "Step handler execution time"
+    );
+    metric!(
+        STEP_CLAIM_DURATION,
+        "tasker_step_claim_duration",
+        Histogram,
+        "ms",
+        "Time to claim a step"
+    );
+    metric!(
+        STEP_RESULT_SUBMISSION_DURATION,
+        "tasker_step_result_submission_duration",
+        Histogram,
+        "ms",
+        "Time to submit a step result"
+    );
+    metric!(
+        TASKS_ACTIVE,
+        "tasker_tasks_active",
+        Gauge,
+        "{task}",
+        "Tasks in progress"
+    );
+    metric!(
+        STEPS_READY,
+        "tasker_steps_ready",
+        Gauge,
+        "{step}",
+        "Steps ready to run"
+    );
+    metric!(
+        QUEUE_DEPTH,
+        "tasker_queue_depth",
+        Gauge,
+        "{message}",
+        "Messages waiting in a queue (label queue)"
+    );
 
     /// Every metric above.
     pub const ALL: &[MetricDef] = &[
@@ -107,7 +215,8 @@ pub mod catalogue {
 
     /// Bucket boundaries of the millisecond histograms.
     pub const DURATION_MS_BUCKETS: &[f64] = &[
-        1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
+        1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+        30000.0, 60000.0,
     ];
 
     /// The definition of `name`, if it is in the catalogue.
@@ -117,7 +226,12 @@ pub mod catalogue {
 }
 
 /// Label keys dropped unless `allow_correlation_labels` is set.
-pub const HIGH_CARDINALITY_LABELS: &[&str] = &["correlation_id", "trace_id", "span_id", "parent_correlation_id"];
+pub const HIGH_CARDINALITY_LABELS: &[&str] = &[
+    "correlation_id",
+    "trace_id",
+    "span_id",
+    "parent_correlation_id",
+];
 
 #[derive(Default)]
 struct Cache {
@@ -147,7 +261,11 @@ fn registry() -> &'static ArcSwap<Registry> {
 }
 
 /// Points the registry at a new meter (at init, after fork, or back to no-op at shutdown).
-pub(crate) fn install(meter: Option<Meter>, allow_correlation_labels: bool, redactor: Arc<Redactor>) {
+pub(crate) fn install(
+    meter: Option<Meter>,
+    allow_correlation_labels: bool,
+    redactor: Arc<Redactor>,
+) {
     registry().store(Arc::new(Registry {
         meter: meter.unwrap_or_else(noop_meter),
         cache: RwLock::new(Cache::default()),
@@ -178,7 +296,10 @@ macro_rules! cached {
             let def = catalogue::find(name);
             let instrument = $build(&reg.meter, name, def);
             if let Ok(mut cache) = reg.cache.write() {
-                cache.$field.entry(name.to_owned()).or_insert_with(|| instrument.clone());
+                cache
+                    .$field
+                    .entry(name.to_owned())
+                    .or_insert_with(|| instrument.clone());
             }
             instrument
         }
@@ -230,7 +351,10 @@ cached!(gauge, gauges, Gauge<f64>, build_gauge);
 pub fn clean_labels(labels: &[KeyValue]) -> Cow<'_, [KeyValue]> {
     let reg = registry().load();
     let drop = |k: &str| !reg.allow_correlation_labels && HIGH_CARDINALITY_LABELS.contains(&k);
-    if !labels.iter().any(|kv| drop(kv.key.as_str()) || reg.redactor.is_secret(kv.key.as_str())) {
+    if !labels
+        .iter()
+        .any(|kv| drop(kv.key.as_str()) || reg.redactor.is_secret(kv.key.as_str()))
+    {
         return Cow::Borrowed(labels);
     }
     Cow::Owned(

@@ -61,12 +61,14 @@ static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 static INSTALL: Mutex<()> = Mutex::new(());
 
 fn env_filter(key: &'static str, directives: &str) -> Result<EnvFilter, ConfigError> {
-    EnvFilter::builder().parse(directives).map_err(|e| ConfigError::InvalidValue {
-        key,
-        origin: Origin::Override,
-        value: format!("{directives:?}"),
-        allowed: format!("a filter in RUST_LOG syntax ({e})"),
-    })
+    EnvFilter::builder()
+        .parse(directives)
+        .map_err(|e| ConfigError::InvalidValue {
+            key,
+            origin: Origin::Override,
+            value: format!("{directives:?}"),
+            allowed: format!("a filter in RUST_LOG syntax ({e})"),
+        })
 }
 
 fn trace_directives(config: &TelemetryConfig) -> String {
@@ -100,15 +102,30 @@ pub(crate) fn build_subscriber(
     writer: Option<ConsoleWriter>,
     tracer: SwapTracer,
 ) -> Result<(impl tracing::Subscriber + Send + Sync + 'static, Pipeline), ConfigError> {
-    let console = Arc::new(ArcSwap::from_pointee(ConsoleSettings::from_config(&config.logging, writer)));
-    let (console_filter, console_handle) = reload::Layer::new(env_filter("telemetry.logging.level", &config.logging.level)?);
-    let (trace_filter, trace_handle) = reload::Layer::new(env_filter("telemetry.logging.export_level", &trace_directives(config))?);
+    let console = Arc::new(ArcSwap::from_pointee(ConsoleSettings::from_config(
+        &config.logging,
+        writer,
+    )));
+    let (console_filter, console_handle) = reload::Layer::new(env_filter(
+        "telemetry.logging.level",
+        &config.logging.level,
+    )?);
+    let (trace_filter, trace_handle) = reload::Layer::new(env_filter(
+        "telemetry.logging.export_level",
+        &trace_directives(config),
+    )?);
     let (logs_filter, logs_handle) = reload::Layer::new(EnvFilter::new("off"));
     let logger = Arc::new(ArcSwapOption::empty());
-    let log_redactor = Arc::new(ArcSwap::from_pointee(Redactor::new(&config.logging.redact_keys)));
+    let log_redactor = Arc::new(ArcSwap::from_pointee(Redactor::new(
+        &config.logging.redact_keys,
+    )));
 
     let subscriber = Registry::default()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer.clone()).with_filter(trace_filter))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer.clone())
+                .with_filter(trace_filter),
+        )
         .with(
             LogExportLayer {
                 logger: logger.clone(),
@@ -135,7 +152,10 @@ pub(crate) fn build_subscriber(
     Ok((subscriber, pipeline))
 }
 
-fn pipeline(config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<&'static Pipeline, ConfigError> {
+fn pipeline(
+    config: &TelemetryConfig,
+    writer: Option<ConsoleWriter>,
+) -> Result<&'static Pipeline, ConfigError> {
     if let Some(p) = PIPELINE.get() {
         return Ok(p);
     }
@@ -145,17 +165,25 @@ fn pipeline(config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<&
     }
     let tracer = SwapTracer::new(export::local_tracer_provider(config).tracer(export::SCOPE));
     let (subscriber, pipeline) = build_subscriber(config, writer, tracer)?;
-    tracing::subscriber::set_global_default(subscriber).map_err(|_| ConfigError::SubscriberConflict)?;
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(|_| ConfigError::SubscriberConflict)?;
     Ok(PIPELINE.get_or_init(|| pipeline))
 }
 
-fn apply_logging(p: &Pipeline, config: &TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<(), ConfigError> {
+fn apply_logging(
+    p: &Pipeline,
+    config: &TelemetryConfig,
+    writer: Option<ConsoleWriter>,
+) -> Result<(), ConfigError> {
     let console_filter = env_filter("telemetry.logging.level", &config.logging.level)?;
     let writer = writer.or_else(|| match &p.console.load().writer {
         w @ ConsoleWriter::Custom(_) => Some(w.clone()),
         _ => None,
     });
-    p.console.store(Arc::new(ConsoleSettings::from_config(&config.logging, writer)));
+    p.console.store(Arc::new(ConsoleSettings::from_config(
+        &config.logging,
+        writer,
+    )));
     (p.console_filter)(console_filter).map_err(reload_err)?;
     crate::fields::set_max_value_len(config.spans.max_attribute_length);
     crate::dynamic::set_max_callsites(config.spans.max_dynamic_callsites);
@@ -193,7 +221,10 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, ConfigError> {
 }
 
 /// Like [`init`], with the console writing to `writer` (tests, hosts with their own streams).
-pub fn init_with_writer(config: TelemetryConfig, writer: Option<ConsoleWriter>) -> Result<TelemetryGuard, ConfigError> {
+pub fn init_with_writer(
+    config: TelemetryConfig,
+    writer: Option<ConsoleWriter>,
+) -> Result<TelemetryGuard, ConfigError> {
     let p = pipeline(&config, writer.clone())?;
     let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
     if state.initialized {
@@ -205,28 +236,47 @@ pub fn init_with_writer(config: TelemetryConfig, writer: Option<ConsoleWriter>) 
     Ok(TelemetryGuard { done: false })
 }
 
-fn start_export(p: &Pipeline, state: &mut State, config: TelemetryConfig) -> Result<(), ConfigError> {
+fn start_export(
+    p: &Pipeline,
+    state: &mut State,
+    config: TelemetryConfig,
+) -> Result<(), ConfigError> {
     let redactor = Arc::new(Redactor::new(&config.logging.redact_keys));
     let trace_filter = env_filter("telemetry.logging.export_level", &trace_directives(&config))?;
     let logs_filter = env_filter("telemetry.logging.export_level", &logs_directives(&config))?;
-    opentelemetry::global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(vec![
-        Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
-        Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
-    ]));
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+            Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+            Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+        ]),
+    );
     if config.exports() {
         let exporters = export::build_exporters(&config, redactor.clone())?;
         p.tracer.swap(exporters.tracer());
         opentelemetry::global::set_tracer_provider(exporters.tracer_provider.clone());
-        let meter = exporters.meter_provider.as_ref().map(crate::metrics::meter_from);
+        let meter = exporters
+            .meter_provider
+            .as_ref()
+            .map(crate::metrics::meter_from);
         if let Some(mp) = &exporters.meter_provider {
             opentelemetry::global::set_meter_provider(mp.clone());
         }
-        crate::metrics::install(meter, config.metrics.allow_correlation_labels, redactor.clone());
+        crate::metrics::install(
+            meter,
+            config.metrics.allow_correlation_labels,
+            redactor.clone(),
+        );
         p.log_redactor.store(redactor);
-        p.logger.store(exporters.logger_provider.as_ref().map(|lp| Arc::new(crate::logs::logger(lp))));
+        p.logger.store(
+            exporters
+                .logger_provider
+                .as_ref()
+                .map(|lp| Arc::new(crate::logs::logger(lp))),
+        );
         state.exporters = Some(exporters);
     } else {
-        p.tracer.swap(export::local_tracer_provider(&config).tracer(export::SCOPE));
+        p.tracer
+            .swap(export::local_tracer_provider(&config).tracer(export::SCOPE));
         crate::metrics::install(None, config.metrics.allow_correlation_labels, redactor);
     }
     (p.trace_filter)(trace_filter).map_err(reload_err)?;
@@ -253,11 +303,17 @@ pub fn is_exporting() -> bool {
 
 /// The configuration given to [`init`].
 pub fn current_config() -> Option<TelemetryConfig> {
-    PIPELINE.get().and_then(|p| p.state.lock().ok().and_then(|s| s.config.clone()))
+    PIPELINE
+        .get()
+        .and_then(|p| p.state.lock().ok().and_then(|s| s.config.clone()))
 }
 
 /// Runs `work` on a helper thread and waits at most `timeout` for it.
-fn bounded(operation: &'static str, timeout: Duration, work: impl FnOnce() -> Vec<String> + Send + 'static) -> Result<(), TelemetryError> {
+fn bounded(
+    operation: &'static str,
+    timeout: Duration,
+    work: impl FnOnce() -> Vec<String> + Send + 'static,
+) -> Result<(), TelemetryError> {
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name(format!("tasker-telemetry-{operation}"))
@@ -287,11 +343,17 @@ fn bounded(operation: &'static str, timeout: Duration, work: impl FnOnce() -> Ve
 
 /// Exports everything buffered now and waits for it (at most `timeout`). A no-op without export.
 pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
-    let Some(p) = PIPELINE.get() else { return Ok(()) };
+    let Some(p) = PIPELINE.get() else {
+        return Ok(());
+    };
     let (tp, mp, lp) = {
         let state = p.state.lock().unwrap_or_else(|e| e.into_inner());
         match &state.exporters {
-            Some(e) => (e.tracer_provider.clone(), e.meter_provider.clone(), e.logger_provider.clone()),
+            Some(e) => (
+                e.tracer_provider.clone(),
+                e.meter_provider.clone(),
+                e.logger_provider.clone(),
+            ),
             None => return Ok(()),
         }
     };
@@ -317,7 +379,9 @@ pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
 /// Flushes and stops every exporter (at most `timeout`). Idempotent. Console logging keeps
 /// working; spans created afterwards are not exported. Telemetry cannot be initialised again.
 pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
-    let Some(p) = PIPELINE.get() else { return Ok(()) };
+    let Some(p) = PIPELINE.get() else {
+        return Ok(());
+    };
     let exporters = {
         let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.shut_down {
@@ -325,13 +389,16 @@ pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
         }
         state.shut_down = true;
         if let Some(config) = &state.config {
-            p.tracer.swap(export::local_tracer_provider(config).tracer(export::SCOPE));
+            p.tracer
+                .swap(export::local_tracer_provider(config).tracer(export::SCOPE));
         }
         p.logger.store(None);
         crate::metrics::install(None, false, Arc::new(Redactor::default()));
         state.exporters.take()
     };
-    let Some(exporters) = exporters else { return Ok(()) };
+    let Some(exporters) = exporters else {
+        return Ok(());
+    };
     let Exporters {
         tracer_provider,
         meter_provider,

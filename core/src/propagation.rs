@@ -118,8 +118,12 @@ pub fn extract_map(map: &HashMap<String, String>) -> RemoteContext {
             tracing::debug!(target: "tasker_telemetry::propagation", traceparent = %tp, "ignoring invalid traceparent header");
         }
     }
-    let correlation = Correlation::from_pairs(cx.baggage().iter().map(|(k, (v, _))| (k.as_str(), v.as_str())))
-        .map(Arc::new);
+    let correlation = Correlation::from_pairs(
+        cx.baggage()
+            .iter()
+            .map(|(k, (v, _))| (k.as_str(), v.as_str())),
+    )
+    .map(Arc::new);
     if correlation.is_none() && cx.baggage().get("correlation_id").is_some() {
         tracing::debug!(target: "tasker_telemetry::propagation", "ignoring invalid correlation_id in baggage");
     }
@@ -161,7 +165,9 @@ impl RemoteContext {
     /// Replaces (or sets) the correlation, e.g. when the message carries it outside baggage.
     pub fn with_correlation(mut self, correlation: Correlation) -> Self {
         let c = Arc::new(correlation);
-        self.cx = self.cx.with_value(crate::correlation::CorrelationValue(c.clone()));
+        self.cx = self
+            .cx
+            .with_value(crate::correlation::CorrelationValue(c.clone()));
         self.correlation = Some(c);
         self
     }
@@ -184,7 +190,10 @@ mod tests {
         let _g = c.enter();
         let headers = inject();
         assert!(!headers.contains_key("traceparent"));
-        assert!(headers["baggage"].contains(&format!("correlation_id={id}")), "{headers:?}");
+        assert!(
+            headers["baggage"].contains(&format!("correlation_id={id}")),
+            "{headers:?}"
+        );
         let back = extract(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         assert_eq!(back.correlation().unwrap().correlation_id.to_string(), id);
         assert_eq!(back.correlation().unwrap().namespace.as_deref(), Some("ns"));
@@ -194,11 +203,20 @@ mod tests {
     fn garbage_headers_are_ignored() {
         for (k, v) in [
             ("traceparent", ""),
-            ("traceparent", "00-00000000000000000000000000000000-0000000000000000-01"),
-            ("traceparent", "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            (
+                "traceparent",
+                "00-00000000000000000000000000000000-0000000000000000-01",
+            ),
+            (
+                "traceparent",
+                "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
             ("baggage", "correlation_id=%%%"),
             ("baggage", ";;;==,,"),
-            ("TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"),
+            (
+                "TRACEPARENT",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            ),
         ] {
             let r = extract([(k, v)]);
             assert!(!r.is_valid(), "{k}: {v}");
@@ -208,7 +226,10 @@ mod tests {
 
     #[test]
     fn header_names_are_case_insensitive() {
-        let r = extract([("TraceParent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]);
+        let r = extract([(
+            "TraceParent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )]);
         assert_eq!(r.span_id().as_deref(), Some("00f067aa0ba902b7"));
     }
 }

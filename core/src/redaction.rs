@@ -63,7 +63,9 @@ impl Redactor {
     /// Whether values under `key` must be hidden.
     pub fn is_secret(&self, key: &str) -> bool {
         let key = key.as_bytes();
-        self.patterns.iter().any(|p| contains_ignore_ascii_case(key, p))
+        self.patterns
+            .iter()
+            .any(|p| contains_ignore_ascii_case(key, p))
     }
 }
 
@@ -71,9 +73,11 @@ fn contains_ignore_ascii_case(haystack: &[u8], needle_lower: &[u8]) -> bool {
     if needle_lower.len() > haystack.len() {
         return false;
     }
-    haystack
-        .windows(needle_lower.len())
-        .any(|w| w.iter().zip(needle_lower).all(|(a, b)| a.to_ascii_lowercase() == *b))
+    haystack.windows(needle_lower.len()).any(|w| {
+        w.iter()
+            .zip(needle_lower)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    })
 }
 
 #[cfg(test)]
@@ -83,7 +87,14 @@ mod tests {
     #[test]
     fn matches_case_insensitively_anywhere_in_a_dotted_key() {
         let r = Redactor::default();
-        for key in ["password", "db.PASSWORD", "x_api_key", "Cookie", "user.credit_card.number", "ssn"] {
+        for key in [
+            "password",
+            "db.PASSWORD",
+            "x_api_key",
+            "Cookie",
+            "user.credit_card.number",
+            "ssn",
+        ] {
             assert!(r.is_secret(key), "{key} should be secret");
         }
         for key in ["order_id", "amount", "namespace", "step_uuid", ""] {

@@ -19,7 +19,10 @@ use crate::redaction::Redactor;
 struct Collect(Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanExporter for Collect {
-    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         if let Ok(mut spans) = self.0.lock() {
             spans.extend(batch);
         }
@@ -56,8 +59,9 @@ pub fn capture(config: &TelemetryConfig) -> Capture {
     let writer: Arc<Mutex<dyn std::io::Write + Send>> = lines.clone();
     let tracer = SwapTracer::new(provider.tracer(export::SCOPE));
     #[allow(clippy::expect_used)]
-    let (subscriber, _pipeline) = crate::pipeline::build_subscriber(config, Some(ConsoleWriter::Custom(writer)), tracer)
-        .expect("test configuration is valid");
+    let (subscriber, _pipeline) =
+        crate::pipeline::build_subscriber(config, Some(ConsoleWriter::Custom(writer)), tracer)
+            .expect("test configuration is valid");
     crate::fields::set_max_value_len(config.spans.max_attribute_length);
     Capture {
         dispatch: Dispatch::new(subscriber),
@@ -86,16 +90,25 @@ impl Capture {
     /// Console output so far, one string per line.
     pub fn lines(&self) -> Vec<String> {
         let bytes = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Console output parsed as JSON (use with `format = json`).
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.lines().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        self.lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 }
 
 /// The string value of attribute `key` of `span`.
 pub fn attr(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
 }

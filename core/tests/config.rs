@@ -8,11 +8,17 @@ use tasker_telemetry::config::{LogFormat, LogOutput, Protocol, SamplerKind, SETT
 use tasker_telemetry::{ConfigError, TelemetryConfig};
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tasker-telemetry-config-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "tasker-telemetry-config-{name}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -79,7 +85,10 @@ fn every_section_parses_from_toml() {
     assert_eq!(c.sampling.sampler, SamplerKind::ParentBasedTraceIdRatio);
     assert_eq!(c.sampling.ratio, 0.25);
     assert_eq!((c.spans.max_attributes, c.spans.max_events), (64, 32));
-    assert_eq!((c.spans.max_attribute_length, c.spans.max_dynamic_callsites), (1024, 100));
+    assert_eq!(
+        (c.spans.max_attribute_length, c.spans.max_dynamic_callsites),
+        (1024, 100)
+    );
     assert!(!c.metrics.enabled && c.metrics.allow_correlation_labels);
     assert_eq!(c.metrics.export_interval, Duration::from_millis(1500));
     assert_eq!(c.logging.format, LogFormat::Json);
@@ -111,17 +120,36 @@ fn precedence_is_file_then_env_overlay_then_variables() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
     ]);
     let c = TelemetryConfig::load_from(None, &vars).unwrap();
-    assert_eq!(c.service_version.as_deref(), Some("base"), "base file applies");
-    assert_eq!(c.otlp.timeout, Duration::from_millis(1000), "base file applies");
+    assert_eq!(
+        c.service_version.as_deref(),
+        Some("base"),
+        "base file applies"
+    );
+    assert_eq!(
+        c.otlp.timeout,
+        Duration::from_millis(1000),
+        "base file applies"
+    );
     assert_eq!(c.service_name, "from-overlay", "overlay beats base");
-    assert_eq!(c.otlp.endpoint.as_deref(), Some("http://variable:4317"), "variable beats overlay");
+    assert_eq!(
+        c.otlp.endpoint.as_deref(),
+        Some("http://variable:4317"),
+        "variable beats overlay"
+    );
     assert_eq!(c.otlp.protocol, Protocol::Grpc);
     assert_eq!(c.environment.as_deref(), Some("production"));
 
     // An explicit path wins over TASKER_CONFIG; a missing overlay is fine.
     let other = dir.join("other.toml");
     std::fs::write(&other, "[telemetry]\nservice_name = \"explicit\"\n").unwrap();
-    let c = TelemetryConfig::load_from(Some(&other), &env(&[("TASKER_CONFIG", base.to_str().unwrap()), ("TASKER_ENV", "staging")])).unwrap();
+    let c = TelemetryConfig::load_from(
+        Some(&other),
+        &env(&[
+            ("TASKER_CONFIG", base.to_str().unwrap()),
+            ("TASKER_ENV", "staging"),
+        ]),
+    )
+    .unwrap();
     assert_eq!(c.service_name, "explicit");
 }
 
@@ -134,7 +162,10 @@ fn standard_otel_variables_are_honoured() {
             ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
             ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
             ("OTEL_RESOURCE_ATTRIBUTES", "team=core,region=eu%2Dwest"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20s3cret,x-tenant=7"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer%20s3cret,x-tenant=7",
+            ),
             ("OTEL_SDK_DISABLED", "true"),
             ("TASKER_LOG_FORMAT", "compact"),
             ("RUST_LOG", "debug"),
@@ -149,13 +180,25 @@ fn standard_otel_variables_are_honoured() {
     assert!(!c.enabled);
     assert_eq!(c.logging.format, LogFormat::Compact);
     assert_eq!(c.logging.level, "debug", "RUST_LOG is the fallback");
-    let c = TelemetryConfig::load_from(None, &env(&[("RUST_LOG", "debug"), ("TASKER_LOG_LEVEL", "warn")])).unwrap();
-    assert_eq!(c.logging.level, "warn", "TASKER_LOG_LEVEL wins over RUST_LOG");
+    let c = TelemetryConfig::load_from(
+        None,
+        &env(&[("RUST_LOG", "debug"), ("TASKER_LOG_LEVEL", "warn")]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.logging.level, "warn",
+        "TASKER_LOG_LEVEL wins over RUST_LOG"
+    );
 }
 
 fn invalid(err: ConfigError) -> (String, String, String) {
     match err {
-        ConfigError::InvalidValue { key, value, allowed, .. } => (key.to_owned(), value, allowed),
+        ConfigError::InvalidValue {
+            key,
+            value,
+            allowed,
+            ..
+        } => (key.to_owned(), value, allowed),
         other => panic!("expected InvalidValue, got {other}"),
     }
 }
@@ -191,7 +234,10 @@ fn every_invalid_value_names_the_key_the_value_and_what_is_allowed() {
     }
     // And from a file, naming the file.
     let err = TelemetryConfig::from_toml_str("[telemetry.logging]\nformat = 3\n").unwrap_err();
-    assert!(err.to_string().contains("telemetry.logging.format"), "{err}");
+    assert!(
+        err.to_string().contains("telemetry.logging.format"),
+        "{err}"
+    );
     assert!(err.to_string().contains("config file"), "{err}");
 }
 
@@ -200,16 +246,25 @@ fn every_setting_rejects_a_value_of_the_wrong_type() {
     for setting in SETTINGS {
         let (section, leaf) = setting.key.rsplit_once('.').unwrap();
         // An array is wrong for every key except the list of redaction patterns.
-        let value = if setting.key.ends_with("redact_keys") { "3" } else { "[1, 2]" };
+        let value = if setting.key.ends_with("redact_keys") {
+            "3"
+        } else {
+            "[1, 2]"
+        };
         let toml = format!("[{section}]\n{leaf} = {value}\n");
         let err = TelemetryConfig::from_toml_str(&toml).unwrap_err();
-        assert!(err.to_string().contains(setting.key), "{}: {err}", setting.key);
+        assert!(
+            err.to_string().contains(setting.key),
+            "{}: {err}",
+            setting.key
+        );
     }
 }
 
 #[test]
 fn unknown_keys_bad_toml_and_missing_files_are_errors_that_say_so() {
-    let err = TelemetryConfig::from_toml_str("[telemetry.otlp]\nendpiont = \"http://x\"\n").unwrap_err();
+    let err =
+        TelemetryConfig::from_toml_str("[telemetry.otlp]\nendpiont = \"http://x\"\n").unwrap_err();
     assert!(matches!(err, ConfigError::UnknownKey { .. }));
     assert!(err.to_string().contains("telemetry.otlp.endpiont"), "{err}");
 
@@ -218,7 +273,10 @@ fn unknown_keys_bad_toml_and_missing_files_are_errors_that_say_so() {
 
     let missing = PathBuf::from("/nonexistent/telemetry.toml");
     let err = TelemetryConfig::load_from(Some(&missing), &env(&[])).unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/telemetry.toml"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/telemetry.toml"),
+        "{err}"
+    );
 
     let mut c = TelemetryConfig::default();
     let err = c.set("otlp.nonsense", "1").unwrap_err();
@@ -227,11 +285,16 @@ fn unknown_keys_bad_toml_and_missing_files_are_errors_that_say_so() {
 
 #[test]
 fn otlp_header_values_are_never_printed() {
-    let vars = env(&[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer topsecret")]);
+    let vars = env(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "authorization=Bearer topsecret",
+    )]);
     let c = TelemetryConfig::load_from(None, &vars).unwrap();
     assert!(!format!("{c:?}").contains("topsecret"));
     let mut c = TelemetryConfig::default();
-    let err = c.set("otlp.headers", "no-equals-sign-topsecret").unwrap_err();
+    let err = c
+        .set("otlp.headers", "no-equals-sign-topsecret")
+        .unwrap_err();
     assert!(!err.to_string().contains("topsecret"), "{err}");
 }
 
@@ -240,4 +303,15 @@ fn the_shipped_example_config_is_valid() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/telemetry.example.toml");
     let c = TelemetryConfig::load_from(Some(&path), &env(&[])).unwrap();
     assert_eq!(c.service_name, "orchestrator");
+}
+
+#[test]
+fn the_readme_documents_every_setting_and_variable() {
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    for setting in SETTINGS {
+        assert!(readme.contains(&format!("`{}`", setting.key)), "README lacks {}", setting.key);
+        for var in setting.env {
+            assert!(readme.contains(&format!("`{var}`")), "README lacks {var}");
+        }
+    }
 }

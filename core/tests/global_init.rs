@@ -30,7 +30,10 @@ fn console_then_init_then_second_init_then_shutdown() {
     config.logging.export_level = "warn".into();
     tasker_telemetry::init_logging(&config).unwrap();
     assert!(dynamic::enabled(Level::WARN, "ruby"));
-    assert!(!dynamic::enabled(Level::DEBUG, "ruby"), "debug is below both filters");
+    assert!(
+        !dynamic::enabled(Level::DEBUG, "ruby"),
+        "debug is below both filters"
+    );
     let span = DynSpan::start(SpanStart {
         name: "quiet",
         level: Level::DEBUG,
@@ -49,14 +52,21 @@ fn console_then_init_then_second_init_then_shutdown() {
     config.logging.level = "debug".into();
     config.spans.max_dynamic_callsites = 3;
     let writer: Arc<Mutex<dyn Write + Send>> = Arc::new(Mutex::new(sink.clone()));
-    let guard = tasker_telemetry::init_with_writer(config.clone(), Some(ConsoleWriter::Custom(writer))).unwrap();
+    let guard =
+        tasker_telemetry::init_with_writer(config.clone(), Some(ConsoleWriter::Custom(writer)))
+            .unwrap();
     assert!(tasker_telemetry::is_initialized());
-    assert!(dynamic::enabled(Level::DEBUG, "ruby"), "re-configuration rebuilds interest");
+    assert!(
+        dynamic::enabled(Level::DEBUG, "ruby"),
+        "re-configuration rebuilds interest"
+    );
     tracing::debug!(target: "ruby", "now visible");
 
     // Past the callsite bound, shapes share a fallback callsite and keep their fields.
     for i in 0..5 {
-        let fields: Fields = [(format!("field_{i}"), format!("value_{i}"))].into_iter().map(|(k, v)| (k, v)).collect();
+        let fields: Fields = [(format!("field_{i}"), format!("value_{i}"))]
+            .into_iter()
+            .collect();
         dynamic::event(dynamic::EventArgs {
             level: Level::INFO,
             target: "ruby",
@@ -78,13 +88,21 @@ fn console_then_init_then_second_init_then_shutdown() {
     tracing::warn!(target: "ruby", "console still works after shutdown");
 
     let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(lines.iter().any(|l| l["message"] == "now visible"));
     let shapes: Vec<_> = lines.iter().filter(|l| l["message"] == "shape").collect();
     assert_eq!(shapes.len(), 5, "{out}");
     for (i, l) in shapes.iter().enumerate() {
         let text = l.to_string();
-        assert!(text.contains(&format!("value_{i}")), "fields survive the fallback: {text}");
+        assert!(
+            text.contains(&format!("value_{i}")),
+            "fields survive the fallback: {text}"
+        );
     }
-    assert!(lines.iter().any(|l| l["message"] == "console still works after shutdown"));
+    assert!(lines
+        .iter()
+        .any(|l| l["message"] == "console still works after shutdown"));
 }

@@ -33,7 +33,9 @@ fn start<'a>(name: &'a str, fields: &'a Fields, parent: Parent<'a>) -> DynSpan {
 #[test]
 fn correlation_reaches_spans_and_json_log_lines() {
     let cap = json_capture();
-    let correlation = Correlation::new().with_namespace("payments").with_task(uuid_v7());
+    let correlation = Correlation::new()
+        .with_namespace("payments")
+        .with_task(uuid_v7());
     let id = correlation.correlation_id.to_string();
     cap.run(|| {
         let _scope = correlation.clone().enter();
@@ -46,7 +48,10 @@ fn correlation_reaches_spans_and_json_log_lines() {
     let step = cap.span("step").unwrap();
     assert_eq!(attr(&step, "correlation_id").as_deref(), Some(id.as_str()));
     assert_eq!(attr(&step, "namespace").as_deref(), Some("payments"));
-    assert_eq!(attr(&step, "task_uuid"), correlation.task_uuid.map(|t| t.to_string()));
+    assert_eq!(
+        attr(&step, "task_uuid"),
+        correlation.task_uuid.map(|t| t.to_string())
+    );
     let inner = cap.span("inner").unwrap();
     assert_eq!(attr(&inner, "correlation_id").as_deref(), Some(id.as_str()));
     assert_eq!(inner.parent_span_id, step.span_context.span_id());
@@ -57,7 +62,14 @@ fn correlation_reaches_spans_and_json_log_lines() {
         assert_eq!(line["correlation_id"], id.as_str());
         assert_eq!(line["namespace"], "payments");
         assert_eq!(line["trace_id"], step.span_context.trace_id().to_string());
-        for key in ["timestamp", "level", "target", "message", "span_id", "spans"] {
+        for key in [
+            "timestamp",
+            "level",
+            "target",
+            "message",
+            "span_id",
+            "spans",
+        ] {
             assert!(line.get(key).is_some(), "{key} missing in {line}");
         }
     }
@@ -74,7 +86,10 @@ fn correlation_travels_with_futures_and_spans_across_threads() {
     let cap = json_capture();
     let correlation = Correlation::new();
     let id = correlation.correlation_id.to_string();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     tracing::dispatcher::with_default(&cap.dispatch, || {
         let d = cap.dispatch.clone();
         rt.block_on(async move {
@@ -91,7 +106,10 @@ fn correlation_travels_with_futures_and_spans_across_threads() {
         });
     });
     let spawned = cap.span("spawned").unwrap();
-    assert_eq!(attr(&spawned, "correlation_id").as_deref(), Some(id.as_str()));
+    assert_eq!(
+        attr(&spawned, "correlation_id").as_deref(),
+        Some(id.as_str())
+    );
     assert_eq!(cap.json_lines()[0]["correlation_id"], id.as_str());
 }
 
@@ -100,13 +118,22 @@ fn secrets_are_redacted_in_console_and_export_including_nested_keys() {
     let cap = json_capture();
     cap.run(|| {
         let fields: Fields = [
-            ("user", FieldValue::Map(vec![("password".into(), "hunter2".into()), ("name".into(), "ann".into())])),
+            (
+                "user",
+                FieldValue::Map(vec![
+                    ("password".into(), "hunter2".into()),
+                    ("name".into(), "ann".into()),
+                ]),
+            ),
             ("Authorization", FieldValue::Str("Bearer abc".into())),
         ]
         .into_iter()
         .collect();
         let span = start("handler_execution", &fields, Parent::Current);
-        span.set("api_key", &tasker_telemetry::fields::Scalar::Str("k-123".into()));
+        span.set(
+            "api_key",
+            &tasker_telemetry::fields::Scalar::Str("k-123".into()),
+        );
         span.add_event("charged", &[("card.token", "tok_1")].into_iter().collect());
         dynamic::event(EventArgs {
             level: Level::INFO,
@@ -121,15 +148,24 @@ fn secrets_are_redacted_in_console_and_export_including_nested_keys() {
         span.end();
     });
     let handler = cap.span("handler_execution").unwrap();
-    assert_eq!(attr(&handler, "user.password").as_deref(), Some("[REDACTED]"));
+    assert_eq!(
+        attr(&handler, "user.password").as_deref(),
+        Some("[REDACTED]")
+    );
     assert_eq!(attr(&handler, "user.name").as_deref(), Some("ann"));
-    assert_eq!(attr(&handler, "Authorization").as_deref(), Some("[REDACTED]"));
+    assert_eq!(
+        attr(&handler, "Authorization").as_deref(),
+        Some("[REDACTED]")
+    );
     assert_eq!(attr(&handler, "api_key").as_deref(), Some("[REDACTED]"));
     let events: Vec<_> = handler.events.iter().collect();
     let charged = events.iter().find(|e| e.name == "charged").unwrap();
     assert_eq!(charged.attributes[0].value.to_string(), "[REDACTED]");
     let logged = events.iter().find(|e| e.name == "with secrets").unwrap();
-    assert!(logged.attributes.iter().any(|kv| kv.key.as_str() == "user.password" && kv.value.to_string() == "[REDACTED]"));
+    assert!(logged
+        .attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == "user.password" && kv.value.to_string() == "[REDACTED]"));
     let rust = cap.span("rust").unwrap();
     assert_eq!(attr(&rust, "secret_token").as_deref(), Some("[REDACTED]"));
 
@@ -179,7 +215,10 @@ fn foreign_fields_are_real_typed_attributes() {
             ("count", FieldValue::Int(3)),
             ("ratio", FieldValue::Float(0.5)),
             ("ok", FieldValue::Bool(true)),
-            ("tags", FieldValue::List(vec!["a".into(), FieldValue::Int(1)])),
+            (
+                "tags",
+                FieldValue::List(vec!["a".into(), FieldValue::Int(1)]),
+            ),
             ("none", FieldValue::Null),
             ("big", FieldValue::Str("x".repeat(20_000))),
         ]
@@ -188,15 +227,29 @@ fn foreign_fields_are_real_typed_attributes() {
         start("typed", &fields, Parent::Root).end();
     });
     let s = cap.span("typed").unwrap();
-    let get = |k: &str| s.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.clone()).unwrap();
+    let get = |k: &str| {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == k)
+            .map(|kv| kv.value.clone())
+            .unwrap()
+    };
     assert_eq!(get("count"), opentelemetry::Value::I64(3));
     assert_eq!(get("ratio"), opentelemetry::Value::F64(0.5));
     assert_eq!(get("ok"), opentelemetry::Value::Bool(true));
     assert_eq!(get("tags").to_string(), r#"["a",1]"#);
     assert_eq!(get("none").to_string(), "null");
     let big = get("big").to_string();
-    assert!(big.len() < 9000 && big.ends_with("…[truncated 11808 bytes]"), "{}", &big[big.len() - 40..]);
-    assert_eq!(s.parent_span_id, SpanId::INVALID, "Parent::Root starts a new trace");
+    assert!(
+        big.len() < 9000 && big.ends_with("…[truncated 11808 bytes]"),
+        "{}",
+        &big[big.len() - 40..]
+    );
+    assert_eq!(
+        s.parent_span_id,
+        SpanId::INVALID,
+        "Parent::Root starts a new trace"
+    );
 }
 
 #[test]
@@ -204,14 +257,25 @@ fn exceptions_set_error_status_and_exception_attributes() {
     let cap = json_capture();
     cap.run(|| {
         let span = start("failing", &Fields::new(), Parent::Current);
-        span.record_exception("ArgumentError", "bad amount", Some("handler.rb:3:in `perform'"));
+        span.record_exception(
+            "ArgumentError",
+            "bad amount",
+            Some("handler.rb:3:in `perform'"),
+        );
         span.end();
     });
     let s = cap.span("failing").unwrap();
-    assert!(matches!(s.status, opentelemetry::trace::Status::Error { .. }), "{:?}", s.status);
+    assert!(
+        matches!(s.status, opentelemetry::trace::Status::Error { .. }),
+        "{:?}",
+        s.status
+    );
     assert_eq!(attr(&s, "exception.type").as_deref(), Some("ArgumentError"));
     let ev = s.events.iter().find(|e| e.name == "exception").unwrap();
-    assert!(ev.attributes.iter().any(|kv| kv.key.as_str() == "exception.stacktrace"));
+    assert!(ev
+        .attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == "exception.stacktrace"));
 }
 
 #[test]
@@ -240,11 +304,19 @@ fn inject_and_extract_continue_the_trace_with_its_correlation() {
     let sender = cap.span("sender").unwrap();
     for name in ["receiver_dynamic", "receiver_rust"] {
         let r = cap.span(name).unwrap();
-        assert_eq!(r.span_context.trace_id(), sender.span_context.trace_id(), "{name}");
+        assert_eq!(
+            r.span_context.trace_id(),
+            sender.span_context.trace_id(),
+            "{name}"
+        );
         assert_eq!(r.parent_span_id, sender.span_context.span_id(), "{name}");
         assert_eq!(attr(&r, "correlation_id"), Some(id.to_string()), "{name}");
     }
-    let received = cap.json_lines().into_iter().find(|l| l["message"] == "received").unwrap();
+    let received = cap
+        .json_lines()
+        .into_iter()
+        .find(|l| l["message"] == "received")
+        .unwrap();
     assert_eq!(received["correlation_id"], id.to_string());
 }
 
@@ -275,8 +347,14 @@ fn binding_correlation_overrides_the_inherited_one() {
         span.end();
     });
     let s = cap.span("fiber_span").unwrap();
-    assert_eq!(attr(&s, "correlation_id"), Some(mine.correlation_id.to_string()));
-    assert_eq!(cap.json_lines()[0]["correlation_id"], mine.correlation_id.to_string());
+    assert_eq!(
+        attr(&s, "correlation_id"),
+        Some(mine.correlation_id.to_string())
+    );
+    assert_eq!(
+        cap.json_lines()[0]["correlation_id"],
+        mine.correlation_id.to_string()
+    );
     assert_eq!(cap.json_lines()[0]["namespace"], "fiber");
 }
 
@@ -292,7 +370,10 @@ fn console_filter_does_not_decide_what_is_exported() {
     });
     assert!(cap.lines().is_empty(), "{:?}", cap.lines());
     assert!(cap.span("exported_anyway").is_some());
-    assert!(cap.span("below_export_level").is_none(), "export level defaults to info");
+    assert!(
+        cap.span("below_export_level").is_none(),
+        "export level defaults to info"
+    );
 }
 
 #[test]
@@ -306,14 +387,25 @@ fn lifecycle_events_become_span_events_once_and_log_lines() {
             &[opentelemetry::KeyValue::new("namespace", "payments")],
             &Fields::new(),
         );
-        LifecycleEvent::StepRetryScheduled.emit(None, &[], &[("attempt", 2i64)].into_iter().collect());
+        LifecycleEvent::StepRetryScheduled.emit(
+            None,
+            &[],
+            &[("attempt", 2i64)].into_iter().collect(),
+        );
     });
     let s = cap.span("step").unwrap();
     let names: Vec<_> = s.events.iter().map(|e| e.name.to_string()).collect();
     assert_eq!(names, vec!["step.completed", "step.retry_scheduled"]);
     let completed = &s.events.events[0];
-    assert!(completed.attributes.iter().any(|kv| kv.key.as_str() == "duration_ms" && kv.value == opentelemetry::Value::F64(7.0)));
-    let lines: Vec<_> = cap.json_lines().into_iter().filter(|l| l["target"] == "tasker.lifecycle").collect();
+    assert!(completed
+        .attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == "duration_ms" && kv.value == opentelemetry::Value::F64(7.0)));
+    let lines: Vec<_> = cap
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["target"] == "tasker.lifecycle")
+        .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["message"], "step.completed");
     assert_eq!(lines[1]["level"], "WARN");
@@ -339,7 +431,10 @@ fn metrics_instruments_are_cached_by_name() {
     assert_eq!(cleaned.len(), 2, "correlation_id is dropped by default");
     assert_eq!(cleaned[1].value.to_string(), "[REDACTED]");
     let plain = [opentelemetry::KeyValue::new("namespace", "n")];
-    assert!(matches!(metrics::clean_labels(&plain), std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(
+        metrics::clean_labels(&plain),
+        std::borrow::Cow::Borrowed(_)
+    ));
 }
 
 fn uuid_v7() -> uuid::Uuid {

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use tasker_telemetry::fields::{FieldValue, Fields};
 use tasker_telemetry::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
+use tasker_telemetry::fields::{FieldValue, Fields};
 use tasker_telemetry::lifecycle::LifecycleEvent;
 use tasker_telemetry::{propagation, Correlation, TelemetryConfig};
 use tracing::{info, info_span, warn, Level};
@@ -25,7 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let task = info_span!("task", task_name = "order_fulfillment");
     task.in_scope(|| {
         info!(steps = 3, "task initialized");
-        for (step, ms) in [("validate_order", 3u64), ("charge_payment", 5), ("finalize", 2)] {
+        for (step, ms) in [
+            ("validate_order", 3u64),
+            ("charge_payment", 5),
+            ("finalize", 2),
+        ] {
             let span = info_span!("step", step_name = step);
             let _entered = span.enter();
             let started = Instant::now();
@@ -36,7 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // its span nests under the current Rust span without any headers.
                 let fields: Fields = [
                     ("amount_cents", FieldValue::Int(4_200)),
-                    ("card", FieldValue::Map(vec![("api_key".into(), "sk_live_123".into())])),
+                    (
+                        "card",
+                        FieldValue::Map(vec![("api_key".into(), "sk_live_123".into())]),
+                    ),
                 ]
                 .into_iter()
                 .collect();
@@ -57,7 +64,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     correlation: None,
                 });
                 let headers = propagation::inject();
-                info!(traceparent = headers.get("traceparent").map(String::as_str).unwrap_or(""), "headers a worker process would receive");
+                info!(
+                    traceparent = headers.get("traceparent").map(String::as_str).unwrap_or(""),
+                    "headers a worker process would receive"
+                );
                 handler.end();
             }
             if step == "finalize" {

@@ -35,7 +35,11 @@ pub fn rotel_agent() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running collector; killed on drop.
@@ -49,24 +53,50 @@ pub struct Collector {
 impl Collector {
     pub fn start() -> Collector {
         let (grpc_port, http_port) = (free_port(), free_port());
-        let out = std::env::temp_dir().join(format!("rotel-{}-{grpc_port}.log", std::process::id()));
+        let out =
+            std::env::temp_dir().join(format!("rotel-{}-{grpc_port}.log", std::process::id()));
         let file = std::fs::File::create(&out).unwrap();
         let child = Command::new(rotel_agent())
-            .args(["start", "--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc_port}")])
+            .args([
+                "start",
+                "--otlp-grpc-endpoint",
+                &format!("127.0.0.1:{grpc_port}"),
+            ])
             .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http_port}")])
-            .args(["--debug-log", "traces", "--debug-log", "metrics", "--debug-log", "logs"])
-            .args(["--debug-log-verbosity", "detailed", "--exporter", "blackhole"])
+            .args([
+                "--debug-log",
+                "traces",
+                "--debug-log",
+                "metrics",
+                "--debug-log",
+                "logs",
+            ])
+            .args([
+                "--debug-log-verbosity",
+                "detailed",
+                "--exporter",
+                "blackhole",
+            ])
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .stdin(Stdio::null())
             .spawn()
             .expect("start rotel-agent");
-        let c = Collector { child, out, grpc_port, http_port };
+        let c = Collector {
+            child,
+            out,
+            grpc_port,
+            http_port,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err()
             || std::net::TcpStream::connect(("127.0.0.1", grpc_port)).is_err()
         {
-            assert!(Instant::now() < deadline, "rotel-agent did not start: {}", c.output());
+            assert!(
+                Instant::now() < deadline,
+                "rotel-agent did not start: {}",
+                c.output()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         c
@@ -92,7 +122,11 @@ impl Collector {
             if done(&received) {
                 return received;
             }
-            assert!(Instant::now() < deadline, "collector never received what was expected; it printed:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "collector never received what was expected; it printed:\n{}",
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -173,7 +207,10 @@ pub fn parse(text: &str) -> Received {
     };
     for line in text.lines() {
         let t = line.trim();
-        if t.starts_with("ResourceSpans #") || t.starts_with("ResourceMetrics #") || t.starts_with("ResourceLogs #") {
+        if t.starts_with("ResourceSpans #")
+            || t.starts_with("ResourceMetrics #")
+            || t.starts_with("ResourceLogs #")
+        {
             flush_span(&mut span, &mut received);
             if let Some(m) = metric.take() {
                 received.metrics.push(m);
@@ -183,13 +220,19 @@ pub fn parse(text: &str) -> Received {
             section = Section::Resource;
         } else if t.starts_with("Span #") {
             flush_span(&mut span, &mut received);
-            span = Some(Span { service: service.clone(), ..Span::default() });
+            span = Some(Span {
+                service: service.clone(),
+                ..Span::default()
+            });
             section = Section::Other;
         } else if t.starts_with("Metric #") {
             if let Some(m) = metric.take() {
                 received.metrics.push(m);
             }
-            metric = Some(Metric { service: service.clone(), ..Metric::default() });
+            metric = Some(Metric {
+                service: service.clone(),
+                ..Metric::default()
+            });
             section = Section::Other;
         } else if t == "Attributes:" {
             section = Section::Attributes;
@@ -223,7 +266,11 @@ pub fn parse(text: &str) -> Received {
                     }
                 }
             }
-        } else if let (Some(m), Some(v)) = (metric.as_mut(), t.strip_prefix("Value: ").or_else(|| t.strip_prefix("Count: "))) {
+        } else if let (Some(m), Some(v)) = (
+            metric.as_mut(),
+            t.strip_prefix("Value: ")
+                .or_else(|| t.strip_prefix("Count: ")),
+        ) {
             m.values.push(v.to_owned());
         }
     }
