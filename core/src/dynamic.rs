@@ -542,6 +542,16 @@ pub fn enabled(level: Level, target: &str) -> bool {
     lookup(ShapeKind::Event, level, "event", target, &Fields::new()).is_none_or(|cs| cs.enabled())
 }
 
+/// The most verbose level any layer may record, as an index (0 = TRACE … 4 = ERROR, 5 = off).
+/// Bindings cache it to answer `enabled?` without crossing into Rust; it changes only when the
+/// configuration does (`init_logging`, `init`).
+pub fn max_level_index() -> u8 {
+    match tracing::level_filters::LevelFilter::current().into_level() {
+        Some(level) => crate::level::level_index(level),
+        None => 5,
+    }
+}
+
 /// Emits a log event: printed by the console layer, attached to the parent span as a span
 /// event, exported as an OTLP log when enabled.
 ///

@@ -23,6 +23,7 @@
 //! - [`propagation`]: W3C `traceparent`/`tracestate`/`baggage` [`inject`](propagation::inject) and [`extract`](propagation::extract);
 //! - [`dynamic`]: spans and events with run-time names and fields, for foreign callers;
 //! - [`fields`]: how foreign values become attributes (flattening, truncation);
+//! - [`handler`]: the `handler_execution` span of a step handler, with the step's correlation;
 //! - [`redaction`]: secret-looking fields replaced by `[REDACTED]` before any output;
 //! - [`console`]: the pretty/compact/JSON log line formats;
 //! - [`metrics`]: cached instruments and the metric [`catalogue`](metrics::catalogue);
@@ -39,6 +40,7 @@ pub mod dynamic;
 pub mod error;
 mod export;
 pub mod fields;
+pub mod handler;
 pub mod level;
 pub mod lifecycle;
 mod logs;

@@ -285,6 +285,34 @@ fn start_export(
     Ok(())
 }
 
+/// Points the tracer, the metric registry and the log layer at freshly built exporters.
+fn install_exporters(
+    p: &Pipeline,
+    state: &mut State,
+    exporters: Exporters,
+    config: &TelemetryConfig,
+    redactor: Arc<Redactor>,
+) {
+    p.tracer.swap(exporters.tracer());
+    let meter = exporters
+        .meter_provider
+        .as_ref()
+        .map(crate::metrics::meter_from);
+    crate::metrics::install(
+        meter,
+        config.metrics.allow_correlation_labels,
+        redactor.clone(),
+    );
+    p.log_redactor.store(redactor);
+    p.logger.store(
+        exporters
+            .logger_provider
+            .as_ref()
+            .map(|lp| Arc::new(crate::logs::logger(lp))),
+    );
+    state.exporters = Some(exporters);
+}
+
 /// Whether [`init`] has run (and [`shutdown`] has not).
 pub fn is_initialized() -> bool {
     PIPELINE
@@ -426,6 +454,37 @@ pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
         errors
     });
     result
+}
+
+/// Call in a process that is about to `fork()` (Ruby's `Process._fork`, Python's
+/// `os.register_at_fork(before=...)`): exports what is queued (at most one second) so that
+/// nothing buffered is left in the child's copy of memory.
+pub fn before_fork() {
+    let _ = flush(Duration::from_secs(1));
+}
+
+/// Call in the child right after `fork()`: the exporter threads (and the gRPC runtime) did not
+/// survive the fork, so the old exporters are abandoned (never joined: that would hang) and new
+/// ones are built from the configuration given to [`init`]. A no-op when not exporting.
+pub fn after_fork_in_child() -> Result<(), ConfigError> {
+    let Some(p) = PIPELINE.get() else {
+        return Ok(());
+    };
+    let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(old) = state.exporters.take() else {
+        return Ok(());
+    };
+    std::mem::forget(old);
+    let Some(config) = state.config.clone() else {
+        return Ok(());
+    };
+    if state.shut_down {
+        return Ok(());
+    }
+    let redactor = Arc::new(Redactor::new(&config.logging.redact_keys));
+    let exporters = export::build_exporters(&config, redactor.clone())?;
+    install_exporters(p, &mut state, exporters, &config, redactor);
+    Ok(())
 }
 
 /// Keeps telemetry running; dropping it flushes and shuts down every exporter (waiting at most

@@ -307,9 +307,15 @@ fn the_shipped_example_config_is_valid() {
 
 #[test]
 fn the_readme_documents_every_setting_and_variable() {
-    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
     for setting in SETTINGS {
-        assert!(readme.contains(&format!("`{}`", setting.key)), "README lacks {}", setting.key);
+        assert!(
+            readme.contains(&format!("`{}`", setting.key)),
+            "README lacks {}",
+            setting.key
+        );
         for var in setting.env {
             assert!(readme.contains(&format!("`{var}`")), "README lacks {var}");
         }

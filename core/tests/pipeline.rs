@@ -440,3 +440,49 @@ fn metrics_instruments_are_cached_by_name() {
 fn uuid_v7() -> uuid::Uuid {
     uuid::Uuid::now_v7()
 }
+
+#[test]
+fn handler_span_takes_the_correlation_from_the_step_context() {
+    use tasker_telemetry::handler::start_handler_span;
+    let cap = json_capture();
+    let task = uuid_v7().to_string();
+    let step = uuid_v7().to_string();
+    let id = uuid_v7().to_string();
+    let context: Fields = [
+        ("correlation_id", id.as_str()),
+        ("task_uuid", task.as_str()),
+        ("step_uuid", step.as_str()),
+        ("namespace", "payments"),
+        ("step_name", "charge"),
+        ("payload", "not copied"),
+    ]
+    .into_iter()
+    .collect();
+    cap.run(|| {
+        let rust = tracing::info_span!("orchestrator_step");
+        let _e = rust.enter();
+        let h = start_handler_span("PaymentHandler", &context, Parent::Current, None).unwrap();
+        h.span.end();
+        let bad: Fields = [("task_uuid", "task-1")].into_iter().collect();
+        let err = start_handler_span("PaymentHandler", &bad, Parent::Current, None).unwrap_err();
+        assert!(
+            err.to_string().contains("task_uuid") && err.to_string().contains("task-1"),
+            "{err}"
+        );
+    });
+    let s = cap.span("handler_execution").unwrap();
+    assert_eq!(attr(&s, "correlation_id"), Some(id));
+    assert_eq!(attr(&s, "task_uuid"), Some(task));
+    assert_eq!(attr(&s, "step_uuid"), Some(step));
+    assert_eq!(attr(&s, "namespace").as_deref(), Some("payments"));
+    assert_eq!(attr(&s, "handler.name").as_deref(), Some("PaymentHandler"));
+    assert_eq!(attr(&s, "step_name").as_deref(), Some("charge"));
+    assert_eq!(attr(&s, "payload"), None);
+    assert_eq!(
+        s.parent_span_id,
+        cap.span("orchestrator_step")
+            .unwrap()
+            .span_context
+            .span_id()
+    );
+}
