@@ -22,5 +22,18 @@ set -e
 [ "$rc" -eq 0 ] || { echo "Rust tests failed (exit $rc)" >&2; exit "$rc"; }
 rust_passed=$(grep -oE 'test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}')
 
+# The gem and the Python package: each script builds and installs its package from this tree
+# and runs its tests against the installed copy; each prints a "<lang>: N passed, N failed" line.
+summary=("rust: ${rust_passed} passed, 0 failed")
+for lang in ruby python; do
+  if [ -f "scripts/test-$lang.sh" ]; then
+    say "$lang package tests"
+    bash "scripts/test-$lang.sh" 2>&1 | tee "target/$lang-tests.log"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || { echo "$lang tests failed (exit $rc)" >&2; exit "$rc"; }
+    summary+=("$(grep -E "^$lang: [0-9]+ passed" "target/$lang-tests.log" | tail -n1)")
+  fi
+done
+
 say "summary"
-echo "rust: ${rust_passed} passed, 0 failed"
+printf '%s\n' "${summary[@]}"
