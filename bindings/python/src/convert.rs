@@ -1,0 +1,164 @@
+//! Python values → the core's field values. Never fails: anything unusual becomes a string.
+//!
+//! str, int (i64; bigger ones as their decimal string), float, bool and None map directly;
+//! dicts (and other mappings) flatten to dotted keys and lists/tuples/sets become JSON lists (both
+//! done by the core); `datetime`/`date`/`time` become ISO 8601 strings; bytes are decoded as
+//! UTF-8 (lossily); anything else is `str(value)`, or `<unprintable TYPE>` when `__str__` raises.
+//! A container that contains itself is cut with the string `<cycle>`.
+
+use opentelemetry::KeyValue;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMapping, PySet,
+    PyString, PyTuple, PyType,
+};
+use tasker_telemetry::fields::{FieldValue, Fields};
+
+/// Nesting deeper than this is not converted (marker string instead).
+const MAX_DEPTH: usize = 32;
+
+/// Marker for a container met again inside itself.
+pub const CYCLE_MARKER: &str = "<cycle>";
+
+/// Keeps the containers being converted, to cut cycles.
+struct Walk {
+    path: Vec<usize>,
+}
+
+/// Converts a `dict[str, Any]` (keyword arguments) to flattened fields.
+pub fn fields(dict: Option<&Bound<'_, PyDict>>) -> Fields {
+    let mut out = Fields::new();
+    if let Some(dict) = dict {
+        let mut walk = Walk { path: Vec::new() };
+        for (k, v) in dict.iter() {
+            out.insert(text(&k), walk.value(&v));
+        }
+    }
+    out
+}
+
+/// Converts one value under `key` (a dict value flattens to `key.sub` entries).
+pub fn field(key: &str, value: &Bound<'_, PyAny>) -> Fields {
+    let mut out = Fields::new();
+    out.insert(key, Walk { path: Vec::new() }.value(value));
+    out
+}
+
+/// Metric labels: the fields' flat values as OpenTelemetry attributes.
+pub fn labels(dict: Option<&Bound<'_, PyDict>>) -> Vec<KeyValue> {
+    fields(dict)
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
+        .collect()
+}
+
+/// `str(obj)`, or `<unprintable TYPE>` when that raises.
+pub fn text(obj: &Bound<'_, PyAny>) -> String {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s.to_string_lossy().into_owned();
+    }
+    match obj.str() {
+        Ok(s) => s.to_string_lossy().into_owned(),
+        Err(_) => {
+            let name = obj
+                .get_type()
+                .qualname()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "object".to_owned());
+            format!("<unprintable {name}>")
+        }
+    }
+}
+
+fn is_instance(obj: &Bound<'_, PyAny>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> bool {
+    cell.import(obj.py(), "datetime", name)
+        .and_then(|ty| obj.is_instance(ty))
+        .unwrap_or(false)
+}
+
+impl Walk {
+    fn value(&mut self, obj: &Bound<'_, PyAny>) -> FieldValue {
+        static DATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static TIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        if obj.is_none() {
+            return FieldValue::Null;
+        }
+        if let Ok(b) = obj.cast::<PyBool>() {
+            return FieldValue::Bool(b.is_true());
+        }
+        if let Ok(s) = obj.cast::<PyString>() {
+            return FieldValue::Str(s.to_string_lossy().into_owned());
+        }
+        if obj.cast::<PyInt>().is_ok() {
+            return match obj.extract::<i64>() {
+                Ok(i) => FieldValue::Int(i),
+                Err(_) => FieldValue::Str(text(obj)),
+            };
+        }
+        if let Ok(f) = obj.cast::<PyFloat>() {
+            return FieldValue::Float(f.value());
+        }
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            return FieldValue::Str(String::from_utf8_lossy(b.as_bytes()).into_owned());
+        }
+        if let Ok(b) = obj.cast::<PyByteArray>() {
+            return FieldValue::Str(String::from_utf8_lossy(&b.to_vec()).into_owned());
+        }
+        if is_instance(obj, &DATE, "date") || is_instance(obj, &TIME, "time") {
+            return match obj.call_method0("isoformat") {
+                Ok(s) => FieldValue::Str(text(&s)),
+                Err(_) => FieldValue::Str(text(obj)),
+            };
+        }
+        let is_container = obj.cast::<PyDict>().is_ok()
+            || obj.cast::<PyList>().is_ok()
+            || obj.cast::<PyTuple>().is_ok()
+            || obj.cast::<PySet>().is_ok()
+            || obj.cast::<PyFrozenSet>().is_ok()
+            || obj.cast::<PyMapping>().is_ok();
+        if !is_container {
+            return FieldValue::Str(text(obj));
+        }
+        let id = obj.as_ptr() as usize;
+        if self.path.contains(&id) {
+            return FieldValue::Str(CYCLE_MARKER.to_owned());
+        }
+        if self.path.len() >= MAX_DEPTH {
+            return FieldValue::Str(format!("<nested deeper than {MAX_DEPTH} levels>"));
+        }
+        self.path.push(id);
+        let value = self.container(obj);
+        self.path.pop();
+        value
+    }
+
+    fn container(&mut self, obj: &Bound<'_, PyAny>) -> FieldValue {
+        if let Ok(d) = obj.cast::<PyDict>() {
+            return FieldValue::Map(d.iter().map(|(k, v)| (text(&k), self.value(&v))).collect());
+        }
+        if let Ok(m) = obj.cast::<PyMapping>() {
+            let Ok(items) = m.items() else {
+                return FieldValue::Str(text(obj));
+            };
+            let mut entries = Vec::new();
+            for item in items.iter() {
+                match item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
+                    Ok((k, v)) => entries.push((text(&k), self.value(&v))),
+                    Err(_) => return FieldValue::Str(text(obj)),
+                }
+            }
+            return FieldValue::Map(entries);
+        }
+        match obj.try_iter() {
+            Ok(iter) => FieldValue::List(
+                iter.map(|item| match item {
+                    Ok(v) => self.value(&v),
+                    Err(_) => FieldValue::Null,
+                })
+                .collect(),
+            ),
+            Err(_) => FieldValue::Str(text(obj)),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Spans and events started from Python: the `Span` object, `start_span`,
+//! `start_handler_span` and `event`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use opentelemetry::Context;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use tasker_telemetry::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
+use tasker_telemetry::handler::start_handler_span as core_handler_span;
+use tasker_telemetry::propagation;
+use tracing::Level;
+
+use crate::context::{correlation_arg, with_parent, ParentArg, PyCorrelation};
+use crate::convert;
+use crate::errors::{guard, tracing_error, TracingError};
+
+/// The core's level for an index 0 (trace) … 4 (error), as `level_index` returns.
+pub fn level(index: u8) -> PyResult<Level> {
+    Ok(match index {
+        0 => Level::TRACE,
+        1 => Level::DEBUG,
+        2 => Level::INFO,
+        3 => Level::WARN,
+        4 => Level::ERROR,
+        other => {
+            return Err(TracingError::new_err(format!(
+                "level index {other} is out of range: expected 0 (trace) to 4 (error)"
+            )))
+        }
+    })
+}
+
+enum State {
+    /// Running: the span itself.
+    Open(DynSpan),
+    /// Ended: its context, for children started later (a copied contextvars context).
+    Ended(Context),
+}
+
+/// A span started from Python. Ends on `end()`, or when collected.
+#[pyclass(frozen, module = "tasker_core._native")]
+pub struct Span {
+    state: Mutex<State>,
+    trace_id: Option<String>,
+    span_id: Option<String>,
+}
+
+impl Span {
+    fn new(span: DynSpan) -> Self {
+        Span {
+            trace_id: span.trace_id(),
+            span_id: span.span_id(),
+            state: Mutex::new(State::Open(span)),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the span while it is open (a no-op once ended).
+    fn with_open(&self, f: impl FnOnce(&DynSpan)) {
+        if let State::Open(span) = &*self.state() {
+            f(span)
+        }
+    }
+
+    /// Calls `f` with this span as the parent (its context once it has ended).
+    pub fn with_parent<R>(&self, f: impl FnOnce(Parent<'_>) -> R) -> R {
+        let state = self.state();
+        match &*state {
+            State::Open(span) => f(Parent::Span(span)),
+            State::Ended(cx) => {
+                let cx = cx.clone();
+                drop(state);
+                let remote = propagation::extract_map(&propagation::inject_context(&cx));
+                f(Parent::Remote(&remote))
+            }
+        }
+    }
+
+    /// The span's OpenTelemetry context.
+    pub fn context(&self) -> Context {
+        match &*self.state() {
+            State::Open(span) => span.context().clone(),
+            State::Ended(cx) => cx.clone(),
+        }
+    }
+}
+
+#[pymethods]
+impl Span {
+    /// Trace id (32 hex digits), or `None` when the span is not recorded.
+    #[getter]
+    fn trace_id(&self) -> Option<String> {
+        self.trace_id.clone()
+    }
+
+    /// Span id (16 hex digits), or `None` when the span is not recorded.
+    #[getter]
+    fn span_id(&self) -> Option<String> {
+        self.span_id.clone()
+    }
+
+    /// Whether any output (console or export) records this span.
+    #[getter]
+    fn is_recording(&self) -> bool {
+        matches!(&*self.state(), State::Open(s) if !s.is_disabled())
+    }
+
+    /// The correlation the span carries, if any.
+    fn correlation(&self) -> Option<PyCorrelation> {
+        tasker_telemetry::Correlation::from_context(&self.context())
+            .map(|inner| PyCorrelation { inner })
+    }
+
+    /// Sets an attribute (a dict value sets one attribute per flattened key).
+    fn set(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        guard("Span.set", || {
+            let fields = convert::field(key, value);
+            self.with_open(|span| {
+                for (k, v) in fields.iter() {
+                    span.set(k, v);
+                }
+            });
+            Ok(())
+        })
+    }
+
+    /// Adds a span event with fields.
+    #[pyo3(signature = (name, fields=None))]
+    fn add_event(&self, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        guard("Span.add_event", || {
+            let fields = convert::fields(fields);
+            self.with_open(|span| span.add_event(name, &fields));
+            Ok(())
+        })
+    }
+
+    /// Records an exception (`exception.type`, `.message`, `.stacktrace`) and error status.
+    #[pyo3(signature = (kind, message, stacktrace=None))]
+    fn record_exception(
+        &self,
+        kind: &str,
+        message: &str,
+        stacktrace: Option<&str>,
+    ) -> PyResult<()> {
+        guard("Span.record_exception", || {
+            self.with_open(|span| span.record_exception(kind, message, stacktrace));
+            Ok(())
+        })
+    }
+
+    /// Sets error status with a description.
+    fn set_error(&self, description: &str) -> PyResult<()> {
+        guard("Span.set_error", || {
+            self.with_open(|span| span.set_error(description));
+            Ok(())
+        })
+    }
+
+    /// Makes the span current on this thread (Rust code called meanwhile nests under it); pair
+    /// with `exit()` on the same thread.
+    fn enter(&self) -> PyResult<()> {
+        guard("Span.enter", || {
+            self.with_open(DynSpan::enter_raw);
+            Ok(())
+        })
+    }
+
+    /// Undoes `enter()`.
+    fn exit(&self) -> PyResult<()> {
+        guard("Span.exit", || {
+            self.with_open(DynSpan::exit_raw);
+            Ok(())
+        })
+    }
+
+    /// Ends the span (idempotent).
+    fn end(&self) -> PyResult<()> {
+        guard("Span.end", || {
+            let mut state = self.state();
+            if let State::Open(span) = &*state {
+                let cx = span.context().clone();
+                // Dropping the running span ends it.
+                *state = State::Ended(cx);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Starts a span at level index `level` under `parent` (see `with_parent`).
+#[pyfunction]
+#[pyo3(signature = (name, level, target, fields=None, parent=None, correlation=None, root=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn start_span(
+    name: &str,
+    level: u8,
+    target: &str,
+    fields: Option<&Bound<'_, PyDict>>,
+    parent: Option<ParentArg<'_>>,
+    correlation: Option<Bound<'_, PyCorrelation>>,
+    root: bool,
+) -> PyResult<Span> {
+    guard("span", || {
+        let level = self::level(level)?;
+        let fields = convert::fields(fields);
+        let correlation = correlation_arg(correlation.as_ref());
+        let span = with_parent(parent.as_ref(), root, |parent| {
+            DynSpan::start(SpanStart {
+                name,
+                level,
+                target,
+                fields: &fields,
+                parent,
+                correlation: correlation.as_ref(),
+            })
+        });
+        Ok(Span::new(span))
+    })
+}
+
+/// Starts the `handler_execution` span of a step handler from its step context; returns the
+/// span and the step's correlation.
+#[pyfunction]
+#[pyo3(signature = (handler_name, context=None, parent=None, correlation=None, root=false))]
+pub fn start_handler_span(
+    handler_name: &str,
+    context: Option<&Bound<'_, PyDict>>,
+    parent: Option<ParentArg<'_>>,
+    correlation: Option<Bound<'_, PyCorrelation>>,
+    root: bool,
+) -> PyResult<(Span, PyCorrelation)> {
+    guard("handler_span", || {
+        let context = convert::fields(context);
+        let inherited = correlation_arg(correlation.as_ref());
+        let started = with_parent(parent.as_ref(), root, |parent| {
+            core_handler_span(handler_name, &context, parent, inherited.as_ref())
+        })
+        .map_err(tracing_error)?;
+        Ok((
+            Span::new(started.span),
+            PyCorrelation {
+                inner: started.correlation,
+            },
+        ))
+    })
+}
+
+/// Emits a log event at level index `level`, attached to `parent`.
+#[pyfunction]
+#[pyo3(signature = (level, target, message, fields=None, parent=None, correlation=None, root=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn event(
+    level: u8,
+    target: &str,
+    message: &str,
+    fields: Option<&Bound<'_, PyDict>>,
+    parent: Option<ParentArg<'_>>,
+    correlation: Option<Bound<'_, PyCorrelation>>,
+    root: bool,
+) -> PyResult<()> {
+    guard("event", || {
+        let level = self::level(level)?;
+        let fields = convert::fields(fields);
+        let correlation: Option<Arc<_>> = correlation_arg(correlation.as_ref());
+        with_parent(parent.as_ref(), root, |parent| {
+            dynamic::event(EventArgs {
+                level,
+                target,
+                message,
+                fields: &fields,
+                parent,
+                correlation: correlation.as_ref(),
+            })
+        });
+        Ok(())
+    })
+}

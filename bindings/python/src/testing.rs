@@ -1,0 +1,128 @@
+//! Test-only hooks (not public API): a Rust span that calls back into Python, and an in-memory
+//! capture of spans and console lines.
+
+use std::borrow::Cow;
+
+use opentelemetry::trace::Status;
+use opentelemetry::{KeyValue, Value};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use tasker_telemetry::testing::{capture, Capture};
+use tasker_telemetry::{Correlation, TelemetryConfig};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::errors::{guard, tracing_error};
+
+/// Opens a Rust `info_span!` named `name` (inside a correlation scope when `correlation_id` is
+/// given) and calls `callback()` inside it on this thread. Returns `(result, trace_id, span_id)`
+/// of the Rust span.
+#[pyfunction]
+#[pyo3(signature = (name, callback, correlation_id=None))]
+pub fn _testing_rust_span(
+    name: &str,
+    callback: Bound<'_, PyAny>,
+    correlation_id: Option<&str>,
+) -> PyResult<(Py<PyAny>, Option<String>, Option<String>)> {
+    let scope = correlation_id
+        .map(|id| Correlation::from_parts(Some(id), None, None, None, None))
+        .transpose()
+        .map_err(tracing_error)?
+        .map(Correlation::enter);
+    let span = tracing::info_span!("rust_span", otel.name = %name);
+    let sc = opentelemetry::trace::TraceContextExt::span(&span.context())
+        .span_context()
+        .clone();
+    let result = span.in_scope(|| callback.call0())?;
+    drop(scope);
+    Ok((
+        result.unbind(),
+        sc.is_valid().then(|| sc.trace_id().to_string()),
+        sc.is_valid().then(|| sc.span_id().to_string()),
+    ))
+}
+
+/// The production pipeline with spans kept in memory and console lines captured, active on the
+/// threads that call `run`.
+#[pyclass(frozen, module = "tasker_core._native")]
+pub struct _TestingCapture {
+    inner: Capture,
+}
+
+fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::I64(i) => i.into_pyobject(py)?.into_any(),
+        Value::F64(f) => f.into_pyobject(py)?.into_any(),
+        other => other.to_string().into_pyobject(py)?.into_any(),
+    })
+}
+
+fn attributes<'py>(py: Python<'py>, kvs: &[KeyValue]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for kv in kvs {
+        d.set_item(kv.key.as_str(), value(py, &kv.value)?)?;
+    }
+    Ok(d)
+}
+
+#[pymethods]
+impl _TestingCapture {
+    /// A capture configured with the defaults plus `overrides` (dotted keys, string values).
+    #[new]
+    #[pyo3(signature = (overrides=Vec::new()))]
+    fn new(overrides: Vec<(String, String)>) -> PyResult<Self> {
+        let mut config = TelemetryConfig::default();
+        config.set("logging.ansi", "false").map_err(tracing_error)?;
+        for (k, v) in &overrides {
+            config.set(k, v).map_err(tracing_error)?;
+        }
+        guard("capture", || {
+            Ok(Self {
+                inner: capture(&config),
+            })
+        })
+    }
+
+    /// Calls `callback()` with this capture as the thread's pipeline; returns its result.
+    fn run(&self, callback: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.inner.run(|| callback.call0()).map(Bound::unbind)
+    }
+
+    /// Spans ended so far, as dicts: name, trace_id, span_id, parent_span_id (None for a root),
+    /// status (`unset`/`ok`/`error`), status_message, attributes, events (name, attributes).
+    fn spans<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for s in self.inner.spans() {
+            let d = PyDict::new(py);
+            d.set_item("name", s.name.as_ref())?;
+            d.set_item("trace_id", s.span_context.trace_id().to_string())?;
+            d.set_item("span_id", s.span_context.span_id().to_string())?;
+            let parent = (s.parent_span_id != opentelemetry::trace::SpanId::INVALID)
+                .then(|| s.parent_span_id.to_string());
+            d.set_item("parent_span_id", parent)?;
+            let (status, message): (&str, Cow<'_, str>) = match &s.status {
+                Status::Unset => ("unset", "".into()),
+                Status::Ok => ("ok", "".into()),
+                Status::Error { description } => ("error", description.clone()),
+            };
+            d.set_item("status", status)?;
+            d.set_item("status_message", message.as_ref())?;
+            d.set_item("attributes", attributes(py, &s.attributes)?)?;
+            let events = PyList::empty(py);
+            for e in s.events.iter() {
+                let ed = PyDict::new(py);
+                ed.set_item("name", e.name.as_ref())?;
+                ed.set_item("attributes", attributes(py, &e.attributes)?)?;
+                events.append(ed)?;
+            }
+            d.set_item("events", events)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Console lines written so far.
+    fn lines(&self) -> Vec<String> {
+        self.inner.lines()
+    }
+}

@@ -1,0 +1,838 @@
+"""Spans, structured logs, correlation, W3C propagation and metrics for Tasker step handlers,
+recorded by the ``tasker-telemetry`` Rust core (console/JSON lines, OTLP export, redaction).
+
+The Python twin of the Ruby gem's ``TaskerCore::Tracing``::
+
+    from tasker_core import tracing
+
+    tracing.init()                      # export per OTEL_* / TASKER_* settings (optional)
+    with tracing.correlation(namespace="payments"):
+        with tracing.span("charge", order_id=42) as span:
+            tracing.info("charged", amount=9.5)
+            span.set("receipt", "r-1")
+
+The current span and correlation live in :mod:`contextvars`: each ``asyncio`` task keeps its
+own, and ``contextvars.copy_context().run`` carries them to a thread. Python code called while
+a Rust span is current on the thread nests under it. Console logging is set up at import from
+the environment (``TASKER_LOG_FORMAT``, ``TASKER_LOG_LEVEL``, ...); :func:`init` adds export.
+
+Log calls (:func:`info` and friends, :class:`LoggingHandler`) and metric calls never raise: a
+failure is reported once on stderr. Everything else raises :class:`TracingError`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import functools
+import inspect
+import logging
+import os
+import sys
+import threading
+import traceback
+from types import TracebackType
+from typing import (
+    Any,
+    AsyncGenerator,
+    Callable,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    overload,
+)
+
+from . import _native
+from ._native import Correlation, RemoteContext, TracingError
+
+__all__ = [
+    "Correlation",
+    "LoggingHandler",
+    "RemoteContext",
+    "Span",
+    "TracingError",
+    "counter",
+    "correlation",
+    "critical",
+    "current_correlation_id",
+    "current_span_id",
+    "current_trace_id",
+    "debug",
+    "enabled",
+    "error",
+    "event",
+    "flush",
+    "gauge",
+    "handler_span",
+    "histogram",
+    "info",
+    "init",
+    "inject",
+    "install_logging",
+    "instrument",
+    "is_initialized",
+    "remote_context",
+    "shutdown",
+    "span",
+    "trace",
+    "warn",
+    "warning",
+]
+
+Level = Union[str, int]
+"""A level: a name (``"trace"``, ``"debug"``, ``"info"``, ``"warn"``/``"warning"``,
+``"error"``, ``"critical"``/``"fatal"``) or a stdlib :mod:`logging` number."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TRACE, DEBUG, INFO, WARN, ERROR = 0, 1, 2, 3, 4
+_LEVELS = {
+    "trace": TRACE,
+    "debug": DEBUG,
+    "info": INFO,
+    "warn": WARN,
+    "warning": WARN,
+    "error": ERROR,
+    "critical": ERROR,
+    "fatal": ERROR,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Levels
+
+
+def _stdlib_level(levelno: int) -> int:
+    """The core level index of a stdlib logging level number."""
+    if levelno < logging.DEBUG:
+        return TRACE
+    if levelno < logging.INFO:
+        return DEBUG
+    if levelno < logging.WARNING:
+        return INFO
+    if levelno < logging.ERROR:
+        return WARN
+    return ERROR
+
+
+def _level(level: Level) -> int:
+    """The core level index (0 = trace ... 4 = error) of ``level``; TracingError if unknown."""
+    if isinstance(level, str):
+        index = _LEVELS.get(level.lower())
+        return _native.level_index(level) if index is None else index
+    if isinstance(level, int) and not isinstance(level, bool):
+        return _stdlib_level(level)
+    raise TracingError(f"{level!r} is not a level: expected a level name or a logging level number")
+
+
+# The most verbose level any output records (0 = trace ... 5 = off), cached so that a disabled
+# call returns without crossing into Rust. It changes only with the configuration.
+_max_level: int = 5
+
+
+def _refresh_max_level() -> None:
+    global _max_level
+    _max_level = _native.max_level_index()
+
+
+def enabled(level: Level) -> bool:
+    """Whether events at ``level`` can be recorded by any output (console or export). Cheap: no
+    call into Rust."""
+    return _level(level) >= _max_level
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures of log calls: reported once on stderr, never raised
+
+_reported: set = set()
+
+
+def _report(where: str, exc: BaseException) -> None:
+    key = (where, type(exc).__name__)
+    if key in _reported:
+        return
+    _reported.add(key)
+    try:
+        sys.stderr.write(
+            f"tasker_core.tracing: {where} failed and was skipped "
+            f"(further such failures are not reported): {type(exc).__name__}: {exc}\n"
+        )
+    except Exception:  # pragma: no cover - stderr itself is broken
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Context: the current span (or remote context) and correlation, in contextvars
+
+_Parent = Union[_native.Span, RemoteContext]
+_parent_var: contextvars.ContextVar[Optional[_Parent]] = contextvars.ContextVar(
+    "tasker_core.tracing.parent", default=None
+)
+_correlation_var: contextvars.ContextVar[Optional[Correlation]] = contextvars.ContextVar(
+    "tasker_core.tracing.correlation", default=None
+)
+
+
+class _Entered(threading.local):
+    """How many Python spans are entered (current for Rust) on this thread."""
+
+    depth = 0
+
+
+_entered = _Entered()
+
+
+def _context() -> Tuple[Optional[_Parent], Optional[Correlation], bool]:
+    """``(parent, correlation, root)`` for a new span or event. With no Python parent in this
+    context the core uses the span current on the thread (a Rust span that called into Python),
+    unless that span is another context's Python span (an interleaved asyncio task): then the
+    new span is a root."""
+    parent = _parent_var.get()
+    return parent, _correlation_var.get(), parent is None and _entered.depth > 0
+
+
+_Tokens = Tuple[contextvars.Token, Optional[contextvars.Token]]
+
+
+def _reset(var: contextvars.ContextVar[Any], token: contextvars.Token) -> None:
+    try:
+        var.reset(token)
+    except ValueError:  # set in another context (a generator resumed elsewhere)
+        old = token.old_value
+        var.set(None if old is contextvars.Token.MISSING else old)
+
+
+def _activate(native: _native.Span, correlation: Optional[Correlation] = None) -> _Tokens:
+    """Makes ``native`` the current span in this context and on this thread."""
+    token = _parent_var.set(native)
+    ctoken = _correlation_var.set(correlation) if correlation is not None else None
+    native.enter()
+    _entered.depth += 1
+    return token, ctoken
+
+
+def _deactivate(native: _native.Span, tokens: _Tokens) -> None:
+    _entered.depth = max(0, _entered.depth - 1)
+    native.exit()
+    if tokens[1] is not None:
+        _reset(_correlation_var, tokens[1])
+    _reset(_parent_var, tokens[0])
+
+
+def _caller_module(depth: int) -> str:
+    """``__name__`` of the module ``depth`` frames up (the target of spans and events)."""
+    try:
+        return sys._getframe(depth + 1).f_globals.get("__name__", "") or ""
+    except Exception:
+        return ""
+
+
+def _qualified_type(exc: BaseException) -> str:
+    kind = type(exc)
+    module = getattr(kind, "__module__", "builtins")
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__qualname__}>"
+
+
+def _exception_parts(exc: BaseException) -> Tuple[str, str, str]:
+    """``(exception.type, exception.message, exception.stacktrace)`` of ``exc``."""
+    try:
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        stack = ""
+    return _qualified_type(exc), _safe_str(exc), stack
+
+
+# ---------------------------------------------------------------------------------------------
+# Spans
+
+
+class Span:
+    """A span. ``with tracing.span(name, **fields) as span:`` starts it (under the current span,
+    remote context or Rust span), makes it current, and ends it on exit. An exception raised in
+    the block is recorded (``exception.type``, ``exception.message``, ``exception.stacktrace``),
+    sets the error status, and propagates unchanged.
+
+    A ``Span`` is entered once."""
+
+    __slots__ = ("name", "_level", "_target", "_fields", "_native", "_tokens")
+
+    def __init__(self, name: str, level: int, target: str, fields: Dict[str, Any]) -> None:
+        self.name = name
+        self._level = level
+        self._target = target
+        self._fields = fields
+        self._native: Optional[_native.Span] = None
+        self._tokens: Optional[_Tokens] = None
+
+    def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
+        """Starts the native span; returns it and the correlation it brings (if any)."""
+        parent, corr, root = _context()
+        native = _native.start_span(
+            str(self.name), self._level, self._target, self._fields, parent, corr, root
+        )
+        return native, None
+
+    def __enter__(self) -> "Span":
+        if self._native is not None:
+            raise TracingError(f"span {self.name!r} was already entered; create a new span")
+        self._native, corr = self._start()
+        self._tokens = _activate(self._native, corr)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        native = self._native
+        if native is None or self._tokens is None:
+            return
+        try:
+            if exc is not None and not isinstance(exc, GeneratorExit):
+                self.record_exception(exc)
+        finally:
+            tokens, self._tokens = self._tokens, None
+            _deactivate(native, tokens)
+            native.end()
+
+    def _running(self) -> _native.Span:
+        if self._native is None:
+            raise TracingError(f"span {self.name!r} has not started: use it in a `with` block")
+        return self._native
+
+    @property
+    def trace_id(self) -> Optional[str]:
+        """The trace id (32 hex digits); ``None`` before the span starts or when not recorded."""
+        return None if self._native is None else self._native.trace_id
+
+    @property
+    def span_id(self) -> Optional[str]:
+        """The span id (16 hex digits); ``None`` before the span starts or when not recorded."""
+        return None if self._native is None else self._native.span_id
+
+    @property
+    def is_recording(self) -> bool:
+        """Whether any output records this span (its level passes a filter)."""
+        return self._native is not None and self._native.is_recording
+
+    def set(self, key: str, value: Any) -> None:
+        """Sets attribute ``key`` (a dict value becomes dotted keys, as for fields)."""
+        self._running().set(key, value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """``span[key] = value``: same as :meth:`set`."""
+        self.set(key, value)
+
+    def add_event(self, name: str, **fields: Any) -> None:
+        """Adds a span event with fields (exported with the span)."""
+        self._running().add_event(name, fields)
+
+    def record_exception(self, exc: BaseException) -> None:
+        """Records ``exc`` on the span (``exception.*`` attributes and event) and sets the error
+        status. Done automatically for an exception leaving the ``with`` block."""
+        self._running().record_exception(*_exception_parts(exc))
+
+    def set_error(self, description: str) -> None:
+        """Sets the error status with a description."""
+        self._running().set_error(description)
+
+    def __repr__(self) -> str:
+        return f"<tracing.Span {self.name!r} span_id={self.span_id}>"
+
+
+class _HandlerSpan(Span):
+    """The ``handler_execution`` span of a step handler (see :func:`handler_span`)."""
+
+    __slots__ = ()
+
+    def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
+        parent, corr, root = _context()
+        return _native.start_handler_span(str(self.name), self._fields, parent, corr, root)
+
+
+def span(name: str, level: Level = "info", **fields: Any) -> Span:
+    """A span named ``name`` with ``fields`` as attributes; use it as ``with tracing.span(...)
+    as span:``. The target (used by filters) is the calling module. Raises TracingError for an
+    unknown level."""
+    return Span(name, _level(level), _caller_module(1), fields)
+
+
+def handler_span(handler_name: str, context: Optional[Mapping[str, Any]] = None) -> Span:
+    """The ``handler_execution`` span of a step handler: ``with tracing.handler_span("Charge",
+    step_context):``. ``correlation_id``, ``parent_correlation_id``, ``task_uuid``,
+    ``step_uuid`` and ``namespace`` from the (flattened) step context become the current
+    correlation inside the block (a missing ``correlation_id`` is inherited or generated);
+    ``task_name``, ``step_name``, ``attempt``, ``retry_limit`` and ``handler_class`` become
+    attributes with ``handler.name``. An id that is not a UUID raises TracingError."""
+    return _HandlerSpan(handler_name, INFO, "tasker.handler", dict(context or {}))
+
+
+def _arguments(sig: inspect.Signature, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        bound = sig.bind_partial(*args, **kwargs)
+    except TypeError:
+        return {}
+    return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+
+
+def _step_generator(gen: Generator[Any, Any, Any], span: Span) -> Generator[Any, Any, Any]:
+    """Runs ``gen`` with ``span`` current only while ``gen`` itself runs (not while the consumer
+    handles a yielded value); the span covers the whole iteration."""
+    native, corr = span._start()
+    span._native = native
+    value: Any = None
+    thrown: Optional[BaseException] = None
+    try:
+        while True:
+            tokens = _activate(native, corr)
+            try:
+                if thrown is not None:
+                    exc, thrown = thrown, None
+                    item = gen.throw(exc)
+                else:
+                    item = gen.send(value)
+            finally:
+                _deactivate(native, tokens)
+            try:
+                value = yield item
+            except GeneratorExit:
+                tokens = _activate(native, corr)
+                try:
+                    gen.close()
+                finally:
+                    _deactivate(native, tokens)
+                raise
+            except BaseException as exc:  # thrown in by the consumer: pass it on
+                thrown = exc
+    except StopIteration as stop:
+        return stop.value
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        span.record_exception(exc)
+        raise
+    finally:
+        native.end()
+
+
+async def _step_async_generator(agen: AsyncGenerator[Any, Any], span: Span) -> AsyncGenerator[Any, Any]:
+    """The async-generator version of :func:`_step_generator`."""
+    native, corr = span._start()
+    span._native = native
+    value: Any = None
+    thrown: Optional[BaseException] = None
+    try:
+        while True:
+            tokens = _activate(native, corr)
+            try:
+                if thrown is not None:
+                    exc, thrown = thrown, None
+                    item = await agen.athrow(exc)
+                else:
+                    item = await agen.asend(value)
+            finally:
+                _deactivate(native, tokens)
+            try:
+                value = yield item
+            except GeneratorExit:
+                tokens = _activate(native, corr)
+                try:
+                    await agen.aclose()
+                finally:
+                    _deactivate(native, tokens)
+                raise
+            except BaseException as exc:
+                thrown = exc
+    except StopAsyncIteration:
+        return
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        span.record_exception(exc)
+        raise
+    finally:
+        native.end()
+
+
+@overload
+def instrument(func: F) -> F: ...
+@overload
+def instrument(
+    func: None = None, *, name: Optional[str] = None, level: Level = "info", record_args: bool = False
+) -> Callable[[F], F]: ...
+def instrument(
+    func: Optional[F] = None,
+    *,
+    name: Optional[str] = None,
+    level: Level = "info",
+    record_args: bool = False,
+) -> Union[F, Callable[[F], F]]:
+    """Decorator: runs each call of a function in a span (named ``name``, default the function's
+    qualified name; target its module). Works on plain functions, ``async def`` coroutines (the
+    span covers the whole await), generators and async generators (the span covers the whole
+    iteration, and is current only while the generator runs). With ``record_args=True`` the
+    arguments (but ``self``/``cls``) become attributes. Use as ``@instrument`` or
+    ``@instrument(name=..., level=...)``."""
+    index = _level(level)
+
+    def decorate(fn: F) -> F:
+        span_name = name or getattr(fn, "__qualname__", None) or repr(fn)
+        target = getattr(fn, "__module__", None) or ""
+        sig = inspect.signature(fn) if record_args else None
+
+        def make(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Span:
+            fields = _arguments(sig, args, kwargs) if sig is not None else {}
+            return Span(span_name, index, target, fields)
+
+        wrapper: Callable[..., Any]
+        if inspect.isasyncgenfunction(fn):
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                return _step_async_generator(fn(*args, **kwargs), make(args, kwargs))
+
+        elif inspect.iscoroutinefunction(fn):
+
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with make(args, kwargs):
+                    return await fn(*args, **kwargs)
+
+        elif inspect.isgeneratorfunction(fn):
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                return _step_generator(fn(*args, **kwargs), make(args, kwargs))
+
+        else:
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with make(args, kwargs):
+                    return fn(*args, **kwargs)
+
+        return functools.wraps(fn)(wrapper)  # type: ignore[return-value]
+
+    return decorate if func is None else decorate(func)
+
+
+# ---------------------------------------------------------------------------------------------
+# Log events
+
+
+def _emit(level: int, message: Any, fields: Dict[str, Any], target: Optional[str] = None) -> None:
+    """Sends an event to the core; never raises (a failure is reported once on stderr)."""
+    try:
+        parent, corr, root = _context()
+        text = message if isinstance(message, str) else _safe_str(message)
+        _native.event(level, target if target is not None else _caller_module(2), text, fields, parent, corr, root)
+    except Exception as exc:
+        _report("log call", exc)
+
+
+def event(level: Level, message: str, **fields: Any) -> None:
+    """A log event at ``level`` with ``fields``: printed on the console, attached to the current
+    span as a span event, exported as an OTLP log when enabled. Never raises."""
+    try:
+        index = _level(level)
+    except Exception as exc:
+        _report("log call", exc)
+        return
+    if index >= _max_level:
+        _emit(index, message, fields)
+
+
+def trace(message: str, **fields: Any) -> None:
+    """A ``TRACE`` event (see :func:`event`)."""
+    if _max_level <= TRACE:
+        _emit(TRACE, message, fields)
+
+
+def debug(message: str, **fields: Any) -> None:
+    """A ``DEBUG`` event (see :func:`event`). Returns at once when debug is disabled."""
+    if _max_level <= DEBUG:
+        _emit(DEBUG, message, fields)
+
+
+def info(message: str, **fields: Any) -> None:
+    """An ``INFO`` event (see :func:`event`)."""
+    if _max_level <= INFO:
+        _emit(INFO, message, fields)
+
+
+def warning(message: str, **fields: Any) -> None:
+    """A ``WARN`` event (see :func:`event`)."""
+    if _max_level <= WARN:
+        _emit(WARN, message, fields)
+
+
+warn = warning
+
+
+def error(message: str, **fields: Any) -> None:
+    """An ``ERROR`` event (see :func:`event`)."""
+    if _max_level <= ERROR:
+        _emit(ERROR, message, fields)
+
+
+def critical(message: str, **fields: Any) -> None:
+    """A critical event: ``ERROR``, the core's highest level (see :func:`event`)."""
+    if _max_level <= ERROR:
+        _emit(ERROR, message, fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# stdlib logging bridge
+
+_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class LoggingHandler(logging.Handler):
+    """A :class:`logging.Handler` that sends records to the core: the logger name is the target,
+    ``extra=`` entries are fields, ``exc_info`` becomes ``exception.type``,
+    ``exception.message`` and ``exception.stacktrace`` (formatted traceback). The record joins
+    the current span and correlation. Never raises."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Sends one record (called by :mod:`logging`)."""
+        try:
+            level = _stdlib_level(record.levelno)
+            if level < _max_level:
+                return
+            fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRS}
+            if record.exc_info and record.exc_info[1] is not None:
+                kind, message, stack = _exception_parts(record.exc_info[1])
+                fields["exception.type"] = kind
+                fields["exception.message"] = message
+                fields["exception.stacktrace"] = stack
+            _emit(level, record.getMessage(), fields, record.name)
+        except Exception as exc:
+            _report("logging handler", exc)
+
+
+def install_logging(level: Union[int, str] = logging.INFO, logger: Optional[str] = None) -> LoggingHandler:
+    """Routes stdlib logging into the core: adds a :class:`LoggingHandler` to the root logger
+    (or ``logger``), replacing one added before, and sets its level. Existing code calling
+    ``logging.getLogger(__name__).info(...)`` then joins the trace unchanged. Returns the
+    handler."""
+    target = logging.getLogger(logger)
+    for h in list(target.handlers):
+        if isinstance(h, LoggingHandler):
+            target.removeHandler(h)
+    handler = LoggingHandler()
+    target.addHandler(handler)
+    target.setLevel(level)
+    return handler
+
+
+# ---------------------------------------------------------------------------------------------
+# Correlation and propagation
+
+
+def _uuid_text(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+@contextlib.contextmanager
+def correlation(
+    correlation_id: Any = None,
+    parent_correlation_id: Any = None,
+    task_uuid: Any = None,
+    step_uuid: Any = None,
+    namespace: Optional[str] = None,
+) -> Iterator[Correlation]:
+    """Makes a correlation current in the ``with`` block: every span and event inside carries
+    ``correlation_id`` (a new UUIDv7 when not given) and the other ids that are set. Ids are
+    UUIDs (``str`` or :class:`uuid.UUID`); an invalid one raises TracingError naming it."""
+    corr = Correlation.from_parts(
+        _uuid_text(correlation_id),
+        _uuid_text(parent_correlation_id),
+        _uuid_text(task_uuid),
+        _uuid_text(step_uuid),
+        namespace,
+    )
+    token = _correlation_var.set(corr)
+    try:
+        yield corr
+    finally:
+        _reset(_correlation_var, token)
+
+
+@contextlib.contextmanager
+def remote_context(headers: Mapping[str, Any]) -> Iterator[RemoteContext]:
+    """Continues a trace from another process: spans started in the block are children of the
+    remote span in ``headers`` (W3C ``traceparent``/``tracestate``; names case-insensitive) and
+    carry the correlation from its ``baggage``. Invalid headers are ignored (a new trace)."""
+    remote = _native.extract({str(k): str(v) for k, v in headers.items()})
+    token = _parent_var.set(remote)
+    corr = remote.correlation()
+    ctoken = _correlation_var.set(corr) if corr is not None else None
+    try:
+        yield remote
+    finally:
+        if ctoken is not None:
+            _reset(_correlation_var, ctoken)
+        _reset(_parent_var, token)
+
+
+def inject() -> Dict[str, str]:
+    """W3C headers (``traceparent``, ``tracestate``, ``baggage`` with the correlation) for the
+    current span and correlation, to send to another process."""
+    parent, corr, root = _context()
+    return _native.inject(parent, corr, root)
+
+
+def _current() -> Tuple[Optional[str], Optional[str], Optional[Correlation]]:
+    parent, corr, root = _context()
+    if parent is not None:
+        return parent.trace_id, parent.span_id, corr or parent.correlation()
+    if root:
+        return None, None, corr
+    trace_id, span_id, thread_corr = _native.thread_context()
+    return trace_id, span_id, corr or thread_corr
+
+
+def current_correlation_id() -> Optional[str]:
+    """The current correlation id (from :func:`correlation`, the current span, a remote
+    context, or a Rust correlation scope), or ``None``."""
+    corr = _correlation_var.get() or _current()[2]
+    return None if corr is None else corr.correlation_id
+
+
+def current_trace_id() -> Optional[str]:
+    """The trace id of the current span (Python or Rust), or ``None``."""
+    return _current()[0]
+
+
+def current_span_id() -> Optional[str]:
+    """The id of the current span (Python or Rust, or the remote parent), or ``None``."""
+    return _current()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+def _metric(kind: str, name: str, value: float, labels: Dict[str, Any]) -> None:
+    try:
+        _native.record_metric(kind, name, float(value), labels)
+    except Exception as exc:
+        _report("metric", exc)
+
+
+def counter(name: str, value: float = 1, **labels: Any) -> None:
+    """Adds ``value`` to the counter ``name`` (names from the core's catalogue, such as
+    ``tasker_steps_claimed_total``, carry their unit and description). ``correlation_id``,
+    ``trace_id`` and ``span_id`` labels are dropped (unbounded cardinality). Never raises."""
+    _metric("counter", name, value, labels)
+
+
+def histogram(name: str, value: float, **labels: Any) -> None:
+    """Records ``value`` in the histogram ``name`` (e.g. ``tasker_step_execution_duration``, in
+    ms). Never raises."""
+    _metric("histogram", name, value, labels)
+
+
+def gauge(name: str, value: float, **labels: Any) -> None:
+    """Sets the gauge ``name`` to ``value``. Never raises."""
+    _metric("gauge", name, value, labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# Life cycle
+
+_SECTIONS = frozenset({"otlp", "sampling", "spans", "metrics", "logging"})
+
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _overrides(overrides: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    pairs: List[Tuple[str, str]] = []
+    for key, value in overrides.items():
+        if key in _SECTIONS and isinstance(value, Mapping):
+            pairs.extend((f"{key}.{k}", _config_value(v)) for k, v in value.items())
+        else:
+            pairs.append((key, _config_value(value)))
+    return pairs
+
+
+def init(config_path: Optional[Union[str, "os.PathLike[str]"]] = None, **overrides: Any) -> None:
+    """Starts telemetry with export, once per process. The configuration is read from
+    ``config_path`` (or ``TASKER_CONFIG``), the ``TASKER_ENV`` overlay and the ``OTEL_*`` /
+    ``TASKER_*`` environment variables, then ``overrides``: configuration keys without the
+    ``telemetry.`` prefix, either dotted (``**{"otlp.endpoint": url}``) or grouped by section
+    (``otlp={"endpoint": url, "protocol": "grpc"}``, ``service_name="worker"``). Raises
+    TracingError for an invalid configuration or a second call."""
+    path = None if config_path is None else os.fspath(config_path)
+    _native.init(path, _overrides(overrides))
+    _refresh_max_level()
+
+
+def is_initialized() -> bool:
+    """Whether :func:`init` has run (and :func:`shutdown` has not)."""
+    return _native.is_initialized()
+
+
+def flush(timeout: float = 5.0) -> None:
+    """Exports everything buffered, waiting at most ``timeout`` seconds (the GIL is released
+    meanwhile). Raises TracingError when something could not be delivered."""
+    _native.flush(float(timeout))
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Flushes and stops export (idempotent; the GIL is released meanwhile). Console logging
+    goes on; telemetry cannot be initialised again. Raises TracingError on a delivery failure."""
+    _native.shutdown(float(timeout))
+
+
+def _flush_at_exit() -> None:
+    if _native.is_initialized():
+        try:
+            _native.flush(5.0)
+        except Exception as exc:
+            _report("flush at exit", exc)
+
+
+def _after_fork_in_child() -> None:
+    try:
+        _native.after_fork_in_child()
+    except Exception as exc:
+        _report("re-creating exporters after fork", exc)
+
+
+def _setup() -> None:
+    warning_text = _native.init_logging()
+    if warning_text:
+        sys.stderr.write(
+            f"tasker_core.tracing: invalid telemetry configuration, console logging uses the defaults: {warning_text}\n"
+        )
+    _refresh_max_level()
+    atexit.register(_flush_at_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_native.before_fork, after_in_child=_after_fork_in_child)
+
+
+_setup()
