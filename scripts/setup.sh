@@ -30,6 +30,9 @@ if ! command -v cargo >/dev/null; then
   return 1 2>/dev/null || exit 1
 fi
 command -v cc >/dev/null || apt_need build-essential
+# The workspace includes the Ruby extension crate (rb-sys runs bindgen against Ruby's headers)
+# and the gem's tests use Debian's minitest.
+apt_need ruby ruby-dev ruby-minitest libclang-dev make
 for component in clippy rustfmt; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
     rustup component add "$component" >/dev/null 2>&1 || echo "warning: could not add $component" >&2

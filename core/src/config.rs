@@ -587,7 +587,12 @@ fn find_setting(key: &str) -> Option<&'static Setting> {
     } else {
         format!("telemetry.{key}")
     };
-    SETTINGS.iter().find(|s| s.key == full)
+    SETTINGS.iter().find(|s| s.key == full).or_else(|| {
+        // Keyword-argument spelling: `otlp_endpoint` for `otlp.endpoint`.
+        let (section, rest) = key.trim_start_matches("telemetry.").split_once('_')?;
+        let dotted = format!("telemetry.{section}.{rest}");
+        SETTINGS.iter().find(|s| s.key == dotted)
+    })
 }
 
 impl TelemetryConfig {
@@ -706,6 +711,7 @@ impl TelemetryConfig {
     /// ```
     /// let mut config = tasker_telemetry::TelemetryConfig::default();
     /// config.set("otlp.protocol", "grpc").unwrap();
+    /// config.set("logging_format", "json").unwrap(); // keyword-argument spelling
     /// let err = config.set("otlp.timeout_ms", "soon").unwrap_err();
     /// assert!(err.to_string().contains("an integer"));
     /// ```

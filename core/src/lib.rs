@@ -56,8 +56,8 @@ pub use console::ConsoleWriter;
 pub use correlation::{Correlation, CorrelationGuard, CorrelationId, WithCorrelation};
 pub use error::{ConfigError, TelemetryError};
 pub use pipeline::{
-    flush, init, init_logging, init_with_writer, is_exporting, is_initialized, shutdown,
-    TelemetryGuard,
+    after_fork_in_child, before_fork, flush, init, init_logging, init_with_writer, is_exporting,
+    is_initialized, shutdown, TelemetryGuard,
 };
 pub use propagation::RemoteContext;
 pub use redaction::Redactor;

@@ -23,12 +23,14 @@
 //! skips that target, so the span event is recorded exactly once (by the trace route), whatever
 //! the log level.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 use tracing::Level;
 
+use crate::correlation::Correlation;
 use crate::dynamic::{self, EventArgs, Parent};
 use crate::error::TelemetryError;
 use crate::fields::{Fields, Scalar};
@@ -202,13 +204,35 @@ impl LifecycleEvent {
     /// );
     /// ```
     pub fn emit(self, duration: Option<Duration>, labels: &[KeyValue], fields: &Fields) {
-        self.emit_routed(self.route(), duration, labels, fields);
+        self.emit_routed(
+            self.route(),
+            Parent::Current,
+            None,
+            duration,
+            labels,
+            fields,
+        );
+    }
+
+    /// Like [`emit`](Self::emit), attached to an explicit parent (a binding's own span) and
+    /// correlation instead of the thread's current context.
+    pub fn emit_with(
+        self,
+        parent: Parent<'_>,
+        correlation: Option<&Arc<Correlation>>,
+        duration: Option<Duration>,
+        labels: &[KeyValue],
+        fields: &Fields,
+    ) {
+        self.emit_routed(self.route(), parent, correlation, duration, labels, fields);
     }
 
     /// Emits the event along an explicit route.
     pub fn emit_routed(
         self,
         route: Route,
+        parent: Parent<'_>,
+        correlation: Option<&Arc<Correlation>>,
         duration: Option<Duration>,
         labels: &[KeyValue],
         fields: &Fields,
@@ -222,7 +246,7 @@ impl LifecycleEvent {
             all.insert_scalar("duration_ms", Scalar::Float(ms));
         }
         if route.trace {
-            Context::map_current(|cx| {
+            let add = |cx: &Context| {
                 let span = cx.span();
                 if span.span_context().is_valid() {
                     let attrs = all
@@ -231,7 +255,12 @@ impl LifecycleEvent {
                         .collect();
                     span.add_event(self.name(), attrs);
                 }
-            });
+            };
+            match parent {
+                Parent::Span(s) => add(s.context()),
+                Parent::Current => Context::map_current(add),
+                Parent::Remote(_) | Parent::Root => {}
+            }
         }
         if let Some(level) = route.log {
             dynamic::event(EventArgs {
@@ -239,8 +268,8 @@ impl LifecycleEvent {
                 target: LIFECYCLE_TARGET,
                 message: self.name(),
                 fields: &all,
-                parent: Parent::Current,
-                correlation: None,
+                parent,
+                correlation,
             });
         }
         if let Some(counter) = route.counter {

@@ -1,1 +1,522 @@
-//! Ruby binding (filled in by the Ruby gem issue).
+//! The native part of the `tasker_core-tracing` gem: `TaskerCore::Tracing::Native`.
+//!
+//! Thin by design: each function converts Ruby values to the core's types and calls
+//! `tasker-telemetry`; every behaviour (filtering, correlation, redaction, export) lives in the
+//! core. The Ruby side (`ruby/lib/tasker_core/tracing.rb`) keeps the fiber-local span stack and
+//! passes explicit parents, so a span costs one crossing to start and one to finish.
+
+mod convert;
+mod gvl;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use magnus::prelude::*;
+use magnus::value::Lazy;
+use magnus::{function, method, Error, ExceptionClass, RArray, RHash, RModule, Ruby, Value};
+use opentelemetry::trace::TraceContextExt;
+use tasker_telemetry::config::ProcessEnv;
+use tasker_telemetry::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
+use tasker_telemetry::lifecycle::LifecycleEvent;
+use tasker_telemetry::metrics::{self, InstrumentKind};
+use tasker_telemetry::{handler, propagation, Correlation, RemoteContext, TelemetryConfig};
+use tracing::Level;
+
+static ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| {
+    ruby.define_module("TaskerCore")
+        .and_then(|m| m.define_module("Tracing"))
+        .and_then(|m| m.define_error("Error", ruby.exception_standard_error()))
+        .unwrap_or_else(|_| ruby.exception_runtime_error())
+});
+
+fn error(ruby: &Ruby, message: impl std::fmt::Display) -> Error {
+    Error::new(ruby.get_inner(&ERROR), message.to_string())
+}
+
+fn level(ruby: &Ruby, index: u8) -> Result<Level, Error> {
+    Ok(match index {
+        0 => Level::TRACE,
+        1 => Level::DEBUG,
+        2 => Level::INFO,
+        3 => Level::WARN,
+        4 => Level::ERROR,
+        _ => {
+            return Err(error(
+                ruby,
+                format!("invalid level index {index}; expected 0 (trace) to 4 (error)"),
+            ))
+        }
+    })
+}
+
+/// A span started from Ruby. Ended by `finish`, or when the Ruby object is collected.
+#[magnus::wrap(class = "TaskerCore::Tracing::Native::Span", free_immediately, size)]
+struct RbSpan {
+    span: RefCell<Option<DynSpan>>,
+    trace_id: Option<String>,
+    span_id: Option<String>,
+}
+
+impl RbSpan {
+    fn new(span: DynSpan) -> Self {
+        Self {
+            trace_id: span.trace_id(),
+            span_id: span.span_id(),
+            span: RefCell::new(Some(span)),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&DynSpan) -> T) -> Option<T> {
+        self.span.try_borrow().ok().and_then(|s| s.as_ref().map(f))
+    }
+
+    fn trace_id(&self) -> Option<String> {
+        self.trace_id.clone()
+    }
+
+    fn span_id(&self) -> Option<String> {
+        self.span_id.clone()
+    }
+
+    fn is_recording(&self) -> bool {
+        self.with(|s| !s.is_disabled()).unwrap_or(false)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.with(|_| ()).is_none()
+    }
+
+    fn set(&self, key: Value, value: Value) {
+        let k = convert::key(key);
+        let mut fields = tasker_telemetry::fields::Fields::new();
+        fields.insert(k, convert::value(value, &mut Vec::new(), 0));
+        self.with(|s| {
+            for (k, v) in fields.iter() {
+                s.set(k, v);
+            }
+        });
+    }
+
+    fn add_event(&self, name: String, fields: Option<RHash>) {
+        let fields = convert::fields(fields);
+        self.with(|s| s.add_event(&name, &fields));
+    }
+
+    fn record_exception(&self, kind: String, message: String, backtrace: Option<String>) {
+        self.with(|s| s.record_exception(&kind, &message, backtrace.as_deref()));
+    }
+
+    fn set_error(&self, message: String) {
+        self.with(|s| s.set_error(&message));
+    }
+
+    fn finish(&self) {
+        if let Ok(mut slot) = self.span.try_borrow_mut() {
+            slot.take();
+        }
+    }
+}
+
+/// A correlation scope's value, held by the Ruby side in fiber-local storage.
+#[magnus::wrap(
+    class = "TaskerCore::Tracing::Native::Correlation",
+    free_immediately,
+    size
+)]
+struct RbCorrelation(Arc<Correlation>);
+
+impl RbCorrelation {
+    fn correlation_id(&self) -> String {
+        self.0.correlation_id.to_string()
+    }
+    fn to_h(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let h = ruby.hash_new();
+        for (k, v) in rb_self.0.pairs() {
+            h.aset(ruby.to_symbol(k), v)?;
+        }
+        Ok(h)
+    }
+}
+
+/// A context extracted from headers.
+#[magnus::wrap(class = "TaskerCore::Tracing::Native::Remote", free_immediately, size)]
+struct RbRemote(RemoteContext);
+
+impl RbRemote {
+    fn is_valid(&self) -> bool {
+        self.0.is_valid()
+    }
+    fn trace_id(&self) -> Option<String> {
+        self.0.trace_id()
+    }
+    fn span_id(&self) -> Option<String> {
+        self.0.span_id()
+    }
+    fn correlation(&self) -> Option<RbCorrelation> {
+        self.0.correlation().cloned().map(RbCorrelation)
+    }
+}
+
+fn typed<T: magnus::TypedData>(v: Value) -> Option<&'static T> {
+    if v.is_nil() {
+        return None;
+    }
+    <&T as magnus::TryConvert>::try_convert(v).ok()
+}
+
+/// Runs `f` with the parent chosen by the Ruby side: its own span, else a remote context,
+/// else whatever Rust span is current on this thread.
+fn with_parent<T>(parent: Value, remote: Value, f: impl FnOnce(Parent<'_>) -> T) -> T {
+    if let Some(span) = typed::<RbSpan>(parent) {
+        if let Ok(guard) = span.span.try_borrow() {
+            if let Some(s) = guard.as_ref() {
+                return f(Parent::Span(s));
+            }
+        }
+    }
+    if let Some(remote) = typed::<RbRemote>(remote) {
+        return f(Parent::Remote(&remote.0));
+    }
+    f(Parent::Current)
+}
+
+fn correlation_of(v: Value) -> Option<&'static Arc<Correlation>> {
+    typed::<RbCorrelation>(v).map(|c| &c.0)
+}
+
+fn load_config(
+    ruby: &Ruby,
+    path: Option<String>,
+    overrides: Option<RHash>,
+) -> Result<TelemetryConfig, Error> {
+    let mut config =
+        TelemetryConfig::load_from(path.as_deref().map(std::path::Path::new), &ProcessEnv)
+            .map_err(|e| error(ruby, e))?;
+    if let Some(overrides) = overrides {
+        for (k, v) in convert::pairs(overrides) {
+            let value = match convert::value(v, &mut Vec::new(), 0) {
+                tasker_telemetry::fields::FieldValue::List(items) => items
+                    .into_iter()
+                    .map(|i| match i {
+                        tasker_telemetry::fields::FieldValue::Str(s) => s,
+                        other => format!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                tasker_telemetry::fields::FieldValue::Str(s) => s,
+                tasker_telemetry::fields::FieldValue::Int(i) => i.to_string(),
+                tasker_telemetry::fields::FieldValue::Float(f) => f.to_string(),
+                tasker_telemetry::fields::FieldValue::Bool(b) => b.to_string(),
+                tasker_telemetry::fields::FieldValue::Null => continue,
+                tasker_telemetry::fields::FieldValue::Map(m) => m
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={}", scalar_text(&v)))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+            config
+                .set(&convert::key(k), &value)
+                .map_err(|e| error(ruby, e))?;
+        }
+    }
+    Ok(config)
+}
+
+fn scalar_text(v: &tasker_telemetry::fields::FieldValue) -> String {
+    match v {
+        tasker_telemetry::fields::FieldValue::Str(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn init_logging(ruby: &Ruby, overrides: Option<RHash>) -> Result<(), Error> {
+    let config = load_config(ruby, None, overrides)?;
+    tasker_telemetry::init_logging(&config).map_err(|e| error(ruby, e))
+}
+
+fn init(ruby: &Ruby, path: Option<String>, overrides: Option<RHash>) -> Result<(), Error> {
+    let config = load_config(ruby, path, overrides)?;
+    // Keep the guard's effect without its Drop: shutdown is explicit (at_exit / shutdown).
+    std::mem::forget(tasker_telemetry::init(config).map_err(|e| error(ruby, e))?);
+    Ok(())
+}
+
+fn flush(ruby: &Ruby, timeout: f64) -> Result<(), Error> {
+    let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
+    match gvl::without_gvl(move || tasker_telemetry::flush(timeout)) {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(error(ruby, e)),
+        None => Err(error(ruby, "flush failed unexpectedly")),
+    }
+}
+
+fn shutdown(ruby: &Ruby, timeout: f64) -> Result<(), Error> {
+    let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
+    match gvl::without_gvl(move || tasker_telemetry::shutdown(timeout)) {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(error(ruby, e)),
+        None => Err(error(ruby, "shutdown failed unexpectedly")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_span(
+    ruby: &Ruby,
+    level_index: u8,
+    name: String,
+    target: String,
+    fields: Option<RHash>,
+    parent: Value,
+    remote: Value,
+    correlation: Value,
+) -> Result<RbSpan, Error> {
+    let level = level(ruby, level_index)?;
+    let fields = convert::fields(fields);
+    let span = with_parent(parent, remote, |parent| {
+        DynSpan::start(SpanStart {
+            name: &name,
+            level,
+            target: &target,
+            fields: &fields,
+            parent,
+            correlation: correlation_of(correlation),
+        })
+    });
+    Ok(RbSpan::new(span))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event(
+    ruby: &Ruby,
+    level_index: u8,
+    target: String,
+    message: String,
+    fields: Option<RHash>,
+    parent: Value,
+    remote: Value,
+    correlation: Value,
+) -> Result<(), Error> {
+    let level = level(ruby, level_index)?;
+    let fields = convert::fields(fields);
+    with_parent(parent, remote, |parent| {
+        dynamic::event(EventArgs {
+            level,
+            target: &target,
+            message: &message,
+            fields: &fields,
+            parent,
+            correlation: correlation_of(correlation),
+        })
+    });
+    Ok(())
+}
+
+fn handler_span(
+    ruby: &Ruby,
+    handler_name: String,
+    context: Option<RHash>,
+    parent: Value,
+    remote: Value,
+    correlation: Value,
+) -> Result<RArray, Error> {
+    let context = convert::fields(context);
+    let started = with_parent(parent, remote, |parent| {
+        handler::start_handler_span(&handler_name, &context, parent, correlation_of(correlation))
+    })
+    .map_err(|e| error(ruby, e))?;
+    let out = ruby.ary_new_capa(2);
+    out.push(RbSpan::new(started.span))?;
+    out.push(RbCorrelation(started.correlation))?;
+    Ok(out)
+}
+
+fn new_correlation(
+    ruby: &Ruby,
+    correlation_id: Option<String>,
+    parent_correlation_id: Option<String>,
+    task_uuid: Option<String>,
+    step_uuid: Option<String>,
+    namespace: Option<String>,
+) -> Result<RbCorrelation, Error> {
+    Correlation::from_parts(
+        correlation_id.as_deref(),
+        parent_correlation_id.as_deref(),
+        task_uuid.as_deref(),
+        step_uuid.as_deref(),
+        namespace.as_deref(),
+    )
+    .map(|c| RbCorrelation(Arc::new(c)))
+    .map_err(|e| error(ruby, e))
+}
+
+fn extract(headers: Option<RHash>) -> RbRemote {
+    let pairs: Vec<(String, String)> = headers
+        .map(convert::pairs)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (convert::key(k), convert::key(v)))
+        .collect();
+    RbRemote(propagation::extract(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ))
+}
+
+fn inject(ruby: &Ruby, parent: Value, remote: Value, correlation: Value) -> Result<RHash, Error> {
+    let cx = with_parent(parent, remote, |p| match p {
+        Parent::Span(s) => s.context().clone(),
+        Parent::Remote(r) => r.context().clone(),
+        _ => opentelemetry::Context::current(),
+    });
+    let cx = match correlation_of(correlation) {
+        Some(c) => c.as_ref().clone().into_context(&cx),
+        None => cx,
+    };
+    let out = ruby.hash_new();
+    for (k, v) in propagation::inject_context(&cx) {
+        out.aset(k, v)?;
+    }
+    Ok(out)
+}
+
+/// `[trace_id, span_id, correlation_id]` of the Rust context current on this thread.
+fn current_ids() -> (Option<String>, Option<String>, Option<String>) {
+    opentelemetry::Context::map_current(|cx| {
+        let sc = cx.span().span_context().clone();
+        let c = Correlation::from_context(cx).map(|c| c.correlation_id.to_string());
+        if sc.is_valid() {
+            (
+                Some(sc.trace_id().to_string()),
+                Some(sc.span_id().to_string()),
+                c,
+            )
+        } else {
+            (None, None, c)
+        }
+    })
+}
+
+fn record_metric(
+    ruby: &Ruby,
+    kind: u8,
+    name: String,
+    value: f64,
+    labels: Option<RHash>,
+) -> Result<(), Error> {
+    let kind = match kind {
+        0 => InstrumentKind::Counter,
+        1 => InstrumentKind::UpDownCounter,
+        2 => InstrumentKind::Histogram,
+        3 => InstrumentKind::Gauge,
+        _ => return Err(error(ruby, format!("invalid instrument kind {kind}"))),
+    };
+    if !value.is_finite() {
+        return Err(error(
+            ruby,
+            format!("metric {name}: value {value} is not a finite number"),
+        ));
+    }
+    let labels: Vec<opentelemetry::KeyValue> = convert::fields(labels)
+        .iter()
+        .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
+        .collect();
+    metrics::record(kind, &name, value, &labels);
+    Ok(())
+}
+
+fn lifecycle(
+    ruby: &Ruby,
+    name: String,
+    duration_ms: Option<f64>,
+    labels: Option<RHash>,
+    fields: Option<RHash>,
+    parent: Value,
+    correlation: Value,
+) -> Result<(), Error> {
+    let event = LifecycleEvent::parse(&name).map_err(|e| error(ruby, e))?;
+    let labels: Vec<opentelemetry::KeyValue> = convert::fields(labels)
+        .iter()
+        .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
+        .collect();
+    let fields = convert::fields(fields);
+    let duration = duration_ms
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .map(|d| Duration::from_secs_f64(d / 1000.0));
+    with_parent(parent, ruby.qnil().as_value(), |p| {
+        event.emit_with(p, correlation_of(correlation), duration, &labels, &fields)
+    });
+    Ok(())
+}
+
+fn after_fork_in_child(ruby: &Ruby) -> Result<(), Error> {
+    tasker_telemetry::after_fork_in_child().map_err(|e| error(ruby, e))
+}
+
+/// Test hook: runs the block inside a Rust `tracing` span, as an orchestrator calling a Ruby
+/// handler in-process would. Returns `[block result, trace_id, span_id]`.
+fn with_rust_span(ruby: &Ruby, name: String) -> Result<RArray, Error> {
+    let span = tracing::info_span!("rust_span", rust.name = %name);
+    let _entered = span.enter();
+    let (trace_id, span_id, _) = current_ids();
+    let result: Value = ruby.yield_value(())?;
+    let out = ruby.ary_new_capa(3);
+    out.push(result)?;
+    out.push(trace_id)?;
+    out.push(span_id)?;
+    Ok(out)
+}
+
+fn set_key(_ruby: &Ruby, span: &RbSpan, key: Value, value: Value) {
+    span.set(key, value);
+}
+
+#[magnus::init(name = "tasker_core_tracing")]
+fn init_extension(ruby: &Ruby) -> Result<(), Error> {
+    let tracing_module: RModule = ruby.define_module("TaskerCore")?.define_module("Tracing")?;
+    let _ = ruby.get_inner(&ERROR);
+    let native = tracing_module.define_module("Native")?;
+    native.define_module_function("init_logging", function!(init_logging, 1))?;
+    native.define_module_function("init", function!(init, 2))?;
+    native.define_module_function("flush", function!(flush, 1))?;
+    native.define_module_function("shutdown", function!(shutdown, 1))?;
+    native.define_module_function("max_level", function!(dynamic::max_level_index, 0))?;
+    native.define_module_function("start_span", function!(start_span, 7))?;
+    native.define_module_function("event", function!(event, 7))?;
+    native.define_module_function("handler_span", function!(handler_span, 5))?;
+    native.define_module_function("correlation", function!(new_correlation, 5))?;
+    native.define_module_function("extract", function!(extract, 1))?;
+    native.define_module_function("inject", function!(inject, 3))?;
+    native.define_module_function("current_ids", function!(current_ids, 0))?;
+    native.define_module_function("record_metric", function!(record_metric, 4))?;
+    native.define_module_function("lifecycle", function!(lifecycle, 6))?;
+    native.define_module_function("before_fork", function!(tasker_telemetry::before_fork, 0))?;
+    native.define_module_function("after_fork_in_child", function!(after_fork_in_child, 0))?;
+    native.define_module_function(
+        "initialized?",
+        function!(tasker_telemetry::is_initialized, 0),
+    )?;
+    native.define_module_function("noop", function!(|| (), 0))?;
+    native.define_module_function("_with_rust_span", function!(with_rust_span, 1))?;
+
+    let span = native.define_class("Span", ruby.class_object())?;
+    span.define_method("trace_id", method!(RbSpan::trace_id, 0))?;
+    span.define_method("span_id", method!(RbSpan::span_id, 0))?;
+    span.define_method("recording?", method!(RbSpan::is_recording, 0))?;
+    span.define_method("finished?", method!(RbSpan::is_finished, 0))?;
+    span.define_method("set", method!(set_key, 2))?;
+    span.define_method("_add_event", method!(RbSpan::add_event, 2))?;
+    span.define_method("_record_exception", method!(RbSpan::record_exception, 3))?;
+    span.define_method("set_error", method!(RbSpan::set_error, 1))?;
+    span.define_method("finish", method!(RbSpan::finish, 0))?;
+
+    let correlation = native.define_class("Correlation", ruby.class_object())?;
+    correlation.define_method("correlation_id", method!(RbCorrelation::correlation_id, 0))?;
+    correlation.define_method("to_h", method!(RbCorrelation::to_h, 0))?;
+
+    let remote = native.define_class("Remote", ruby.class_object())?;
+    remote.define_method("valid?", method!(RbRemote::is_valid, 0))?;
+    remote.define_method("trace_id", method!(RbRemote::trace_id, 0))?;
+    remote.define_method("span_id", method!(RbRemote::span_id, 0))?;
+    remote.define_method("correlation", method!(RbRemote::correlation, 0))?;
+    Ok(())
+}

@@ -1,0 +1,422 @@
+# frozen_string_literal: true
+
+require "logger"
+require_relative "tracing/version"
+require "tasker_core/tasker_core_tracing"
+
+module TaskerCore
+  # Tracing, structured logging, correlation and metrics for Ruby step handlers, through the
+  # tasker-telemetry Rust core: Ruby spans and events join the orchestrator's trace and go
+  # through the same filters, JSON format, redaction and OTLP export as Rust's own.
+  #
+  #   TaskerCore::Tracing.span("charge_payment", order_id: 42) do |span|
+  #     TaskerCore::Tracing.info("charging", amount_cents: 4200)
+  #     span[:result] = "ok"
+  #   end
+  #
+  # The span stack and the correlation are fiber-local (+Thread.current[]+), so Fibers keep
+  # their own parents; a new Thread starts empty unless given +current_context+ via
+  # +with_context+. When the stack is empty, a span's parent is the Rust span current on the
+  # thread (a handler called in-process by the orchestrator), or the remote context of
+  # +with_remote_context+.
+  module Tracing
+    # Raised for invalid input to span/configuration functions (never by logging calls).
+    class Error < StandardError; end unless const_defined?(:Error)
+
+    # Level names and their indices in the core (0 = trace … 4 = error).
+    LEVELS = {
+      trace: 0, debug: 1, info: 2, warn: 3, warning: 3, error: 4, fatal: 4, unknown: 4
+    }.freeze
+
+    # ::Logger severities (DEBUG=0 … UNKNOWN=5) to core level indices.
+    SEVERITY_LEVELS = [1, 2, 3, 4, 4, 4].freeze
+
+    # Instrument kinds understood by the core.
+    METRIC_KINDS = { counter: 0, up_down_counter: 1, histogram: 2, gauge: 3 }.freeze
+
+    # What +current_context+ returns and +with_context+ takes.
+    Context = Struct.new(:span, :correlation, :remote)
+
+    STATE_KEY = :__tasker_core_tracing_state
+    private_constant :STATE_KEY
+
+    # Fiber-local state: the span stack, the correlation and the remote context.
+    class State
+      attr_accessor :stack, :correlation, :remote
+
+      def initialize
+        @stack = []
+        @correlation = nil
+        @remote = nil
+      end
+    end
+    private_constant :State
+
+    # A span for a disabled level: accepts every call and records nothing.
+    class NullSpan
+      def set(_key, _value) = nil
+      def []=(_key, _value); end
+      def add_event(_name, **_fields) = nil
+      def record_exception(_exception) = nil
+      def finish = nil
+      def trace_id = Tracing.current_trace_id
+      def span_id = Tracing.current_span_id
+      def recording? = false
+      def finished? = true
+    end
+    NULL_SPAN = NullSpan.new.freeze
+
+    @max_level = 2
+    @warned = false
+
+    class << self
+      # --- life cycle ------------------------------------------------------------------
+
+      # Initialises full telemetry (export included) from +config_path+ (or TASKER_CONFIG), the
+      # TASKER_ENV overlay, the environment, then +overrides+ (keys as in the README's table,
+      # with +_+ for the section dot: +otlp_endpoint:+, +logging_format:+, +service_name:+).
+      def init(config_path: nil, **overrides)
+        Native.init(config_path&.to_s, stringify(overrides))
+        refresh_level
+        true
+      end
+
+      # Same as +init(**options)+.
+      def configure(**options) = init(**options)
+
+      # Whether +init+ has run (and +shutdown+ has not).
+      def initialized? = Native.initialized?
+
+      # Exports everything buffered (waiting at most +timeout+ seconds, without holding the GVL).
+      def flush(timeout: 5)
+        Native.flush(Float(timeout))
+        true
+      end
+
+      # Flushes and stops export; console logging keeps working.
+      def shutdown(timeout: 5)
+        Native.shutdown(Float(timeout))
+        true
+      end
+
+      # --- levels ----------------------------------------------------------------------
+
+      # Whether an event at +level+ may be recorded. Answered in Ruby (no crossing into Rust).
+      def enabled?(level) = level_index(level) >= @max_level
+
+      # Whether a core level index (0 = trace … 4 = error) may be recorded.
+      def enabled_index?(index) = index >= @max_level
+
+      # Re-reads the most verbose level any output records (after a configuration change).
+      def refresh_level
+        @max_level = Native.max_level
+      end
+
+      # The core level index of +level+ (Symbol, String or ::Logger severity Integer).
+      def level_index(level)
+        case level
+        when Symbol then LEVELS.fetch(level) { raise Error, unknown_level(level) }
+        when String then LEVELS.fetch(level.downcase.to_sym) { raise Error, unknown_level(level) }
+        when Integer then SEVERITY_LEVELS.fetch(level) { raise Error, unknown_level(level) }
+        else raise Error, unknown_level(level)
+        end
+      end
+
+      # --- spans -----------------------------------------------------------------------
+
+      # Runs the block in a span and returns the block's value.
+      #   span("name", **fields) { |span| ... }
+      #   span(:debug, "name", **fields) { |span| ... }
+      # An exception is recorded on the span (exception.type/message/stacktrace, error status)
+      # and re-raised unchanged.
+      def span(level_or_name, name = nil, **fields)
+        raise Error, "span needs a block; use start_span for code that cannot use one" unless block_given?
+
+        level, name = name.nil? ? [:info, level_or_name] : [level_or_name, name]
+        span = start_span(level, name, **fields)
+        return yield(span) if span.equal?(NULL_SPAN)
+
+        in_span(span) { yield span }
+      end
+
+      # Starts a span without a block; call +finish+ on it. A span never finished is ended when
+      # the object is garbage collected. It becomes the parent of later spans in this fiber only
+      # inside +with_span+.
+      def start_span(level_or_name, name = nil, **fields)
+        level, name = name.nil? ? [:info, level_or_name] : [level_or_name, name]
+        index = level_index(level)
+        return NULL_SPAN if index < @max_level
+
+        s = state
+        Native.start_span(index, name.to_s, "ruby", fields, s.stack.last, s.remote, s.correlation)
+      end
+
+      # Makes +span+ (from +start_span+) the parent of spans and events in the block.
+      def with_span(span)
+        stack = state.stack
+        stack.push(span)
+        begin
+          yield span
+        ensure
+          stack.pop
+        end
+      end
+
+      # The +handler_execution+ span of a step handler: +context+ (a Hash with
+      # correlation_id, task_uuid, step_uuid, namespace, step_name, ...) sets the correlation of
+      # everything inside the block.
+      def handler_span(handler_name, context = {})
+        s = state
+        span, correlation = Native.handler_span(handler_name.to_s, context.to_h, s.stack.last, s.remote, s.correlation)
+        previous = s.correlation
+        s.correlation = correlation
+        begin
+          in_span(span) { yield span }
+        ensure
+          s.correlation = previous
+        end
+      end
+
+      # --- events ----------------------------------------------------------------------
+
+      # A structured log event attached to the current span. Never raises.
+      #   info("charged", amount: 12)
+      #   debug { ["expensive", { detail: compute }] }   # block runs only when enabled
+      def event(level, message = nil, fields = nil, **kw, &block)
+        index = level_index(level)
+        return false if index < @max_level
+
+        emit(index, "ruby", message, fields, kw, &block)
+      rescue Exception => e # rubocop:disable Lint/RescueException -- logging must never raise
+        report(e)
+        false
+      end
+
+      LEVELS.each_key do |name|
+        next if %i[warning unknown].include?(name)
+
+        index = LEVELS[name]
+        define_method(name) do |message = nil, fields = nil, **kw, &block|
+          return false if index < @max_level
+
+          emit(index, "ruby", message, fields, kw, &block)
+        rescue Exception => e # rubocop:disable Lint/RescueException
+          report(e)
+          false
+        end
+      end
+
+      # Emits at a core level index (used by the Logger). Never raises.
+      def emit(index, target, message, fields, kw, &block)
+        if message.nil? && block
+          message, extra = block.call
+          fields = extra
+        end
+        fields = fields ? fields.to_h.merge(kw) : kw
+        s = state
+        Native.event(index, target, message.to_s, fields, s.stack.last, s.remote, s.correlation)
+        true
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        report(e)
+        false
+      end
+
+      # --- correlation and context -----------------------------------------------------
+
+      # Runs the block with a correlation (a UUIDv7 is generated when +correlation_id+ is nil).
+      def with_correlation(correlation_id: nil, parent_correlation_id: nil, task_uuid: nil, step_uuid: nil,
+                           namespace: nil)
+        correlation = Native.correlation(correlation_id&.to_s, parent_correlation_id&.to_s, task_uuid&.to_s,
+                                         step_uuid&.to_s, namespace&.to_s)
+        s = state
+        previous = s.correlation
+        s.correlation = correlation
+        begin
+          yield correlation.correlation_id
+        ensure
+          s.correlation = previous
+        end
+      end
+
+      # The correlation id in effect (this fiber's, else the Rust context's), or nil.
+      def current_correlation_id
+        state.correlation&.correlation_id || state.remote&.correlation&.correlation_id || Native.current_ids[2]
+      end
+
+      # The current trace id (32 hex digits), or nil.
+      def current_trace_id
+        s = state
+        s.stack.last&.trace_id || s.remote&.trace_id || Native.current_ids[0]
+      end
+
+      # The current span id (16 hex digits), or nil.
+      def current_span_id
+        s = state
+        s.stack.last&.span_id || s.remote&.span_id || Native.current_ids[1]
+      end
+
+      # This fiber's span, correlation and remote context, to hand to another Thread.
+      def current_context
+        s = state
+        Context.new(s.stack.last, s.correlation, s.remote)
+      end
+
+      # Runs the block with a context from +current_context+ (e.g. in a new Thread).
+      def with_context(context)
+        s = state
+        saved = [s.stack, s.correlation, s.remote]
+        s.stack = context.span ? [context.span] : []
+        s.correlation = context.correlation
+        s.remote = context.remote
+        begin
+          yield
+        ensure
+          s.stack, s.correlation, s.remote = saved
+        end
+      end
+
+      # W3C headers (traceparent, tracestate, baggage with the correlation) for the current context.
+      def inject
+        s = state
+        Native.inject(s.stack.last, s.remote, s.correlation)
+      end
+
+      # Continues the trace of +headers+ (from +inject+ in another process) inside the block;
+      # the correlation comes from the baggage. Invalid headers are ignored.
+      def with_remote_context(headers)
+        remote = Native.extract(headers.to_h)
+        s = state
+        saved = [s.stack, s.remote, s.correlation]
+        s.stack = []
+        s.remote = remote
+        s.correlation = remote.correlation || s.correlation
+        begin
+          yield remote
+        ensure
+          s.stack, s.remote, s.correlation = saved
+        end
+      end
+
+      # --- metrics and lifecycle -------------------------------------------------------
+
+      # Adds +value+ to the counter +name+.
+      def counter(name, value = 1, **labels) = metric(:counter, name, value, labels)
+
+      # Adds +value+ (may be negative) to the up-down counter +name+.
+      def up_down_counter(name, value, **labels) = metric(:up_down_counter, name, value, labels)
+
+      # Records +value+ in the histogram +name+ (catalogue durations are in ms).
+      def histogram(name, value, **labels) = metric(:histogram, name, value, labels)
+
+      # Sets the gauge +name+ to +value+.
+      def gauge(name, value, **labels) = metric(:gauge, name, value, labels)
+
+      # Emits a lifecycle event (e.g. "step.completed") along the core's route: span event,
+      # log line, counter and histogram.
+      def lifecycle(name, duration_ms: nil, labels: {}, **fields)
+        s = state
+        Native.lifecycle(name.to_s, duration_ms&.to_f, labels, fields, s.stack.last, s.correlation)
+      end
+
+      # --- internals -------------------------------------------------------------------
+
+      # @api private
+      def state
+        Thread.current[STATE_KEY] ||= State.new
+      end
+
+      # @api private
+      def reset_after_fork
+        Native.after_fork_in_child
+      rescue StandardError => e
+        report(e)
+      end
+
+      private
+
+      def in_span(span)
+        stack = state.stack
+        stack.push(span)
+        begin
+          yield
+        rescue Exception => e # rubocop:disable Lint/RescueException -- recorded, then re-raised
+          span.record_exception(e)
+          raise
+        ensure
+          stack.pop
+          span.finish
+        end
+      end
+
+      def metric(kind, name, value, labels)
+        raise Error, "#{kind} #{name}: value must be Numeric, got #{value.class}" unless value.is_a?(Numeric)
+
+        Native.record_metric(METRIC_KINDS.fetch(kind), name.to_s, value.to_f, labels)
+        true
+      end
+
+      def stringify(hash) = hash.each_with_object({}) { |(k, v), h| h[k.to_s] = v }
+
+      def unknown_level(level)
+        "unknown level #{level.inspect}; expected one of #{LEVELS.keys.map(&:inspect).join(', ')} " \
+          "or a ::Logger severity (0..5)"
+      end
+
+      def report(error)
+        return if @warned
+
+        @warned = true
+        warn "tasker_core-tracing: a log call failed and was dropped (reported once): #{error.class}: #{error.message}"
+      end
+    end
+
+    # Ruby conveniences on the native span.
+    class Native::Span
+      alias []= set
+
+      # Adds a span event (exported with the span).
+      def add_event(name, **fields) = _add_event(name.to_s, fields)
+
+      # Records an exception (type, message, backtrace) and sets error status.
+      def record_exception(exception)
+        message = begin
+          exception.message.to_s
+        rescue StandardError
+          "(message raised)"
+        end
+        _record_exception(exception.class.name.to_s, message, (exception.backtrace || []).join("\n"))
+      end
+    end
+
+    # Re-creates the exporters in a forked child (Puma, Unicorn, Resque, Process.fork).
+    module ForkHook
+      def _fork
+        Native.before_fork
+        pid = super
+        Tracing.reset_after_fork if pid.zero?
+        pid
+      end
+    end
+  end
+end
+
+require_relative "tracing/logger"
+
+Process.singleton_class.prepend(TaskerCore::Tracing::ForkHook)
+
+begin
+  TaskerCore::Tracing::Native.init_logging(nil)
+  if (ENV["OTEL_EXPORTER_OTLP_ENDPOINT"] || ENV["TASKER_CONFIG"]) && ENV["TASKER_TRACING_AUTO_INIT"] != "0"
+    TaskerCore::Tracing.init
+  end
+rescue TaskerCore::Tracing::Error => e
+  warn "tasker_core-tracing: #{e.message}; console logging uses the defaults"
+ensure
+  TaskerCore::Tracing.refresh_level
+end
+
+at_exit do
+  TaskerCore::Tracing.flush(timeout: 5)
+rescue StandardError => e
+  warn "tasker_core-tracing: #{e.message}"
+end
