@@ -125,6 +125,12 @@ class SpanTest < Minitest::Test
     err = assert_raises(T::Error) { T.counter("c", "three") }
     assert_match(/must be Numeric/, err.message)
     assert_raises(T::Error) { T.span("no block") }
+    err = assert_raises(T::Error) { T.init(otlp_protocol: "udp") }
+    assert_match(/telemetry\.otlp\.protocol/, err.message)
+    assert_match(/"udp"/, err.message)
+    assert_match(/grpc, http/, err.message)
+    err = assert_raises(T::Error) { T.init }
+    assert_match(/already initialised/, err.message)
     err = assert_raises(T::Error) { T.lifecycle("step.teleported") }
     assert_match(/step.completed/, err.message)
   end

@@ -34,6 +34,22 @@ fn error(ruby: &Ruby, message: impl std::fmt::Display) -> Error {
     Error::new(ruby.get_inner(&ERROR), message.to_string())
 }
 
+/// Runs `f`, turning a Rust panic into a `TaskerCore::Tracing::Error` instead of letting it
+/// reach Ruby (magnus would raise `fatal`, which ends the interpreter).
+fn guard<T>(ruby: &Ruby, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        Err(error(
+            ruby,
+            format!("internal error in tasker-telemetry (please report): {what}"),
+        ))
+    })
+}
+
 fn level(ruby: &Ruby, index: u8) -> Result<Level, Error> {
     Ok(match index {
         0 => Level::TRACE,
@@ -56,6 +72,14 @@ struct RbSpan {
     span: RefCell<Option<DynSpan>>,
     trace_id: Option<String>,
     span_id: Option<String>,
+}
+
+impl Drop for RbSpan {
+    fn drop(&mut self) {
+        // Runs during GC: ends the span if Ruby never finished it; must not unwind.
+        let span = self.span.get_mut().take();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(span)));
+    }
 }
 
 impl RbSpan {
@@ -231,15 +255,19 @@ fn scalar_text(v: &tasker_telemetry::fields::FieldValue) -> String {
 }
 
 fn init_logging(ruby: &Ruby, overrides: Option<RHash>) -> Result<(), Error> {
-    let config = load_config(ruby, None, overrides)?;
-    tasker_telemetry::init_logging(&config).map_err(|e| error(ruby, e))
+    guard(ruby, || {
+        let config = load_config(ruby, None, overrides)?;
+        tasker_telemetry::init_logging(&config).map_err(|e| error(ruby, e))
+    })
 }
 
 fn init(ruby: &Ruby, path: Option<String>, overrides: Option<RHash>) -> Result<(), Error> {
-    let config = load_config(ruby, path, overrides)?;
-    // Keep the guard's effect without its Drop: shutdown is explicit (at_exit / shutdown).
-    std::mem::forget(tasker_telemetry::init(config).map_err(|e| error(ruby, e))?);
-    Ok(())
+    guard(ruby, || {
+        let config = load_config(ruby, path, overrides)?;
+        // Keep the guard's effect without its Drop: shutdown is explicit (at_exit / shutdown).
+        std::mem::forget(tasker_telemetry::init(config).map_err(|e| error(ruby, e))?);
+        Ok(())
+    })
 }
 
 fn flush(ruby: &Ruby, timeout: f64) -> Result<(), Error> {
@@ -271,19 +299,21 @@ fn start_span(
     remote: Value,
     correlation: Value,
 ) -> Result<RbSpan, Error> {
-    let level = level(ruby, level_index)?;
-    let fields = convert::fields(fields);
-    let span = with_parent(parent, remote, |parent| {
-        DynSpan::start(SpanStart {
-            name: &name,
-            level,
-            target: &target,
-            fields: &fields,
-            parent,
-            correlation: correlation_of(correlation),
-        })
-    });
-    Ok(RbSpan::new(span))
+    guard(ruby, || {
+        let level = level(ruby, level_index)?;
+        let fields = convert::fields(fields);
+        let span = with_parent(parent, remote, |parent| {
+            DynSpan::start(SpanStart {
+                name: &name,
+                level,
+                target: &target,
+                fields: &fields,
+                parent,
+                correlation: correlation_of(correlation),
+            })
+        });
+        Ok(RbSpan::new(span))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -297,19 +327,21 @@ fn event(
     remote: Value,
     correlation: Value,
 ) -> Result<(), Error> {
-    let level = level(ruby, level_index)?;
-    let fields = convert::fields(fields);
-    with_parent(parent, remote, |parent| {
-        dynamic::event(EventArgs {
-            level,
-            target: &target,
-            message: &message,
-            fields: &fields,
-            parent,
-            correlation: correlation_of(correlation),
-        })
-    });
-    Ok(())
+    guard(ruby, || {
+        let level = level(ruby, level_index)?;
+        let fields = convert::fields(fields);
+        with_parent(parent, remote, |parent| {
+            dynamic::event(EventArgs {
+                level,
+                target: &target,
+                message: &message,
+                fields: &fields,
+                parent,
+                correlation: correlation_of(correlation),
+            })
+        });
+        Ok(())
+    })
 }
 
 fn handler_span(
@@ -320,15 +352,22 @@ fn handler_span(
     remote: Value,
     correlation: Value,
 ) -> Result<RArray, Error> {
-    let context = convert::fields(context);
-    let started = with_parent(parent, remote, |parent| {
-        handler::start_handler_span(&handler_name, &context, parent, correlation_of(correlation))
+    guard(ruby, || {
+        let context = convert::fields(context);
+        let started = with_parent(parent, remote, |parent| {
+            handler::start_handler_span(
+                &handler_name,
+                &context,
+                parent,
+                correlation_of(correlation),
+            )
+        })
+        .map_err(|e| error(ruby, e))?;
+        let out = ruby.ary_new_capa(2);
+        out.push(RbSpan::new(started.span))?;
+        out.push(RbCorrelation(started.correlation))?;
+        Ok(out)
     })
-    .map_err(|e| error(ruby, e))?;
-    let out = ruby.ary_new_capa(2);
-    out.push(RbSpan::new(started.span))?;
-    out.push(RbCorrelation(started.correlation))?;
-    Ok(out)
 }
 
 fn new_correlation(
@@ -339,15 +378,17 @@ fn new_correlation(
     step_uuid: Option<String>,
     namespace: Option<String>,
 ) -> Result<RbCorrelation, Error> {
-    Correlation::from_parts(
-        correlation_id.as_deref(),
-        parent_correlation_id.as_deref(),
-        task_uuid.as_deref(),
-        step_uuid.as_deref(),
-        namespace.as_deref(),
-    )
-    .map(|c| RbCorrelation(Arc::new(c)))
-    .map_err(|e| error(ruby, e))
+    guard(ruby, || {
+        Correlation::from_parts(
+            correlation_id.as_deref(),
+            parent_correlation_id.as_deref(),
+            task_uuid.as_deref(),
+            step_uuid.as_deref(),
+            namespace.as_deref(),
+        )
+        .map(|c| RbCorrelation(Arc::new(c)))
+        .map_err(|e| error(ruby, e))
+    })
 }
 
 fn extract(headers: Option<RHash>) -> RbRemote {
@@ -363,20 +404,22 @@ fn extract(headers: Option<RHash>) -> RbRemote {
 }
 
 fn inject(ruby: &Ruby, parent: Value, remote: Value, correlation: Value) -> Result<RHash, Error> {
-    let cx = with_parent(parent, remote, |p| match p {
-        Parent::Span(s) => s.context().clone(),
-        Parent::Remote(r) => r.context().clone(),
-        _ => opentelemetry::Context::current(),
-    });
-    let cx = match correlation_of(correlation) {
-        Some(c) => c.as_ref().clone().into_context(&cx),
-        None => cx,
-    };
-    let out = ruby.hash_new();
-    for (k, v) in propagation::inject_context(&cx) {
-        out.aset(k, v)?;
-    }
-    Ok(out)
+    guard(ruby, || {
+        let cx = with_parent(parent, remote, |p| match p {
+            Parent::Span(s) => s.context().clone(),
+            Parent::Remote(r) => r.context().clone(),
+            _ => opentelemetry::Context::current(),
+        });
+        let cx = match correlation_of(correlation) {
+            Some(c) => c.as_ref().clone().into_context(&cx),
+            None => cx,
+        };
+        let out = ruby.hash_new();
+        for (k, v) in propagation::inject_context(&cx) {
+            out.aset(k, v)?;
+        }
+        Ok(out)
+    })
 }
 
 /// `[trace_id, span_id, correlation_id]` of the Rust context current on this thread.
@@ -403,25 +446,27 @@ fn record_metric(
     value: f64,
     labels: Option<RHash>,
 ) -> Result<(), Error> {
-    let kind = match kind {
-        0 => InstrumentKind::Counter,
-        1 => InstrumentKind::UpDownCounter,
-        2 => InstrumentKind::Histogram,
-        3 => InstrumentKind::Gauge,
-        _ => return Err(error(ruby, format!("invalid instrument kind {kind}"))),
-    };
-    if !value.is_finite() {
-        return Err(error(
-            ruby,
-            format!("metric {name}: value {value} is not a finite number"),
-        ));
-    }
-    let labels: Vec<opentelemetry::KeyValue> = convert::fields(labels)
-        .iter()
-        .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
-        .collect();
-    metrics::record(kind, &name, value, &labels);
-    Ok(())
+    guard(ruby, || {
+        let kind = match kind {
+            0 => InstrumentKind::Counter,
+            1 => InstrumentKind::UpDownCounter,
+            2 => InstrumentKind::Histogram,
+            3 => InstrumentKind::Gauge,
+            _ => return Err(error(ruby, format!("invalid instrument kind {kind}"))),
+        };
+        if !value.is_finite() {
+            return Err(error(
+                ruby,
+                format!("metric {name}: value {value} is not a finite number"),
+            ));
+        }
+        let labels: Vec<opentelemetry::KeyValue> = convert::fields(labels)
+            .iter()
+            .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
+            .collect();
+        metrics::record(kind, &name, value, &labels);
+        Ok(())
+    })
 }
 
 fn lifecycle(
@@ -433,19 +478,21 @@ fn lifecycle(
     parent: Value,
     correlation: Value,
 ) -> Result<(), Error> {
-    let event = LifecycleEvent::parse(&name).map_err(|e| error(ruby, e))?;
-    let labels: Vec<opentelemetry::KeyValue> = convert::fields(labels)
-        .iter()
-        .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
-        .collect();
-    let fields = convert::fields(fields);
-    let duration = duration_ms
-        .filter(|d| d.is_finite() && *d >= 0.0)
-        .map(|d| Duration::from_secs_f64(d / 1000.0));
-    with_parent(parent, ruby.qnil().as_value(), |p| {
-        event.emit_with(p, correlation_of(correlation), duration, &labels, &fields)
-    });
-    Ok(())
+    guard(ruby, || {
+        let event = LifecycleEvent::parse(&name).map_err(|e| error(ruby, e))?;
+        let labels: Vec<opentelemetry::KeyValue> = convert::fields(labels)
+            .iter()
+            .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
+            .collect();
+        let fields = convert::fields(fields);
+        let duration = duration_ms
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .map(|d| Duration::from_secs_f64(d / 1000.0));
+        with_parent(parent, ruby.qnil().as_value(), |p| {
+            event.emit_with(p, correlation_of(correlation), duration, &labels, &fields)
+        });
+        Ok(())
+    })
 }
 
 fn after_fork_in_child(ruby: &Ruby) -> Result<(), Error> {
