@@ -124,6 +124,9 @@ pub(crate) fn build_subscriber(
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer.clone())
+                // thread.* and busy_ns/idle_ns cost a lookup and clock reads per span and say little.
+                .with_threads(false)
+                .with_tracked_inactivity(false)
                 .with_filter(trace_filter),
         )
         .with(

@@ -70,8 +70,8 @@ fn level(ruby: &Ruby, index: u8) -> Result<Level, Error> {
 #[magnus::wrap(class = "TaskerCore::Tracing::Native::Span", free_immediately, size)]
 struct RbSpan {
     span: RefCell<Option<DynSpan>>,
-    trace_id: Option<String>,
-    span_id: Option<String>,
+    /// Kept after `finish` so the ids stay readable.
+    ids: opentelemetry::trace::SpanContext,
 }
 
 impl Drop for RbSpan {
@@ -85,8 +85,7 @@ impl Drop for RbSpan {
 impl RbSpan {
     fn new(span: DynSpan) -> Self {
         Self {
-            trace_id: span.trace_id(),
-            span_id: span.span_id(),
+            ids: span.context().span().span_context().clone(),
             span: RefCell::new(Some(span)),
         }
     }
@@ -96,11 +95,11 @@ impl RbSpan {
     }
 
     fn trace_id(&self) -> Option<String> {
-        self.trace_id.clone()
+        self.ids.is_valid().then(|| self.ids.trace_id().to_string())
     }
 
     fn span_id(&self) -> Option<String> {
-        self.span_id.clone()
+        self.ids.is_valid().then(|| self.ids.span_id().to_string())
     }
 
     fn is_recording(&self) -> bool {
