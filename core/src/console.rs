@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context as OtelContext;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -131,11 +130,11 @@ struct Ids {
 
 fn current_ids() -> Ids {
     OtelContext::map_current(|cx| {
-        let sc = cx.span().span_context().clone();
+        let (trace_id, span_id) = crate::propagation::ids(cx).unzip();
         Ids {
             correlation: Correlation::from_context(cx),
-            trace_id: sc.is_valid().then(|| sc.trace_id().to_string()),
-            span_id: sc.is_valid().then(|| sc.span_id().to_string()),
+            trace_id,
+            span_id,
         }
     })
 }

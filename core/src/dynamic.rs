@@ -414,14 +414,12 @@ impl DynSpan {
 
     /// Trace id, 32 lowercase hex digits.
     pub fn trace_id(&self) -> Option<String> {
-        let sc = self.cx.span().span_context().clone();
-        sc.is_valid().then(|| sc.trace_id().to_string())
+        crate::propagation::ids(&self.cx).map(|(t, _)| t)
     }
 
     /// Span id, 16 lowercase hex digits.
     pub fn span_id(&self) -> Option<String> {
-        let sc = self.cx.span().span_context().clone();
-        sc.is_valid().then(|| sc.span_id().to_string())
+        crate::propagation::ids(&self.cx).map(|(_, s)| s)
     }
 
     /// Makes this span current on this thread (Rust code called meanwhile nests under it) until

@@ -255,28 +255,11 @@ fn start_export(
     );
     if config.exports() {
         let exporters = export::build_exporters(&config, redactor.clone())?;
-        p.tracer.swap(exporters.tracer());
         opentelemetry::global::set_tracer_provider(exporters.tracer_provider.clone());
-        let meter = exporters
-            .meter_provider
-            .as_ref()
-            .map(crate::metrics::meter_from);
         if let Some(mp) = &exporters.meter_provider {
             opentelemetry::global::set_meter_provider(mp.clone());
         }
-        crate::metrics::install(
-            meter,
-            config.metrics.allow_correlation_labels,
-            redactor.clone(),
-        );
-        p.log_redactor.store(redactor);
-        p.logger.store(
-            exporters
-                .logger_provider
-                .as_ref()
-                .map(|lp| Arc::new(crate::logs::logger(lp))),
-        );
-        state.exporters = Some(exporters);
+        install_exporters(p, state, exporters, &config, redactor);
     } else {
         p.tracer
             .swap(export::local_tracer_provider(&config).tracer(export::SCOPE));

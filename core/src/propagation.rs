@@ -66,6 +66,18 @@ pub fn inject_context(cx: &Context) -> HashMap<String, String> {
     out
 }
 
+/// The trace id (32 hex digits) and span id (16 hex digits) of the span in `cx`, if valid.
+///
+/// ```
+/// assert_eq!(tasker_telemetry::propagation::ids(&opentelemetry::Context::new()), None);
+/// ```
+pub fn ids(cx: &Context) -> Option<(String, String)> {
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
 /// A context received from another process: its span context (the remote parent), baggage
 /// and correlation.
 #[derive(Clone)]
@@ -142,14 +154,12 @@ impl RemoteContext {
 
     /// The remote trace id (32 hex digits), if valid.
     pub fn trace_id(&self) -> Option<String> {
-        let sc = self.cx.span().span_context().clone();
-        sc.is_valid().then(|| sc.trace_id().to_string())
+        crate::propagation::ids(&self.cx).map(|(t, _)| t)
     }
 
     /// The remote (parent) span id (16 hex digits), if valid.
     pub fn span_id(&self) -> Option<String> {
-        let sc = self.cx.span().span_context().clone();
-        sc.is_valid().then(|| sc.span_id().to_string())
+        crate::propagation::ids(&self.cx).map(|(_, s)| s)
     }
 
     /// The correlation carried in baggage.

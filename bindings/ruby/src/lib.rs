@@ -424,17 +424,9 @@ fn inject(ruby: &Ruby, parent: Value, remote: Value, correlation: Value) -> Resu
 /// `[trace_id, span_id, correlation_id]` of the Rust context current on this thread.
 fn current_ids() -> (Option<String>, Option<String>, Option<String>) {
     opentelemetry::Context::map_current(|cx| {
-        let sc = cx.span().span_context().clone();
-        let c = Correlation::from_context(cx).map(|c| c.correlation_id.to_string());
-        if sc.is_valid() {
-            (
-                Some(sc.trace_id().to_string()),
-                Some(sc.span_id().to_string()),
-                c,
-            )
-        } else {
-            (None, None, c)
-        }
+        let (trace_id, span_id) = propagation::ids(cx).unzip();
+        let correlation_id = Correlation::from_context(cx).map(|c| c.correlation_id.to_string());
+        (trace_id, span_id, correlation_id)
     })
 }
 
