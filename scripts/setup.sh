@@ -2,7 +2,8 @@
 # Debian machine (idempotent; fast when everything is there) and exports:
 #   VENV         the project's Python virtualenv (.venv)
 #   ROTEL_AGENT  the rotel-agent OTLP collector binary used by the tests
-# Usage: source scripts/setup.sh [--python]   (--python: also create the venv and pip packages)
+# Usage: source scripts/setup.sh [--python]
+#   --python: also what the tests need: Ruby headers and minitest, the .venv with rotel
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -30,9 +31,6 @@ if ! command -v cargo >/dev/null; then
   return 1 2>/dev/null || exit 1
 fi
 command -v cc >/dev/null || apt_need build-essential
-# The workspace includes the Ruby extension crate (rb-sys runs bindgen against Ruby's headers)
-# and the gem's tests use Debian's minitest.
-apt_need ruby ruby-dev ruby-minitest libclang-dev make
 for component in clippy rustfmt; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
     rustup component add "$component" >/dev/null 2>&1 || echo "warning: could not add $component" >&2
@@ -40,6 +38,9 @@ for component in clippy rustfmt; do
 done
 
 if [ "${1:-}" = "--python" ]; then
+  # Building the whole workspace needs Ruby's headers (rb-sys runs bindgen, hence libclang);
+  # the gem's tests use Debian's minitest.
+  apt_need ruby ruby-dev ruby-minitest libclang-dev make
   VENV="$ROOT/.venv"
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
