@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use opentelemetry::trace::{SpanBuilder, TracerProvider as _};
+use opentelemetry::trace::{SpanBuilder, SpanId, TraceId, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -16,8 +16,8 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData,
-    SpanExporter, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler, SdkTracer,
+    SdkTracerProvider, SpanData, SpanExporter, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
 
@@ -141,10 +141,39 @@ pub(crate) fn sampler(config: &TelemetryConfig) -> Sampler {
     }
 }
 
+/// Trace and span ids that stay unique across `fork()`: the SDK's generator keeps its random
+/// state in a thread-local that a fork copies, so forked children (pre-fork servers) would
+/// repeat each other's ids. XOR-ing a mask derived from the process id keeps each process's
+/// ids apart (within one process it is a bijection: ids stay uniformly random).
+#[derive(Debug, Default)]
+pub(crate) struct ForkSafeIdGenerator(RandomIdGenerator);
+
+/// splitmix64 of the process id.
+fn process_mask() -> u64 {
+    let mut z = u64::from(std::process::id()).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl IdGenerator for ForkSafeIdGenerator {
+    fn new_trace_id(&self) -> TraceId {
+        let mask = process_mask();
+        let random = u128::from_be_bytes(self.0.new_trace_id().to_bytes());
+        TraceId::from(random ^ (u128::from(mask) << 64 | u128::from(mask.rotate_left(32))))
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        let random = u64::from_be_bytes(self.0.new_span_id().to_bytes());
+        SpanId::from(random ^ process_mask())
+    }
+}
+
 /// A tracer provider with no exporter: spans get ids and contexts (for logs and propagation)
 /// but go nowhere. Used before `init` and when export is off.
 pub(crate) fn local_tracer_provider(config: &TelemetryConfig) -> SdkTracerProvider {
     SdkTracerProvider::builder()
+        .with_id_generator(ForkSafeIdGenerator::default())
         .with_sampler(sampler(config))
         .with_max_attributes_per_span(config.spans.max_attributes)
         .with_max_events_per_span(config.spans.max_events)
@@ -366,6 +395,7 @@ fn build_on_this_thread(
         }
     };
     let tracer_provider = SdkTracerProvider::builder()
+        .with_id_generator(ForkSafeIdGenerator::default())
         .with_sampler(sampler(config))
         .with_max_attributes_per_span(config.spans.max_attributes)
         .with_max_events_per_span(config.spans.max_events)
