@@ -132,8 +132,10 @@ def inject(
 def extract(headers: Mapping[str, str]) -> RemoteContext:
     """Reads a remote context from W3C headers."""
 
-def thread_context() -> Tuple[Optional[str], Optional[str], Optional[Correlation]]:
-    """``(trace_id, span_id, correlation)`` of the Rust span and correlation current on this thread."""
+def current(
+    parent: Optional[_Parent] = None, correlation: Optional[Correlation] = None, root: bool = False
+) -> Tuple[Optional[str], Optional[str], Optional[Correlation]]:
+    """``(trace_id, span_id, correlation)`` of the span a new span would get as its parent."""
 
 def init_logging() -> Optional[str]:
     """Console logging from the environment; returns a warning when that configuration is invalid."""

@@ -698,19 +698,14 @@ def inject() -> Dict[str, str]:
 
 
 def _current() -> Tuple[Optional[str], Optional[str], Optional[Correlation]]:
-    parent, corr, root = _context()
-    if parent is not None:
-        return parent.trace_id, parent.span_id, corr or parent.correlation()
-    if root:
-        return None, None, corr
-    trace_id, span_id, thread_corr = _native.thread_context()
-    return trace_id, span_id, corr or thread_corr
+    """``(trace_id, span_id, correlation)`` of the span a new span would be a child of."""
+    return _native.current(*_context())
 
 
 def current_correlation_id() -> Optional[str]:
     """The current correlation id (from :func:`correlation`, the current span, a remote
     context, or a Rust correlation scope), or ``None``."""
-    corr = _correlation_var.get() or _current()[2]
+    corr = _current()[2]
     return None if corr is None else corr.correlation_id
 
 

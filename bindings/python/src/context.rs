@@ -135,18 +135,38 @@ pub enum ParentArg<'py> {
     Remote(Bound<'py, PyRemoteContext>),
 }
 
-/// Calls `f` with the core's parent for `parent`: the given span or remote context, else the
-/// span current on this thread (a Rust span calling into Python), or no parent with `root`.
+/// The parent a new span or event actually gets.
+enum Resolved<'a, 'py> {
+    Span(&'a Bound<'py, Span>),
+    Remote(&'a RemoteContext),
+    Current,
+    Root,
+}
+
+/// Resolves `parent`: the given span (unless Rust code called from inside it called back into
+/// Python: then the Rust span current on the thread) or remote context; with no parent, the
+/// span current on this thread (a Rust span calling into Python), or none with `root`.
+fn resolve<'a, 'py>(parent: Option<&'a ParentArg<'py>>, root: bool) -> Resolved<'a, 'py> {
+    match parent {
+        Some(ParentArg::Span(span)) if span.get().rust_span_on_top() => Resolved::Current,
+        Some(ParentArg::Span(span)) => Resolved::Span(span),
+        Some(ParentArg::Remote(remote)) => Resolved::Remote(&remote.get().inner),
+        None if root => Resolved::Root,
+        None => Resolved::Current,
+    }
+}
+
+/// Calls `f` with the core's parent for `parent` (see [`resolve`]).
 pub fn with_parent<R>(
     parent: Option<&ParentArg<'_>>,
     root: bool,
     f: impl FnOnce(Parent<'_>) -> R,
 ) -> R {
-    match parent {
-        Some(ParentArg::Span(span)) => span.get().with_parent(f),
-        Some(ParentArg::Remote(remote)) => f(Parent::Remote(&remote.get().inner)),
-        None if root => f(Parent::Root),
-        None => f(Parent::Current),
+    match resolve(parent, root) {
+        Resolved::Span(span) => span.get().with_parent(f),
+        Resolved::Remote(remote) => f(Parent::Remote(remote)),
+        Resolved::Current => f(Parent::Current),
+        Resolved::Root => f(Parent::Root),
     }
 }
 
@@ -161,11 +181,11 @@ fn parent_context(
     root: bool,
     correlation: Option<Arc<Correlation>>,
 ) -> Context {
-    let cx = match parent {
-        Some(ParentArg::Span(span)) => span.get().context(),
-        Some(ParentArg::Remote(remote)) => remote.get().inner.context().clone(),
-        None if root => Context::new(),
-        None => thread_context_of_current_span(),
+    let cx = match resolve(parent, root) {
+        Resolved::Span(span) => span.get().context(),
+        Resolved::Remote(remote) => remote.context().clone(),
+        Resolved::Current => thread_context_of_current_span(),
+        Resolved::Root => Context::new(),
     };
     match correlation {
         Some(c) => (*c).clone().into_context(&cx),
@@ -206,12 +226,18 @@ pub fn extract(headers: HashMap<String, String>) -> PyResult<PyRemoteContext> {
     })
 }
 
-/// `(trace_id, span_id, correlation)` of the Rust span (and correlation scope) current on this
-/// thread, each `None` when absent.
+/// `(trace_id, span_id, correlation)` of the span a new span would get as its parent (see
+/// [`resolve`]), each `None` when absent; `correlation` wins over the parent's.
 #[pyfunction]
-pub fn thread_context() -> PyResult<(Option<String>, Option<String>, Option<PyCorrelation>)> {
-    guard("thread_context", || {
-        let cx = thread_context_of_current_span();
+#[pyo3(signature = (parent=None, correlation=None, root=false))]
+pub fn current(
+    parent: Option<ParentArg<'_>>,
+    correlation: Option<Bound<'_, PyCorrelation>>,
+    root: bool,
+) -> PyResult<(Option<String>, Option<String>, Option<PyCorrelation>)> {
+    guard("current", || {
+        let thread_scope = parent.is_none() && !root;
+        let cx = parent_context(parent.as_ref(), root, correlation_arg(correlation.as_ref()));
         let sc = cx.span().span_context().clone();
         let (trace_id, span_id) = if sc.is_valid() {
             (
@@ -222,7 +248,7 @@ pub fn thread_context() -> PyResult<(Option<String>, Option<String>, Option<PyCo
             (None, None)
         };
         let correlation = Correlation::from_context(&cx)
-            .or_else(Correlation::current)
+            .or_else(|| thread_scope.then(Correlation::current).flatten())
             .map(|inner| PyCorrelation { inner });
         Ok((trace_id, span_id, correlation))
     })

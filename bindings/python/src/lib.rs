@@ -36,7 +36,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(span::event, m)?)?;
     m.add_function(wrap_pyfunction!(context::inject, m)?)?;
     m.add_function(wrap_pyfunction!(context::extract, m)?)?;
-    m.add_function(wrap_pyfunction!(context::thread_context, m)?)?;
+    m.add_function(wrap_pyfunction!(context::current, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::init_logging, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::init, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::is_initialized, m)?)?;

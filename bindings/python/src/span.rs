@@ -1,6 +1,7 @@
 //! Spans and events started from Python: the `Span` object, `start_span`,
 //! `start_handler_span` and `event`.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use opentelemetry::Context;
@@ -38,6 +39,11 @@ enum State {
     Ended(Context),
 }
 
+thread_local! {
+    /// Python spans entered (`Span.enter`) on this thread, innermost last.
+    static ENTERED: RefCell<Vec<tracing::Id>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A span started from Python. Ends on `end()`, or when collected.
 #[pyclass(frozen, module = "tasker_core._native")]
 pub struct Span {
@@ -64,6 +70,23 @@ impl Span {
         if let State::Open(span) = &*self.state() {
             f(span)
         }
+    }
+
+    /// Whether a Rust span was entered on this thread after this span: Rust code called from
+    /// inside this span called back into Python, so new spans belong under that Rust span. (A
+    /// Python span of another asyncio task entered meanwhile does not count.)
+    pub fn rust_span_on_top(&self) -> bool {
+        let State::Open(span) = &*self.state() else {
+            return false;
+        };
+        let (Some(own), Some(current)) = (span.span().id(), tracing::Span::current().id()) else {
+            return false;
+        };
+        current != own
+            && ENTERED.with(|entered| {
+                let entered = entered.borrow();
+                entered.contains(&own) && !entered.contains(&current)
+            })
     }
 
     /// Calls `f` with this span as the parent (its context once it has ended).
@@ -164,7 +187,12 @@ impl Span {
     /// with `exit()` on the same thread.
     fn enter(&self) -> PyResult<()> {
         guard("Span.enter", || {
-            self.with_open(DynSpan::enter_raw);
+            self.with_open(|span| {
+                span.enter_raw();
+                if let Some(id) = span.span().id() {
+                    ENTERED.with(|entered| entered.borrow_mut().push(id));
+                }
+            });
             Ok(())
         })
     }
@@ -172,7 +200,17 @@ impl Span {
     /// Undoes `enter()`.
     fn exit(&self) -> PyResult<()> {
         guard("Span.exit", || {
-            self.with_open(DynSpan::exit_raw);
+            self.with_open(|span| {
+                if let Some(id) = span.span().id() {
+                    ENTERED.with(|entered| {
+                        let mut entered = entered.borrow_mut();
+                        if let Some(i) = entered.iter().rposition(|e| *e == id) {
+                            entered.remove(i);
+                        }
+                    });
+                }
+                span.exit_raw();
+            });
             Ok(())
         })
     }

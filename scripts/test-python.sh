@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds and tests the Python package (python/, native module from bindings/python/) on a fresh
+# Debian machine: installs the test tools into .venv, installs the package from source with
+# `pip install ./python`, builds the abi3 wheel with maturin and installs that, then runs pytest
+# against the installed copy (never the source tree). Ends with "python: N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh --python
+PY="$VENV/bin/python"
+WHEELS="$PWD/target/python-wheels"
+
+say "Python test tools (maturin, pytest, opentelemetry-sdk)"
+"$PY" -m pip install -q -r python/requirements-test.txt
+
+say "pip install ./python (from source)"
+"$PY" -m pip install -q --force-reinstall --no-deps ./python
+(cd /tmp && "$PY" -c 'from tasker_core import tracing; tracing.info("installed from source")' 2>/dev/null)
+
+say "abi3 wheel (maturin build --release)"
+rm -rf "$WHEELS"
+(cd python && "$VENV/bin/maturin" build --release --quiet -o "$WHEELS")
+wheel="$(ls "$WHEELS"/tasker_core_tracing-*-cp39-abi3-*.whl)"
+echo "built $wheel"
+"$PY" -m pip install -q --force-reinstall --no-deps "$wheel"
+
+say "pytest (against the installed wheel)"
+log="$PWD/target/python-pytest.log"
+set +e
+(cd python/tests && TASKER_TEST_INSTALLED=1 ROTEL_AGENT="$ROTEL_AGENT" \
+  "$PY" -m pytest -p no:cacheprovider -q -rfE . 2>&1) | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+summary="$(tail -n 5 "$log" | grep -E '[0-9]+ (passed|failed|error)' | tail -n1 || true)"
+count() { { grep -oE "[0-9]+ ($1)" <<<"$summary" || true; } | awk '{s+=$1} END {print s+0}'; }
+passed="$(count passed)"
+failed="$(count 'failed|errors?')"
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests" >&2
+  rc=1
+fi
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "python: ${passed} passed, ${failed} failed"
+exit "$rc"
