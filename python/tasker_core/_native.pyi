@@ -170,6 +170,17 @@ def enabled(level: int, target: str) -> bool:
 def record_metric(kind: str, name: str, value: float, labels: Optional[Mapping[str, Any]] = None) -> None:
     """Records a metric value (``counter``, ``up_down_counter``, ``histogram``, ``gauge``)."""
 
+def lifecycle(
+    name: str,
+    duration_ms: Optional[float] = None,
+    labels: Optional[Mapping[str, Any]] = None,
+    fields: Optional[Mapping[str, Any]] = None,
+    parent: Optional[_Parent] = None,
+    correlation: Optional[Correlation] = None,
+    root: bool = False,
+) -> None:
+    """Emits a lifecycle event (``task.*``/``step.*``) along the core's route."""
+
 def _testing_rust_span(
     name: str, callback: Callable[[], T], correlation_id: Optional[str] = None
 ) -> Tuple[T, Optional[str], Optional[str]]:

@@ -16,8 +16,8 @@ own, and ``contextvars.copy_context().run`` carries them to a thread. Python cod
 a Rust span is current on the thread nests under it. Console logging is set up at import from
 the environment (``TASKER_LOG_FORMAT``, ``TASKER_LOG_LEVEL``, ...); :func:`init` adds export.
 
-Log calls (:func:`info` and friends, :class:`LoggingHandler`) and metric calls never raise: a
-failure is reported once on stderr. Everything else raises :class:`TracingError`.
+Log calls (:func:`info` and friends, :class:`LoggingHandler`) never raise: a failure is
+reported once on stderr. Everything else raises :class:`TracingError` on invalid input.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from typing import (
     Dict,
     Generator,
     Iterator,
-    List,
     Mapping,
     Optional,
     Tuple,
@@ -79,10 +78,12 @@ __all__ = [
     "install_logging",
     "instrument",
     "is_initialized",
+    "lifecycle",
     "remote_context",
     "shutdown",
     "span",
     "trace",
+    "up_down_counter",
     "warn",
     "warning",
 ]
@@ -723,36 +724,49 @@ def current_span_id() -> Optional[str]:
 # Metrics
 
 
-def _metric(kind: str, name: str, value: float, labels: Dict[str, Any]) -> None:
+def _number(name: str, value: Any) -> float:
     try:
-        _native.record_metric(kind, name, float(value), labels)
-    except Exception as exc:
-        _report("metric", exc)
+        return float(value)
+    except (TypeError, ValueError):
+        raise TracingError(f"metric {name!r}: value {value!r} is not a number") from None
 
 
 def counter(name: str, value: float = 1, **labels: Any) -> None:
     """Adds ``value`` to the counter ``name`` (names from the core's catalogue, such as
     ``tasker_steps_claimed_total``, carry their unit and description). ``correlation_id``,
-    ``trace_id`` and ``span_id`` labels are dropped (unbounded cardinality). Never raises."""
-    _metric("counter", name, value, labels)
+    ``trace_id`` and ``span_id`` labels are dropped (unbounded cardinality). Raises TracingError
+    for a value that is not a number."""
+    _native.record_metric("counter", name, _number(name, value), labels)
+
+
+def up_down_counter(name: str, value: float, **labels: Any) -> None:
+    """Adds ``value`` (may be negative) to the up-down counter ``name``."""
+    _native.record_metric("up_down_counter", name, _number(name, value), labels)
 
 
 def histogram(name: str, value: float, **labels: Any) -> None:
     """Records ``value`` in the histogram ``name`` (e.g. ``tasker_step_execution_duration``, in
-    ms). Never raises."""
-    _metric("histogram", name, value, labels)
+    ms)."""
+    _native.record_metric("histogram", name, _number(name, value), labels)
 
 
 def gauge(name: str, value: float, **labels: Any) -> None:
-    """Sets the gauge ``name`` to ``value``. Never raises."""
-    _metric("gauge", name, value, labels)
+    """Sets the gauge ``name`` to ``value``."""
+    _native.record_metric("gauge", name, _number(name, value), labels)
+
+
+def lifecycle(
+    name: str, duration_ms: Optional[float] = None, labels: Optional[Mapping[str, Any]] = None, **fields: Any
+) -> None:
+    """Emits the lifecycle event ``name`` (``task.initialized`` ... ``step.retry_scheduled``)
+    along the core's route: span event on the current span, log line, counter and, with
+    ``duration_ms``, the duration histogram. Raises TracingError for an unknown name."""
+    parent, corr, root = _context()
+    _native.lifecycle(name, duration_ms, dict(labels or {}), fields, parent, corr, root)
 
 
 # ---------------------------------------------------------------------------------------------
 # Life cycle
-
-_SECTIONS = frozenset({"otlp", "sampling", "spans", "metrics", "logging"})
-
 
 def _config_value(value: Any) -> str:
     if isinstance(value, bool):
@@ -764,25 +778,16 @@ def _config_value(value: Any) -> str:
     return str(value)
 
 
-def _overrides(overrides: Mapping[str, Any]) -> List[Tuple[str, str]]:
-    pairs: List[Tuple[str, str]] = []
-    for key, value in overrides.items():
-        if key in _SECTIONS and isinstance(value, Mapping):
-            pairs.extend((f"{key}.{k}", _config_value(v)) for k, v in value.items())
-        else:
-            pairs.append((key, _config_value(value)))
-    return pairs
-
-
 def init(config_path: Optional[Union[str, "os.PathLike[str]"]] = None, **overrides: Any) -> None:
     """Starts telemetry with export, once per process. The configuration is read from
     ``config_path`` (or ``TASKER_CONFIG``), the ``TASKER_ENV`` overlay and the ``OTEL_*`` /
     ``TASKER_*`` environment variables, then ``overrides``: configuration keys without the
-    ``telemetry.`` prefix, either dotted (``**{"otlp.endpoint": url}``) or grouped by section
-    (``otlp={"endpoint": url, "protocol": "grpc"}``, ``service_name="worker"``). Raises
-    TracingError for an invalid configuration or a second call."""
+    ``telemetry.`` prefix, with ``_`` after the section (``service_name="worker"``,
+    ``otlp_endpoint=url``, ``logging_format="json"``; dotted keys work too). Booleans, lists
+    (``logging_redact_keys``) and dicts (``otlp_headers``) are accepted. Raises TracingError
+    for an invalid configuration or a second call."""
     path = None if config_path is None else os.fspath(config_path)
-    _native.init(path, _overrides(overrides))
+    _native.init(path, [(k, _config_value(v)) for k, v in overrides.items()])
     _refresh_max_level()
 
 

@@ -57,7 +57,7 @@ def test_init_errors_and_life_cycle():
         """
         from tasker_core import tracing
         try:
-            tracing.init(otlp={"protocol": "carrier-pigeon"})
+            tracing.init(otlp_protocol="carrier-pigeon")
         except tracing.TracingError as e:
             print("bad:", e)
         try:
@@ -65,7 +65,7 @@ def test_init_errors_and_life_cycle():
         except tracing.TracingError as e:
             print("unknown:", e)
         assert not tracing.is_initialized()
-        tracing.init(service_name="py-test", logging={"format": "json"})
+        tracing.init(service_name="py-test", logging_format="json")
         assert tracing.is_initialized()
         try:
             tracing.init()
@@ -95,7 +95,7 @@ def test_flush_releases_the_gil():
         server.bind(("127.0.0.1", 0))
         server.listen(16)
         port = server.getsockname()[1]
-        tracing.init(otlp={"endpoint": f"http://127.0.0.1:{port}", "timeout_ms": 5000})
+        tracing.init(otlp_endpoint=f"http://127.0.0.1:{port}", otlp_timeout_ms=5000)
         with tracing.span("pending"):
             pass
         ticks = 0
@@ -131,7 +131,7 @@ EXPORT_SCRIPT = """
 import asyncio, logging, os
 from tasker_core import _native, tracing
 
-tracing.init(service_name="python-export-test", otlp={"endpoint": os.environ["ENDPOINT"], "protocol": os.environ["PROTOCOL"]})
+tracing.init(service_name="python-export-test", otlp_endpoint=os.environ["ENDPOINT"], otlp_protocol=os.environ["PROTOCOL"])
 tracing.install_logging()
 
 def handler():
@@ -155,6 +155,7 @@ with tracing.correlation(correlation_id="0190e7c4-5d2a-7cc0-a7a3-4f1d0c9a0b11", 
         asyncio.run(both())
         headers = tracing.inject()
     tracing.counter("tasker_steps_claimed_total", namespace="payments")
+    tracing.lifecycle("step.completed", duration_ms=12.5, labels={"namespace": "payments"}, step_name="charge")
 
 import contextvars
 def remote():
@@ -188,13 +189,14 @@ def test_export_to_a_real_collector(collector, protocol):
     assert spans["py_remote"].attributes["namespace"] == "payments"
     assert "python-export-test" in collector.output()
     assert "tasker_steps_claimed_total" in collector.output()
+    assert "tasker_step_execution_duration" in collector.output()
 
 
 FORK_SCRIPT = """
 import os
 from tasker_core import tracing
 
-tracing.init(service_name="python-fork-test", otlp={"endpoint": os.environ["ENDPOINT"], "protocol": os.environ["PROTOCOL"]})
+tracing.init(service_name="python-fork-test", otlp_endpoint=os.environ["ENDPOINT"], otlp_protocol=os.environ["PROTOCOL"])
 with tracing.span("parent_before_fork"):
     pass
 tracing.flush()

@@ -4,7 +4,7 @@
 //! dicts (and other mappings) flatten to dotted keys and lists/tuples/sets become JSON lists (both
 //! done by the core); `datetime`/`date`/`time` become ISO 8601 strings; bytes are decoded as
 //! UTF-8 (lossily); anything else is `str(value)`, or `<unprintable TYPE>` when `__str__` raises.
-//! A container that contains itself is cut with the string `<cycle>`.
+//! A container that contains itself is cut with the string `[cycle]` (as in the Ruby gem).
 
 use opentelemetry::KeyValue;
 use pyo3::prelude::*;
@@ -19,7 +19,7 @@ use tasker_telemetry::fields::{FieldValue, Fields};
 const MAX_DEPTH: usize = 32;
 
 /// Marker for a container met again inside itself.
-pub const CYCLE_MARKER: &str = "<cycle>";
+pub const CYCLE_MARKER: &str = "[cycle]";
 
 /// Keeps the containers being converted, to cut cycles.
 struct Walk {

@@ -5,7 +5,8 @@
 //! - [`convert`]: Python values → fields (cycles, `str()` fallback);
 //! - [`context`]: `Correlation`, `RemoteContext`, parents, `inject`/`extract`;
 //! - [`span`]: `Span`, `start_span`, `start_handler_span`, `event`;
-//! - [`pipeline`]: `init_logging`, `init`, `flush`, `shutdown`, fork hooks, levels, metrics;
+//! - [`pipeline`]: `init_logging`, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
+//!   lifecycle events;
 //! - [`testing`]: hooks for the package's tests;
 //! - [`errors`]: `TracingError` and the panic guard.
 //!
@@ -48,6 +49,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::max_level_index, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::enabled, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::record_metric, m)?)?;
+    m.add_function(wrap_pyfunction!(pipeline::lifecycle, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_testing_rust_span, m)?)?;
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Life cycle (console logging at import, `init`, `flush`, `shutdown`, fork hooks), levels and
-//! metrics.
+//! Life cycle (console logging at import, `init`, `flush`, `shutdown`, fork hooks), levels,
+//! metrics and lifecycle events.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -8,9 +8,11 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tasker_telemetry::config::ProcessEnv;
+use tasker_telemetry::lifecycle::LifecycleEvent;
 use tasker_telemetry::metrics::{self, InstrumentKind};
 use tasker_telemetry::{TelemetryConfig, TelemetryGuard};
 
+use crate::context::{correlation_arg, with_parent, ParentArg, PyCorrelation};
 use crate::convert;
 use crate::errors::{guard, tracing_error, TracingError};
 
@@ -157,6 +159,33 @@ pub fn record_metric(
             }
         };
         metrics::record(kind, name, value, &convert::labels(labels));
+        Ok(())
+    })
+}
+
+/// Emits the lifecycle event `name` (e.g. `step.completed`) along the core's route (span event,
+/// log line, counter, duration histogram), attached to `parent`.
+#[pyfunction]
+#[pyo3(signature = (name, duration_ms=None, labels=None, fields=None, parent=None, correlation=None, root=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn lifecycle(
+    name: &str,
+    duration_ms: Option<f64>,
+    labels: Option<&Bound<'_, PyDict>>,
+    fields: Option<&Bound<'_, PyDict>>,
+    parent: Option<ParentArg<'_>>,
+    correlation: Option<Bound<'_, PyCorrelation>>,
+    root: bool,
+) -> PyResult<()> {
+    guard("lifecycle", || {
+        let event = LifecycleEvent::parse(name).map_err(tracing_error)?;
+        let duration = duration_ms.map(|ms| duration(ms / 1000.0)).transpose()?;
+        let labels = convert::labels(labels);
+        let fields = convert::fields(fields);
+        let correlation = correlation_arg(correlation.as_ref());
+        with_parent(parent.as_ref(), root, |parent| {
+            event.emit_with(parent, correlation.as_ref(), duration, &labels, &fields)
+        });
         Ok(())
     })
 }
