@@ -2,8 +2,8 @@
 
 Not a public API: use :mod:`tasker_core.tracing`. Level arguments are indexes
 (0 = trace, 1 = debug, 2 = info, 3 = warn, 4 = error). ``parent`` is the Python-side current
-span or remote context; ``None`` means the span current on this thread (a Rust span), or no
-parent at all when ``root`` is true.
+span or remote context; ``None`` means the Rust span current on this thread (a Rust caller), or
+no parent when the thread's current span is another context's Python span.
 """
 
 from os import PathLike
@@ -74,8 +74,6 @@ class Span:
     @property
     def is_recording(self) -> bool:
         """Whether any output records the span."""
-    def correlation(self) -> Optional[Correlation]:
-        """The correlation the span carries."""
     def set(self, key: str, value: Any) -> None:
         """Sets an attribute."""
     def add_event(self, name: str, fields: Optional[Mapping[str, Any]] = None) -> None:
@@ -100,7 +98,6 @@ def start_span(
     fields: Optional[Mapping[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
-    root: bool = False,
 ) -> Span:
     """Starts a span."""
 
@@ -109,7 +106,6 @@ def start_handler_span(
     context: Optional[Mapping[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
-    root: bool = False,
 ) -> Tuple[Span, Correlation]:
     """Starts the ``handler_execution`` span; returns it and the step's correlation."""
 
@@ -120,12 +116,11 @@ def event(
     fields: Optional[Mapping[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
-    root: bool = False,
 ) -> None:
     """Emits a log event."""
 
 def inject(
-    parent: Optional[_Parent] = None, correlation: Optional[Correlation] = None, root: bool = False
+    parent: Optional[_Parent] = None, correlation: Optional[Correlation] = None,
 ) -> Dict[str, str]:
     """W3C headers for the given parent and correlation."""
 
@@ -133,7 +128,7 @@ def extract(headers: Mapping[str, str]) -> RemoteContext:
     """Reads a remote context from W3C headers."""
 
 def current(
-    parent: Optional[_Parent] = None, correlation: Optional[Correlation] = None, root: bool = False
+    parent: Optional[_Parent] = None, correlation: Optional[Correlation] = None,
 ) -> Tuple[Optional[str], Optional[str], Optional[Correlation]]:
     """``(trace_id, span_id, correlation)`` of the span a new span would get as its parent."""
 
@@ -164,9 +159,6 @@ def level_index(name: str) -> int:
 def max_level_index() -> int:
     """The most verbose level any output records (5 = off)."""
 
-def enabled(level: int, target: str) -> bool:
-    """Whether an event at ``level`` for ``target`` would be recorded."""
-
 def record_metric(kind: str, name: str, value: float, labels: Optional[Mapping[str, Any]] = None) -> None:
     """Records a metric value (``counter``, ``up_down_counter``, ``histogram``, ``gauge``)."""
 
@@ -177,7 +169,6 @@ def lifecycle(
     fields: Optional[Mapping[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
-    root: bool = False,
 ) -> None:
     """Emits a lifecycle event (``task.*``/``step.*``) along the core's route."""
 

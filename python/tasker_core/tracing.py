@@ -30,7 +30,6 @@ import inspect
 import logging
 import os
 import sys
-import threading
 import traceback
 from types import TracebackType
 from typing import (
@@ -181,22 +180,11 @@ _correlation_var: contextvars.ContextVar[Optional[Correlation]] = contextvars.Co
 )
 
 
-class _Entered(threading.local):
-    """How many Python spans are entered (current for Rust) on this thread."""
-
-    depth = 0
-
-
-_entered = _Entered()
-
-
-def _context() -> Tuple[Optional[_Parent], Optional[Correlation], bool]:
-    """``(parent, correlation, root)`` for a new span or event. With no Python parent in this
-    context the core uses the span current on the thread (a Rust span that called into Python),
-    unless that span is another context's Python span (an interleaved asyncio task): then the
-    new span is a root."""
-    parent = _parent_var.get()
-    return parent, _correlation_var.get(), parent is None and _entered.depth > 0
+def _context() -> Tuple[Optional[_Parent], Optional[Correlation]]:
+    """``(parent, correlation)`` for a new span or event, from this context. With no Python
+    parent, the core uses the Rust span current on the thread (one that called into Python), or
+    none (never another asyncio task's Python span entered on the thread)."""
+    return _parent_var.get(), _correlation_var.get()
 
 
 _Tokens = Tuple[contextvars.Token, Optional[contextvars.Token]]
@@ -215,12 +203,10 @@ def _activate(native: _native.Span, correlation: Optional[Correlation] = None) -
     token = _parent_var.set(native)
     ctoken = _correlation_var.set(correlation) if correlation is not None else None
     native.enter()
-    _entered.depth += 1
     return token, ctoken
 
 
 def _deactivate(native: _native.Span, tokens: _Tokens) -> None:
-    _entered.depth = max(0, _entered.depth - 1)
     native.exit()
     if tokens[1] is not None:
         _reset(_correlation_var, tokens[1])
@@ -281,9 +267,9 @@ class Span:
 
     def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
         """Starts the native span; returns it and the correlation it brings (if any)."""
-        parent, corr, root = _context()
+        parent, corr = _context()
         native = _native.start_span(
-            str(self.name), self._level, self._target, self._fields, parent, corr, root
+            str(self.name), self._level, self._target, self._fields, parent, corr
         )
         return native, None
 
@@ -362,8 +348,8 @@ class _HandlerSpan(Span):
     __slots__ = ()
 
     def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
-        parent, corr, root = _context()
-        return _native.start_handler_span(str(self.name), self._fields, parent, corr, root)
+        parent, corr = _context()
+        return _native.start_handler_span(str(self.name), self._fields, parent, corr)
 
 
 def span(name: str, level: Level = "info", **fields: Any) -> Span:
@@ -535,9 +521,9 @@ def instrument(
 def _emit(level: int, message: Any, fields: Dict[str, Any], target: Optional[str] = None) -> None:
     """Sends an event to the core; never raises (a failure is reported once on stderr)."""
     try:
-        parent, corr, root = _context()
+        parent, corr = _context()
         text = message if isinstance(message, str) else _safe_str(message)
-        _native.event(level, target if target is not None else _caller_module(2), text, fields, parent, corr, root)
+        _native.event(level, target if target is not None else _caller_module(2), text, fields, parent, corr)
     except Exception as exc:
         _report("log call", exc)
 
@@ -694,8 +680,8 @@ def remote_context(headers: Mapping[str, Any]) -> Iterator[RemoteContext]:
 def inject() -> Dict[str, str]:
     """W3C headers (``traceparent``, ``tracestate``, ``baggage`` with the correlation) for the
     current span and correlation, to send to another process."""
-    parent, corr, root = _context()
-    return _native.inject(parent, corr, root)
+    parent, corr = _context()
+    return _native.inject(parent, corr)
 
 
 def _current() -> Tuple[Optional[str], Optional[str], Optional[Correlation]]:
@@ -761,8 +747,8 @@ def lifecycle(
     """Emits the lifecycle event ``name`` (``task.initialized`` ... ``step.retry_scheduled``)
     along the core's route: span event on the current span, log line, counter and, with
     ``duration_ms``, the duration histogram. Raises TracingError for an unknown name."""
-    parent, corr, root = _context()
-    _native.lifecycle(name, duration_ms, dict(labels or {}), fields, parent, corr, root)
+    parent, corr = _context()
+    _native.lifecycle(name, duration_ms, dict(labels or {}), fields, parent, corr)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -144,25 +144,22 @@ enum Resolved<'a, 'py> {
 }
 
 /// Resolves `parent`: the given span (unless Rust code called from inside it called back into
-/// Python: then the Rust span current on the thread) or remote context; with no parent, the
-/// span current on this thread (a Rust span calling into Python), or none with `root`.
-fn resolve<'a, 'py>(parent: Option<&'a ParentArg<'py>>, root: bool) -> Resolved<'a, 'py> {
+/// Python: then the Rust span current on the thread) or remote context. With no parent, the
+/// span current on this thread (a Rust span calling into Python), unless that is a Python span
+/// entered by another context (an interleaved asyncio task): then none.
+fn resolve<'a, 'py>(parent: Option<&'a ParentArg<'py>>) -> Resolved<'a, 'py> {
     match parent {
         Some(ParentArg::Span(span)) if span.get().rust_span_on_top() => Resolved::Current,
         Some(ParentArg::Span(span)) => Resolved::Span(span),
         Some(ParentArg::Remote(remote)) => Resolved::Remote(&remote.get().inner),
-        None if root => Resolved::Root,
+        None if crate::span::python_span_current() => Resolved::Root,
         None => Resolved::Current,
     }
 }
 
 /// Calls `f` with the core's parent for `parent` (see [`resolve`]).
-pub fn with_parent<R>(
-    parent: Option<&ParentArg<'_>>,
-    root: bool,
-    f: impl FnOnce(Parent<'_>) -> R,
-) -> R {
-    match resolve(parent, root) {
+pub fn with_parent<R>(parent: Option<&ParentArg<'_>>, f: impl FnOnce(Parent<'_>) -> R) -> R {
+    match resolve(parent) {
         Resolved::Span(span) => span.get().with_parent(f),
         Resolved::Remote(remote) => f(Parent::Remote(remote)),
         Resolved::Current => f(Parent::Current),
@@ -178,10 +175,9 @@ pub fn correlation_arg(c: Option<&Bound<'_, PyCorrelation>>) -> Option<Arc<Corre
 /// The OpenTelemetry context a parent stands for, with `correlation` placed in it when given.
 fn parent_context(
     parent: Option<&ParentArg<'_>>,
-    root: bool,
     correlation: Option<Arc<Correlation>>,
 ) -> Context {
-    let cx = match resolve(parent, root) {
+    let cx = match resolve(parent) {
         Resolved::Span(span) => span.get().context(),
         Resolved::Remote(remote) => remote.context().clone(),
         Resolved::Current => thread_context_of_current_span(),
@@ -205,14 +201,13 @@ fn thread_context_of_current_span() -> Context {
 
 /// W3C headers (`traceparent`, `tracestate`, `baggage`) for the given parent and correlation.
 #[pyfunction]
-#[pyo3(signature = (parent=None, correlation=None, root=false))]
+#[pyo3(signature = (parent=None, correlation=None))]
 pub fn inject(
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
-    root: bool,
 ) -> PyResult<HashMap<String, String>> {
     guard("inject", || {
-        let cx = parent_context(parent.as_ref(), root, correlation_arg(correlation.as_ref()));
+        let cx = parent_context(parent.as_ref(), correlation_arg(correlation.as_ref()));
         Ok(propagation::inject_context(&cx))
     })
 }
@@ -229,15 +224,14 @@ pub fn extract(headers: HashMap<String, String>) -> PyResult<PyRemoteContext> {
 /// `(trace_id, span_id, correlation)` of the span a new span would get as its parent (see
 /// [`resolve`]), each `None` when absent; `correlation` wins over the parent's.
 #[pyfunction]
-#[pyo3(signature = (parent=None, correlation=None, root=false))]
+#[pyo3(signature = (parent=None, correlation=None))]
 pub fn current(
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
-    root: bool,
 ) -> PyResult<(Option<String>, Option<String>, Option<PyCorrelation>)> {
     guard("current", || {
-        let thread_scope = parent.is_none() && !root;
-        let cx = parent_context(parent.as_ref(), root, correlation_arg(correlation.as_ref()));
+        let thread_scope = matches!(resolve(parent.as_ref()), Resolved::Current);
+        let cx = parent_context(parent.as_ref(), correlation_arg(correlation.as_ref()));
         let sc = cx.span().span_context().clone();
         let (trace_id, span_id) = if sc.is_valid() {
             (

@@ -47,7 +47,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::level_index, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::max_level_index, m)?)?;
-    m.add_function(wrap_pyfunction!(pipeline::enabled, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::record_metric, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::lifecycle, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_testing_rust_span, m)?)?;

@@ -125,17 +125,6 @@ pub fn max_level_index() -> u8 {
     tasker_telemetry::dynamic::max_level_index()
 }
 
-/// Whether an event at level index `level` for `target` would be recorded.
-#[pyfunction]
-pub fn enabled(level: u8, target: &str) -> PyResult<bool> {
-    guard("enabled", || {
-        Ok(tasker_telemetry::dynamic::enabled(
-            crate::span::level(level)?,
-            target,
-        ))
-    })
-}
-
 /// Records `value` on the instrument `kind` (`counter`, `up_down_counter`, `histogram`,
 /// `gauge`) named `name`, with `labels`.
 #[pyfunction]
@@ -166,7 +155,7 @@ pub fn record_metric(
 /// Emits the lifecycle event `name` (e.g. `step.completed`) along the core's route (span event,
 /// log line, counter, duration histogram), attached to `parent`.
 #[pyfunction]
-#[pyo3(signature = (name, duration_ms=None, labels=None, fields=None, parent=None, correlation=None, root=false))]
+#[pyo3(signature = (name, duration_ms=None, labels=None, fields=None, parent=None, correlation=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn lifecycle(
     name: &str,
@@ -175,7 +164,6 @@ pub fn lifecycle(
     fields: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
-    root: bool,
 ) -> PyResult<()> {
     guard("lifecycle", || {
         let event = LifecycleEvent::parse(name).map_err(tracing_error)?;
@@ -183,7 +171,7 @@ pub fn lifecycle(
         let labels = convert::labels(labels);
         let fields = convert::fields(fields);
         let correlation = correlation_arg(correlation.as_ref());
-        with_parent(parent.as_ref(), root, |parent| {
+        with_parent(parent.as_ref(), |parent| {
             event.emit_with(parent, correlation.as_ref(), duration, &labels, &fields)
         });
         Ok(())

@@ -44,6 +44,13 @@ thread_local! {
     static ENTERED: RefCell<Vec<tracing::Id>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether the span current on this thread is a Python span (entered with `Span.enter`).
+pub fn python_span_current() -> bool {
+    tracing::Span::current()
+        .id()
+        .is_some_and(|current| ENTERED.with(|entered| entered.borrow().contains(&current)))
+}
+
 /// A span started from Python. Ends on `end()`, or when collected.
 #[pyclass(frozen, module = "tasker_core._native")]
 pub struct Span {
@@ -130,12 +137,6 @@ impl Span {
     #[getter]
     fn is_recording(&self) -> bool {
         matches!(&*self.state(), State::Open(s) if !s.is_disabled())
-    }
-
-    /// The correlation the span carries, if any.
-    fn correlation(&self) -> Option<PyCorrelation> {
-        tasker_telemetry::Correlation::from_context(&self.context())
-            .map(|inner| PyCorrelation { inner })
     }
 
     /// Sets an attribute (a dict value sets one attribute per flattened key).
@@ -231,7 +232,7 @@ impl Span {
 
 /// Starts a span at level index `level` under `parent` (see `with_parent`).
 #[pyfunction]
-#[pyo3(signature = (name, level, target, fields=None, parent=None, correlation=None, root=false))]
+#[pyo3(signature = (name, level, target, fields=None, parent=None, correlation=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_span(
     name: &str,
@@ -240,13 +241,12 @@ pub fn start_span(
     fields: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
-    root: bool,
 ) -> PyResult<Span> {
     guard("span", || {
         let level = self::level(level)?;
         let fields = convert::fields(fields);
         let correlation = correlation_arg(correlation.as_ref());
-        let span = with_parent(parent.as_ref(), root, |parent| {
+        let span = with_parent(parent.as_ref(), |parent| {
             DynSpan::start(SpanStart {
                 name,
                 level,
@@ -263,18 +263,17 @@ pub fn start_span(
 /// Starts the `handler_execution` span of a step handler from its step context; returns the
 /// span and the step's correlation.
 #[pyfunction]
-#[pyo3(signature = (handler_name, context=None, parent=None, correlation=None, root=false))]
+#[pyo3(signature = (handler_name, context=None, parent=None, correlation=None))]
 pub fn start_handler_span(
     handler_name: &str,
     context: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
-    root: bool,
 ) -> PyResult<(Span, PyCorrelation)> {
     guard("handler_span", || {
         let context = convert::fields(context);
         let inherited = correlation_arg(correlation.as_ref());
-        let started = with_parent(parent.as_ref(), root, |parent| {
+        let started = with_parent(parent.as_ref(), |parent| {
             core_handler_span(handler_name, &context, parent, inherited.as_ref())
         })
         .map_err(tracing_error)?;
@@ -289,7 +288,7 @@ pub fn start_handler_span(
 
 /// Emits a log event at level index `level`, attached to `parent`.
 #[pyfunction]
-#[pyo3(signature = (level, target, message, fields=None, parent=None, correlation=None, root=false))]
+#[pyo3(signature = (level, target, message, fields=None, parent=None, correlation=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn event(
     level: u8,
@@ -298,13 +297,12 @@ pub fn event(
     fields: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
-    root: bool,
 ) -> PyResult<()> {
     guard("event", || {
         let level = self::level(level)?;
         let fields = convert::fields(fields);
         let correlation: Option<Arc<_>> = correlation_arg(correlation.as_ref());
-        with_parent(parent.as_ref(), root, |parent| {
+        with_parent(parent.as_ref(), |parent| {
             dynamic::event(EventArgs {
                 level,
                 target,
