@@ -22,6 +22,9 @@ set -e
 [ "$rc" -eq 0 ] || { echo "Rust tests failed (exit $rc)" >&2; exit "$rc"; }
 rust_passed=$(grep -oE 'test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}')
 
+say "benchmark smoke run (each criterion bench once; the full run is cargo bench)"
+cargo bench -q -p tasker-telemetry-benches --bench core -- --test
+
 # The gem and the Python package: each script builds and installs its package from this tree
 # and runs its tests against the installed copy; each prints a "<lang>: N passed, N failed" line.
 summary=("rust: ${rust_passed} passed, 0 failed")

@@ -48,26 +48,66 @@ impl std::fmt::Debug for Capture {
 /// Builds a capture with `config`'s console and filter settings (every span exported).
 pub fn capture(config: &TelemetryConfig) -> Capture {
     let spans = Collect::default();
-    let provider = SdkTracerProvider::builder()
-        .with_sampler(export::sampler(config))
-        .with_span_processor(ExportProcessor::new(
-            SimpleSpanProcessor::new(spans.clone()),
-            Arc::new(Redactor::new(&config.logging.redact_keys)),
-        ))
-        .build();
     let lines = Arc::new(Mutex::new(Vec::new()));
     let writer: Arc<Mutex<dyn std::io::Write + Send>> = lines.clone();
-    let tracer = SwapTracer::new(provider.tracer(export::SCOPE));
-    #[allow(clippy::expect_used)]
-    let (subscriber, _pipeline) =
-        crate::pipeline::build_subscriber(config, Some(ConsoleWriter::Custom(writer)), tracer)
-            .expect("test configuration is valid");
-    crate::fields::set_max_value_len(config.spans.max_attribute_length);
+    let (dispatch, provider) = with_exporter(config, spans.clone(), ConsoleWriter::Custom(writer));
     Capture {
-        dispatch: Dispatch::new(subscriber),
+        dispatch,
         spans,
         lines,
         _provider: provider,
+    }
+}
+
+/// The production stack exporting to `exporter` through a batch processor (as OTLP export
+/// does), the console writing to `writer`. Keep the provider alive while the dispatch is used.
+pub fn batch_pipeline<E: SpanExporter + 'static>(
+    config: &TelemetryConfig,
+    exporter: E,
+    writer: ConsoleWriter,
+) -> (Dispatch, SdkTracerProvider) {
+    let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
+    pipeline(config, processor, writer)
+}
+
+fn with_exporter<E: SpanExporter + 'static>(
+    config: &TelemetryConfig,
+    exporter: E,
+    writer: ConsoleWriter,
+) -> (Dispatch, SdkTracerProvider) {
+    pipeline(config, SimpleSpanProcessor::new(exporter), writer)
+}
+
+fn pipeline<P: opentelemetry_sdk::trace::SpanProcessor + 'static>(
+    config: &TelemetryConfig,
+    processor: P,
+    writer: ConsoleWriter,
+) -> (Dispatch, SdkTracerProvider) {
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(export::sampler(config))
+        .with_span_processor(ExportProcessor::new(
+            processor,
+            Arc::new(Redactor::new(&config.logging.redact_keys)),
+        ))
+        .build();
+    let tracer = SwapTracer::new(provider.tracer(export::SCOPE));
+    #[allow(clippy::expect_used)]
+    let (subscriber, _pipeline) = crate::pipeline::build_subscriber(config, Some(writer), tracer)
+        .expect("test configuration is valid");
+    crate::fields::set_max_value_len(config.spans.max_attribute_length);
+    (Dispatch::new(subscriber), provider)
+}
+
+/// An exporter that discards everything (benchmarks).
+#[derive(Debug, Clone, Default)]
+pub struct Discard;
+
+impl SpanExporter for Discard {
+    fn export(
+        &self,
+        _batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        std::future::ready(Ok(()))
     }
 }
 
