@@ -108,8 +108,8 @@ where
             }
             line.push('\n');
             let _ = match &settings.writer {
-                ConsoleWriter::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
-                ConsoleWriter::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+                ConsoleWriter::Stdout => write_fd(1, line.as_bytes()),
+                ConsoleWriter::Stderr => write_fd(2, line.as_bytes()),
                 ConsoleWriter::Custom(w) => match w.lock() {
                     Ok(mut w) => w.write_all(line.as_bytes()),
                     Err(_) => Ok(()),
@@ -119,6 +119,28 @@ where
                 *line = String::with_capacity(512);
             }
         });
+    }
+}
+
+/// Writes a whole line to standard output (1) or error (2) with `write(2)`, bypassing the
+/// standard library's stream locks: a lock held by another thread at `fork()` would stay locked
+/// forever in the child (whose first log line, or exporter start-up, would then hang). One
+/// `write` per line also keeps lines from different threads and processes from interleaving.
+#[cfg(unix)]
+fn write_fd(fd: std::os::fd::RawFd, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: descriptors 1 and 2 are open for the life of the process and `ManuallyDrop`
+    // never closes them.
+    let mut file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    file.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_fd(fd: i32, bytes: &[u8]) -> std::io::Result<()> {
+    if fd == 1 {
+        std::io::stdout().lock().write_all(bytes)
+    } else {
+        std::io::stderr().lock().write_all(bytes)
     }
 }
 
