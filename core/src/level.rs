@@ -44,3 +44,26 @@ pub fn level_index(level: Level) -> u8 {
         _ => 4,
     }
 }
+
+/// The level of an index from [`level_index`] (how bindings pass levels across the FFI).
+///
+/// ```
+/// use tasker_telemetry::level::level_from_index;
+/// assert_eq!(level_from_index(3).unwrap(), tracing::Level::WARN);
+/// assert!(level_from_index(9).unwrap_err().to_string().contains("0 (trace) to 4 (error)"));
+/// ```
+pub fn level_from_index(index: u8) -> Result<Level, TelemetryError> {
+    Ok(match index {
+        0 => Level::TRACE,
+        1 => Level::DEBUG,
+        2 => Level::INFO,
+        3 => Level::WARN,
+        4 => Level::ERROR,
+        _ => {
+            return Err(TelemetryError::InvalidInput {
+                what: "level",
+                message: format!("index {index} is out of range: expected 0 (trace) to 4 (error)"),
+            })
+        }
+    })
+}

@@ -18,18 +18,8 @@ use crate::errors::{guard, tracing_error, TracingError};
 
 /// The core's level for an index 0 (trace) … 4 (error), as `level_index` returns.
 pub fn level(index: u8) -> PyResult<Level> {
-    Ok(match index {
-        0 => Level::TRACE,
-        1 => Level::DEBUG,
-        2 => Level::INFO,
-        3 => Level::WARN,
-        4 => Level::ERROR,
-        other => {
-            return Err(TracingError::new_err(format!(
-                "level index {other} is out of range: expected 0 (trace) to 4 (error)"
-            )))
-        }
-    })
+    tasker_telemetry::level::level_from_index(index)
+        .map_err(|e| TracingError::new_err(e.to_string()))
 }
 
 enum State {

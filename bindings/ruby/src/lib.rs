@@ -51,19 +51,7 @@ fn guard<T>(ruby: &Ruby, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Erro
 }
 
 fn level(ruby: &Ruby, index: u8) -> Result<Level, Error> {
-    Ok(match index {
-        0 => Level::TRACE,
-        1 => Level::DEBUG,
-        2 => Level::INFO,
-        3 => Level::WARN,
-        4 => Level::ERROR,
-        _ => {
-            return Err(error(
-                ruby,
-                format!("invalid level index {index}; expected 0 (trace) to 4 (error)"),
-            ))
-        }
-    })
+    tasker_telemetry::level::level_from_index(index).map_err(|e| error(ruby, e))
 }
 
 /// A span started from Ruby. Ended by `finish`, or when the Ruby object is collected.
