@@ -204,41 +204,14 @@ fn load_config(
     let mut config =
         TelemetryConfig::load_from(path.as_deref().map(std::path::Path::new), &ProcessEnv)
             .map_err(|e| error(ruby, e))?;
-    if let Some(overrides) = overrides {
-        for (k, v) in convert::pairs(overrides) {
-            let value = match convert::value(v, &mut Vec::new(), 0) {
-                tasker_telemetry::fields::FieldValue::List(items) => items
-                    .into_iter()
-                    .map(|i| match i {
-                        tasker_telemetry::fields::FieldValue::Str(s) => s,
-                        other => format!("{other:?}"),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(","),
-                tasker_telemetry::fields::FieldValue::Str(s) => s,
-                tasker_telemetry::fields::FieldValue::Int(i) => i.to_string(),
-                tasker_telemetry::fields::FieldValue::Float(f) => f.to_string(),
-                tasker_telemetry::fields::FieldValue::Bool(b) => b.to_string(),
-                tasker_telemetry::fields::FieldValue::Null => continue,
-                tasker_telemetry::fields::FieldValue::Map(m) => m
-                    .into_iter()
-                    .map(|(k, v)| format!("{k}={}", scalar_text(&v)))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            };
-            config
-                .set(&convert::key(k), &value)
-                .map_err(|e| error(ruby, e))?;
-        }
+    // The Ruby side passes keys and values as strings (lists joined with commas, tables as
+    // `k=v` pairs), the spelling of environment variables.
+    for (k, v) in overrides.map(convert::pairs).unwrap_or_default() {
+        config
+            .set(&convert::key(k), &convert::key(v))
+            .map_err(|e| error(ruby, e))?;
     }
     Ok(config)
-}
-
-fn scalar_text(v: &tasker_telemetry::fields::FieldValue) -> String {
-    match v {
-        tasker_telemetry::fields::FieldValue::Str(s) => s.clone(),
-        other => format!("{other:?}"),
-    }
 }
 
 fn init_logging(ruby: &Ruby, overrides: Option<RHash>) -> Result<(), Error> {

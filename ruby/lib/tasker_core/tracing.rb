@@ -355,7 +355,19 @@ module TaskerCore
         true
       end
 
-      def stringify(hash) = hash.each_with_object({}) { |(k, v), h| h[k.to_s] = v }
+      # Overrides as strings, spelled like environment variables: lists joined with commas,
+      # tables as k=v pairs; nil values are skipped.
+      def stringify(hash)
+        hash.each_with_object({}) do |(k, v), h|
+          next if v.nil?
+
+          h[k.to_s] = case v
+                      when Array then v.join(",")
+                      when Hash then v.map { |hk, hv| "#{hk}=#{hv}" }.join(",")
+                      else v.to_s
+                      end
+        end
+      end
 
       def unknown_level(level)
         "unknown level #{level.inspect}; expected one of #{LEVELS.keys.map(&:inspect).join(', ')} " \
