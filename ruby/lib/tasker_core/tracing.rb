@@ -262,17 +262,8 @@ module TaskerCore
       end
 
       # Runs the block with a context from +current_context+ (e.g. in a new Thread).
-      def with_context(context)
-        s = state
-        saved = [s.stack, s.correlation, s.remote]
-        s.stack = context.span ? [context.span] : []
-        s.correlation = context.correlation
-        s.remote = context.remote
-        begin
-          yield
-        ensure
-          s.stack, s.correlation, s.remote = saved
-        end
+      def with_context(context, &block)
+        with_state(context.span ? [context.span] : [], context.correlation, context.remote, &block)
       end
 
       # W3C headers (traceparent, tracestate, baggage with the correlation) for the current context.
@@ -285,16 +276,7 @@ module TaskerCore
       # the correlation comes from the baggage. Invalid headers are ignored.
       def with_remote_context(headers)
         remote = Native.extract(headers.to_h)
-        s = state
-        saved = [s.stack, s.remote, s.correlation]
-        s.stack = []
-        s.remote = remote
-        s.correlation = remote.correlation || s.correlation
-        begin
-          yield remote
-        ensure
-          s.stack, s.remote, s.correlation = saved
-        end
+        with_state([], remote.correlation || state.correlation, remote) { yield remote }
       end
 
       # --- metrics and lifecycle -------------------------------------------------------
@@ -333,6 +315,18 @@ module TaskerCore
       end
 
       private
+
+      # Runs the block with this fiber's stack, correlation and remote context replaced.
+      def with_state(stack, correlation, remote)
+        s = state
+        saved = [s.stack, s.correlation, s.remote]
+        s.stack = stack
+        s.correlation = correlation
+        s.remote = remote
+        yield
+      ensure
+        s.stack, s.correlation, s.remote = saved
+      end
 
       def in_span(span)
         stack = state.stack
