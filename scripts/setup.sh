@@ -10,6 +10,19 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 say() { printf '\n==> %s\n' "$*"; }
 
+# pytest_summary LABEL LOG RC: prints "LABEL: N passed, N failed" from a pytest log and returns
+# non-zero when pytest failed or collected nothing.
+pytest_summary() {
+  local summary passed failed rc="$3"
+  summary="$(tail -n 5 "$2" | grep -E '[0-9]+ (passed|failed|error)' | tail -n1 || true)"
+  passed="$({ grep -oE '[0-9]+ passed' <<<"$summary" || true; } | awk '{s+=$1} END {print s+0}')"
+  failed="$({ grep -oE '[0-9]+ (failed|errors?)' <<<"$summary" || true; } | awk '{s+=$1} END {print s+0}')"
+  if [ "$rc" -eq 5 ]; then echo "pytest collected no tests" >&2; rc=1; fi
+  if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  echo "$1: ${passed} passed, ${failed} failed"
+  return "$rc"
+}
+
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
     echo "need root (or sudo) to run: $*" >&2; return 1; fi

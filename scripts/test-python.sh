@@ -31,14 +31,4 @@ set +e
   "$PY" -m pytest -p no:cacheprovider -q -rfE . 2>&1) | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-summary="$(tail -n 5 "$log" | grep -E '[0-9]+ (passed|failed|error)' | tail -n1 || true)"
-count() { { grep -oE "[0-9]+ ($1)" <<<"$summary" || true; } | awk '{s+=$1} END {print s+0}'; }
-passed="$(count passed)"
-failed="$(count 'failed|errors?')"
-if [ "$rc" -eq 5 ]; then
-  echo "pytest collected no tests" >&2
-  rc=1
-fi
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-echo "python: ${passed} passed, ${failed} failed"
-exit "$rc"
+pytest_summary python "$log" "$rc"

@@ -26,9 +26,10 @@ say "benchmark smoke run (each criterion bench once; the full run is cargo bench
 cargo bench -q -p tasker-telemetry-benches --bench core -- --test
 
 # The gem and the Python package: each script builds and installs its package from this tree
-# and runs its tests against the installed copy; each prints a "<lang>: N passed, N failed" line.
+# and runs its tests against the installed copy; then the cross-language tests (tests/) use
+# both. Each prints a "<name>: N passed, N failed" line.
 summary=("rust: ${rust_passed} passed, 0 failed")
-for lang in ruby python; do
+for lang in ruby python integration; do
   if [ -f "scripts/test-$lang.sh" ]; then
     say "$lang package tests"
     bash "scripts/test-$lang.sh" 2>&1 | tee "target/$lang-tests.log"
