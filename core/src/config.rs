@@ -77,6 +77,8 @@ impl fmt::Debug for Headers {
 pub struct OtlpConfig {
     /// Collector endpoint, e.g. `http://127.0.0.1:4317`; `None` means no export.
     pub endpoint: Option<String>,
+    /// OTLP-JSON file the spans are appended to when no endpoint is set.
+    pub file: Option<PathBuf>,
     /// Wire protocol.
     pub protocol: Protocol,
     /// Timeout of one export request.
@@ -193,6 +195,7 @@ impl Default for TelemetryConfig {
             resource_attributes: BTreeMap::new(),
             otlp: OtlpConfig {
                 endpoint: None,
+                file: None,
                 protocol: Protocol::HttpProtobuf,
                 timeout: Duration::from_secs(10),
                 headers: Headers::default(),
@@ -329,6 +332,10 @@ pub const SETTINGS: &[Setting] = &[
             return Err("an http:// or https:// URL".to_owned());
         }
         c.otlp.endpoint = Some(url);
+        Ok(())
+    }),
+    setting!("telemetry.otlp.file", ["TASKER_OTLP_FILE"], "unset", "when no endpoint is set: append spans to this file as OTLP-JSON lines (the OpenTelemetry file-exporter format; `tasker-telemetry view FILE` draws them); traces only", |c, v| {
+        c.otlp.file = Some(PathBuf::from(non_empty(v)?));
         Ok(())
     }),
     setting!("telemetry.otlp.protocol", ["OTEL_EXPORTER_OTLP_PROTOCOL"], "http/protobuf", "`grpc` or `http/protobuf`", |c, v| {
@@ -732,9 +739,9 @@ impl TelemetryConfig {
         (setting.apply)(self, raw).map_err(|allowed| invalid(setting, raw, origin, allowed))
     }
 
-    /// Whether spans and metrics leave the process.
+    /// Whether spans leave the process (to the endpoint, else to the OTLP-JSON file).
     pub fn exports(&self) -> bool {
-        self.enabled && self.otlp.endpoint.is_some()
+        self.enabled && (self.otlp.endpoint.is_some() || self.otlp.file.is_some())
     }
 }
 

@@ -82,6 +82,14 @@ pub enum ConfigError {
         /// The underlying error.
         reason: String,
     },
+    /// The OTLP-JSON file (`telemetry.otlp.file`) cannot be opened for appending.
+    #[error("cannot open the OTLP-JSON file {path} (telemetry.otlp.file / TASKER_OTLP_FILE) for appending: {source}")]
+    File {
+        /// The configured file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// Errors from operations on a running telemetry pipeline (flush, shutdown, foreign input).

@@ -24,7 +24,9 @@ use opentelemetry_sdk::Resource;
 use crate::config::{Protocol, SamplerKind, TelemetryConfig};
 use crate::correlation::Correlation;
 use crate::error::ConfigError;
+use crate::file_export::FileSpanExporter;
 use crate::redaction::{Redactor, REDACTED};
+use crate::stats;
 
 /// Instrumentation scope name of everything this crate records.
 pub const SCOPE: &str = "tasker-telemetry";
@@ -79,14 +81,20 @@ pub(crate) fn redact_attributes(redactor: &Redactor, attrs: &mut [KeyValue]) {
 
 impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        use opentelemetry::trace::Span as _;
         if let Some(c) = Correlation::from_context(cx) {
-            use opentelemetry::trace::Span as _;
             span.set_attributes(c.attributes());
+        }
+        if span.span_context().is_sampled() {
+            stats::span_started();
         }
         self.inner.on_start(span, cx);
     }
 
     fn on_end(&self, mut span: SpanData) {
+        if span.span_context.is_sampled() {
+            stats::span_ended();
+        }
         redact_attributes(&self.redactor, &mut span.attributes);
         for event in span.events.events.iter_mut() {
             redact_attributes(&self.redactor, &mut event.attributes);
@@ -324,6 +332,22 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
     }
 }
 
+fn tracer_provider(
+    config: &TelemetryConfig,
+    resource: Resource,
+    processor: impl SpanProcessor + 'static,
+    redactor: Arc<Redactor>,
+) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_id_generator(ForkSafeIdGenerator::default())
+        .with_sampler(sampler(config))
+        .with_max_attributes_per_span(config.spans.max_attributes)
+        .with_max_events_per_span(config.spans.max_events)
+        .with_resource(resource)
+        .with_span_processor(ExportProcessor::new(processor, redactor))
+        .build()
+}
+
 /// Builds the exporting providers. Runs on its own thread so that neither the blocking HTTP
 /// client nor the gRPC channel sees (or needs) the caller's async runtime.
 pub(crate) fn build_exporters(
@@ -344,6 +368,22 @@ fn build_on_this_thread(
     redactor: Arc<Redactor>,
 ) -> Result<Exporters, ConfigError> {
     let resource = resource(config);
+    let batch = BatchConfigBuilder::default()
+        .with_max_queue_size(config.otlp.max_queue_size)
+        .with_max_export_batch_size(config.otlp.batch_size.min(config.otlp.max_queue_size))
+        .with_scheduled_delay(config.otlp.scheduled_delay)
+        .build();
+    if let (None, Some(path)) = (&config.otlp.endpoint, &config.otlp.file) {
+        let processor = BatchSpanProcessor::builder(FileSpanExporter::open(path)?)
+            .with_batch_config(batch)
+            .build();
+        return Ok(Exporters {
+            tracer_provider: tracer_provider(config, resource, processor, redactor),
+            meter_provider: None,
+            logger_provider: None,
+            runtime: None,
+        });
+    }
     let runtime = match config.otlp.protocol {
         Protocol::Grpc => Some(
             tokio::runtime::Builder::new_multi_thread()
@@ -357,12 +397,6 @@ fn build_on_this_thread(
     };
     let _entered = runtime.as_ref().map(|rt| rt.enter());
     let handle = runtime.as_ref().map(|rt| rt.handle().clone());
-
-    let batch = BatchConfigBuilder::default()
-        .with_max_queue_size(config.otlp.max_queue_size)
-        .with_max_export_batch_size(config.otlp.batch_size.min(config.otlp.max_queue_size))
-        .with_scheduled_delay(config.otlp.scheduled_delay)
-        .build();
 
     let span_processor = match &handle {
         Some(handle) => {
@@ -394,14 +428,7 @@ fn build_on_this_thread(
                 .build()
         }
     };
-    let tracer_provider = SdkTracerProvider::builder()
-        .with_id_generator(ForkSafeIdGenerator::default())
-        .with_sampler(sampler(config))
-        .with_max_attributes_per_span(config.spans.max_attributes)
-        .with_max_events_per_span(config.spans.max_events)
-        .with_resource(resource.clone())
-        .with_span_processor(ExportProcessor::new(span_processor, redactor))
-        .build();
+    let tracer_provider = tracer_provider(config, resource.clone(), span_processor, redactor);
 
     let meter_provider = if config.metrics.enabled {
         let provider = SdkMeterProvider::builder().with_resource(resource.clone());

@@ -29,6 +29,9 @@
 //! - [`metrics`]: cached instruments and the metric [`catalogue`](metrics::catalogue);
 //! - [`lifecycle`]: task/step lifecycle events routed to traces, logs and metrics;
 //! - [`level`]: level names as foreign callers spell them;
+//! - [`step`]: [`run_step`](step::run_step), the per-step path a worker runs around a handler;
+//! - [`view`]: OTLP-JSON trace files drawn as terminal waterfalls (`tasker-telemetry view FILE`);
+//! - [`stats`]: counts of spans handed to the exporters;
 //! - [`error`]: [`ConfigError`] and [`TelemetryError`].
 
 #![warn(missing_docs)]
@@ -40,6 +43,7 @@ pub mod dynamic;
 pub mod error;
 mod export;
 pub mod fields;
+mod file_export;
 pub mod handler;
 pub mod level;
 pub mod lifecycle;
@@ -48,8 +52,11 @@ pub mod metrics;
 pub mod pipeline;
 pub mod propagation;
 pub mod redaction;
+pub mod stats;
+pub mod step;
 #[doc(hidden)]
 pub mod testing;
+pub mod view;
 
 pub use config::TelemetryConfig;
 pub use console::ConsoleWriter;

@@ -453,6 +453,7 @@ pub fn before_fork() {
 /// survive the fork, so the old exporters are abandoned (never joined: that would hang) and new
 /// ones are built from the configuration given to [`init`]. A no-op when not exporting.
 pub fn after_fork_in_child() -> Result<(), ConfigError> {
+    crate::stats::reset();
     let Some(p) = PIPELINE.get() else {
         return Ok(());
     };

@@ -172,6 +172,12 @@ def lifecycle(
 ) -> None:
     """Emits a lifecycle event (``task.*``/``step.*``) along the core's route."""
 
+def run_step(message: Mapping[str, Any], callback: Callable[[], T]) -> T:
+    """Calls ``callback()`` as the step ``message`` inside the Rust ``execute_step`` span."""
+
+def stats() -> Dict[str, int]:
+    """``{"spans_started": n, "spans_ended": n}``: spans handed to the exporters."""
+
 def _testing_rust_span(
     name: str, callback: Callable[[], T], correlation_id: Optional[str] = None
 ) -> Tuple[T, Optional[str], Optional[str]]:

@@ -80,7 +80,9 @@ __all__ = [
     "lifecycle",
     "remote_context",
     "shutdown",
+    "run_step",
     "span",
+    "stats",
     "trace",
     "up_down_counter",
     "warn",
@@ -92,6 +94,7 @@ Level = Union[str, int]
 ``"error"``, ``"critical"``/``"fatal"``) or a stdlib :mod:`logging` number."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 TRACE, DEBUG, INFO, WARN, ERROR = 0, 1, 2, 3, 4
 _LEVELS = {
@@ -675,6 +678,32 @@ def remote_context(headers: Mapping[str, Any]) -> Iterator[RemoteContext]:
         if ctoken is not None:
             _reset(_correlation_var, ctoken)
         _reset(_parent_var, token)
+
+
+def run_step(message: Mapping[str, Any], handler: Callable[[], T]) -> T:
+    """Calls ``handler()`` as a step through the core's per-step path, the same in every
+    language: the Rust ``execute_step`` span continuing the orchestrator's trace from
+    ``message["headers"]`` (else under the current Rust span), the step's correlation
+    (``correlation_id``, ``task_uuid``, ``step_uuid``, ``namespace``) and the ``step.claimed``,
+    ``step.executing`` and ``step.completed``/``step.failed`` lifecycle events. Python spans
+    opened by the handler (e.g. ``handler_span``) nest under that Rust span with no headers.
+    Returns the handler's value; an exception marks the step failed and propagates::
+
+        tracing.run_step({"step_name": "reserve_inventory", "attempt": 1,
+                          "correlation_id": cid, "headers": headers}, lambda: handler(payload))
+    """
+    tokens = (_parent_var.set(None), _correlation_var.set(None))
+    try:
+        return _native.run_step(dict(message), handler)
+    finally:
+        _reset(_correlation_var, tokens[1])
+        _reset(_parent_var, tokens[0])
+
+
+def stats() -> Dict[str, int]:
+    """Counts of spans this process handed to its exporters: ``{"spans_started": n,
+    "spans_ended": n}`` (a forked child starts at zero)."""
+    return _native.stats()
 
 
 def inject() -> Dict[str, str]:

@@ -18,6 +18,7 @@ mod convert;
 mod errors;
 mod pipeline;
 mod span;
+mod step;
 mod testing;
 
 use pyo3::prelude::*;
@@ -49,6 +50,8 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::max_level_index, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::record_metric, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::lifecycle, m)?)?;
+    m.add_function(wrap_pyfunction!(step::run_step, m)?)?;
+    m.add_function(wrap_pyfunction!(step::stats, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_testing_rust_span, m)?)?;
     Ok(())
 }

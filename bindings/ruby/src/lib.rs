@@ -20,6 +20,7 @@ use tasker_telemetry::config::ProcessEnv;
 use tasker_telemetry::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
 use tasker_telemetry::lifecycle::LifecycleEvent;
 use tasker_telemetry::metrics::{self, InstrumentKind};
+use tasker_telemetry::step::{self, StepMessage};
 use tasker_telemetry::{handler, propagation, Correlation, RemoteContext, TelemetryConfig};
 use tracing::Level;
 
@@ -451,6 +452,26 @@ fn after_fork_in_child(ruby: &Ruby) -> Result<(), Error> {
     tasker_telemetry::after_fork_in_child().map_err(|e| error(ruby, e))
 }
 
+/// Runs the block as the step `message` through the core's per-step path (`step::run_step`):
+/// the block runs inside the Rust `execute_step` span. A Ruby exception from the block marks the
+/// step failed and is re-raised unchanged.
+fn run_step(ruby: &Ruby, message: RHash) -> Result<Value, Error> {
+    let fields = convert::fields(Some(message));
+    guard(ruby, || {
+        let message = StepMessage::from_fields(&fields).map_err(|e| error(ruby, e))?;
+        step::run_step(&message, || ruby.yield_value::<_, Value>(()))
+    })
+}
+
+/// The process's export counters as a Hash.
+fn stats(ruby: &Ruby) -> Result<RHash, Error> {
+    let now = tasker_telemetry::stats::stats();
+    let out = ruby.hash_new();
+    out.aset(ruby.to_symbol("spans_started"), now.spans_started)?;
+    out.aset(ruby.to_symbol("spans_ended"), now.spans_ended)?;
+    Ok(out)
+}
+
 /// Test hook: runs the block inside a Rust `tracing` span, as an orchestrator calling a Ruby
 /// handler in-process would. Returns `[block result, trace_id, span_id]`.
 fn with_rust_span(ruby: &Ruby, name: String) -> Result<RArray, Error> {
@@ -495,6 +516,8 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
         function!(tasker_telemetry::is_initialized, 0),
     )?;
     native.define_module_function("noop", function!(|| (), 0))?;
+    native.define_module_function("run_step", function!(run_step, 1))?;
+    native.define_module_function("stats", function!(stats, 0))?;
     native.define_module_function("_with_rust_span", function!(with_rust_span, 1))?;
 
     let span = native.define_class("Span", ruby.class_object())?;

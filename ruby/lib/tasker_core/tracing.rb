@@ -266,6 +266,23 @@ module TaskerCore
         with_state(context.span ? [context.span] : [], context.correlation, context.remote, &block)
       end
 
+      # Runs the block as a step through the core's per-step path, the same in every language:
+      # the Rust +execute_step+ span continuing the orchestrator's trace from
+      # +message["headers"]+ (else under the current Rust span), the step's correlation
+      # (+correlation_id+, +task_uuid+, +step_uuid+, +namespace+), the +step.claimed+,
+      # +step.executing+ and +step.completed+/+step.failed+ lifecycle events. Inside the block,
+      # Ruby spans (e.g. +handler_span+) nest under that Rust span with no headers. The block's
+      # value is returned; an exception marks the step failed and is re-raised.
+      #   run_step(step_name: "charge_payment", handler: "PaymentHandler", attempt: 1,
+      #            correlation_id: id, headers: headers) { handler.call(input) }
+      def run_step(message)
+        with_state([], nil, nil) { Native.run_step(message.to_h) { yield } }
+      end
+
+      # Counts of spans this process handed to its exporters:
+      # +{spans_started:, spans_ended:}+ (a forked child starts at zero).
+      def stats = Native.stats
+
       # W3C headers (traceparent, tracestate, baggage with the correlation) for the current context.
       def inject
         s = state

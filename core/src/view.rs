@@ -1,0 +1,382 @@
+//! A terminal view of OTLP-JSON trace files (the OpenTelemetry file-exporter format, one
+//! `ExportTraceServiceRequest` per line, as written with `telemetry.otlp.file` or by the
+//! Collector's `file` exporter): one waterfall per trace, one line per span, indented by
+//! parent, with service, name, duration and a bar in proportion to the trace's time.
+//!
+//! ```
+//! use tasker_telemetry::view::{read_spans, render, RenderOptions};
+//!
+//! let line = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"orchestrator"}}]},
+//!   "scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331",
+//!   "name":"order_fulfillment","startTimeUnixNano":"1000000","endTimeUnixNano":"5000000"}]}]}]}"#;
+//! let spans = read_spans(line.as_bytes()).unwrap();
+//! let text = render(&spans, &RenderOptions::default());
+//! assert!(text.contains("order_fulfillment") && text.contains("4.00ms"));
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::io::BufRead;
+
+use serde_json::Value;
+
+/// A file line that is not an OTLP-JSON trace request.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The file could not be read.
+    #[error("cannot read the trace file: {0}")]
+    Io(#[from] std::io::Error),
+    /// A line is not JSON.
+    #[error("line {line} is not JSON ({reason}); expected one OTLP-JSON ExportTraceServiceRequest per line")]
+    NotJson {
+        /// 1-based line number.
+        line: usize,
+        /// The parser's message.
+        reason: String,
+    },
+}
+
+/// One span read from the file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ViewSpan {
+    /// 32 hex digits.
+    pub trace_id: String,
+    /// 16 hex digits.
+    pub span_id: String,
+    /// Empty for a root span.
+    pub parent_id: String,
+    /// Span name.
+    pub name: String,
+    /// `service.name` of its resource.
+    pub service: String,
+    /// Start, nanoseconds since the epoch.
+    pub start_ns: u64,
+    /// End, nanoseconds since the epoch.
+    pub end_ns: u64,
+    /// Status code error.
+    pub error: bool,
+    /// Status message (the error).
+    pub status_message: String,
+    /// String forms of the span's attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// Names of the span's events.
+    pub events: Vec<String>,
+}
+
+impl ViewSpan {
+    fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+fn get<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
+    v.get(camel).or_else(|| v.get(snake))
+}
+
+fn list<'a>(v: &'a Value, camel: &str, snake: &str) -> impl Iterator<Item = &'a Value> {
+    get(v, camel, snake)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn number(v: Option<&Value>) -> u64 {
+    match v {
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn text(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// The string form of an OTLP `AnyValue`.
+fn any_value(v: &Value) -> String {
+    let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return String::new();
+    };
+    match (kind.as_str(), inner) {
+        (_, Value::String(s)) => s.clone(),
+        ("arrayValue" | "array_value", arr) => {
+            let items: Vec<String> = list(arr, "values", "values").map(any_value).collect();
+            format!("[{}]", items.join(", "))
+        }
+        (_, other) => other.to_string(),
+    }
+}
+
+fn attributes(v: &Value) -> BTreeMap<String, String> {
+    list(v, "attributes", "attributes")
+        .map(|kv| {
+            (
+                text(kv.get("key")),
+                kv.get("value").map(any_value).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn is_error(status: Option<&Value>) -> bool {
+    match status.and_then(|s| s.get("code")) {
+        Some(Value::Number(n)) => n.as_u64() == Some(2),
+        Some(Value::String(s)) => s == "STATUS_CODE_ERROR" || s == "2",
+        _ => false,
+    }
+}
+
+/// Reads every span of an OTLP-JSON lines file. Lines without `resourceSpans` (metrics, logs)
+/// and blank lines are skipped; a line that is not JSON is an error naming it.
+pub fn read_spans(reader: impl BufRead) -> Result<Vec<ViewSpan>, ViewError> {
+    let mut spans = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let request: Value = serde_json::from_str(&line).map_err(|e| ViewError::NotJson {
+            line: i + 1,
+            reason: e.to_string(),
+        })?;
+        for rs in list(&request, "resourceSpans", "resource_spans") {
+            let resource = rs.get("resource").map(attributes).unwrap_or_default();
+            let service = resource.get("service.name").cloned().unwrap_or_default();
+            for ss in list(rs, "scopeSpans", "scope_spans") {
+                for s in list(ss, "spans", "spans") {
+                    let status = s.get("status");
+                    spans.push(ViewSpan {
+                        trace_id: text(get(s, "traceId", "trace_id")),
+                        span_id: text(get(s, "spanId", "span_id")),
+                        parent_id: text(get(s, "parentSpanId", "parent_span_id")),
+                        name: text(s.get("name")),
+                        service: service.clone(),
+                        start_ns: number(get(s, "startTimeUnixNano", "start_time_unix_nano")),
+                        end_ns: number(get(s, "endTimeUnixNano", "end_time_unix_nano")),
+                        error: is_error(status),
+                        status_message: text(status.and_then(|st| st.get("message"))),
+                        attributes: attributes(s),
+                        events: list(s, "events", "events")
+                            .map(|e| text(e.get("name")))
+                            .collect(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(spans)
+}
+
+/// How [`render`] draws.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    /// Only this trace (32 hex digits); all traces when `None`.
+    pub trace_id: Option<String>,
+    /// Width of the bar column, in characters.
+    pub bar_width: usize,
+    /// ANSI colours (service colours, errors in red).
+    pub color: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            trace_id: None,
+            bar_width: 40,
+            color: false,
+        }
+    }
+}
+
+/// `1.23ms`, `456µs`, `2.50s`.
+pub fn format_duration(ns: u64) -> String {
+    match ns {
+        n if n >= 1_000_000_000 => format!("{:.2}s", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.2}ms", n as f64 / 1e6),
+        n => format!("{}µs", n / 1000),
+    }
+}
+
+const COLORS: &[&str] = &["36", "35", "33", "32", "34", "96", "95", "93"];
+
+struct Painter {
+    color: bool,
+    services: HashMap<String, &'static str>,
+}
+
+impl Painter {
+    fn paint(&mut self, text: &str, service: &str) -> String {
+        if !self.color {
+            return text.to_owned();
+        }
+        let next = COLORS[self.services.len() % COLORS.len()];
+        let code = *self.services.entry(service.to_owned()).or_insert(next);
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    fn red(&self, text: &str) -> String {
+        if self.color {
+            format!("\x1b[31;1m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// Draws every trace (or the one asked for) as a waterfall.
+pub fn render(spans: &[ViewSpan], options: &RenderOptions) -> String {
+    let mut traces: BTreeMap<u64, (&str, Vec<&ViewSpan>)> = BTreeMap::new();
+    let mut by_trace: HashMap<&str, Vec<&ViewSpan>> = HashMap::new();
+    for s in spans {
+        if options.trace_id.as_deref().is_none_or(|t| t == s.trace_id) {
+            by_trace.entry(s.trace_id.as_str()).or_default().push(s);
+        }
+    }
+    for (id, members) in by_trace {
+        let start = members.iter().map(|s| s.start_ns).min().unwrap_or(0);
+        let mut key = start;
+        while traces.contains_key(&key) {
+            key += 1;
+        }
+        traces.insert(key, (id, members));
+    }
+    let mut painter = Painter {
+        color: options.color,
+        services: HashMap::new(),
+    };
+    let mut out = String::new();
+    if traces.is_empty() {
+        out.push_str("no spans\n");
+    }
+    for (_, (id, members)) in traces {
+        render_trace(&mut out, id, &members, options, &mut painter);
+    }
+    out
+}
+
+fn render_trace(
+    out: &mut String,
+    trace_id: &str,
+    spans: &[&ViewSpan],
+    options: &RenderOptions,
+    painter: &mut Painter,
+) {
+    let t0 = spans.iter().map(|s| s.start_ns).min().unwrap_or(0);
+    let t1 = spans.iter().map(|s| s.end_ns).max().unwrap_or(t0);
+    let total = t1.saturating_sub(t0).max(1);
+    let mut correlations: Vec<&str> = spans
+        .iter()
+        .filter_map(|s| s.attributes.get("correlation_id").map(String::as_str))
+        .collect();
+    correlations.sort_unstable();
+    correlations.dedup();
+    let mut services: Vec<&str> = spans.iter().map(|s| s.service.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let errors = spans.iter().filter(|s| s.error).count();
+    let _ = writeln!(out, "trace {trace_id}");
+    let _ = writeln!(
+        out,
+        "correlation_id {}",
+        if correlations.is_empty() {
+            "(none)".to_owned()
+        } else {
+            correlations.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{} spans, {} services ({}), {}{}",
+        spans.len(),
+        services.len(),
+        services.join(", "),
+        format_duration(t1 - t0),
+        if errors > 0 {
+            painter.red(&format!(", {errors} with errors"))
+        } else {
+            String::new()
+        }
+    );
+
+    let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut children: HashMap<&str, Vec<&ViewSpan>> = HashMap::new();
+    let mut roots = Vec::new();
+    for s in spans {
+        if s.parent_id.is_empty() || !ids.contains(s.parent_id.as_str()) {
+            roots.push(*s);
+        } else {
+            children.entry(s.parent_id.as_str()).or_default().push(*s);
+        }
+    }
+    let order = |v: &mut Vec<&ViewSpan>| v.sort_by_key(|s| (s.start_ns, s.end_ns));
+    order(&mut roots);
+    for v in children.values_mut() {
+        order(v);
+    }
+    let width = options.bar_width.max(10);
+    let _ = writeln!(
+        out,
+        "{:>9}  {:>9}  {:<width$}  span",
+        "start", "duration", "timeline"
+    );
+    let mut stack: Vec<(&ViewSpan, String, bool)> = roots
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, s)| (*s, String::new(), i == 0))
+        .collect();
+    while let Some((span, prefix, last)) = stack.pop() {
+        let offset = span.start_ns.saturating_sub(t0);
+        let begin = ((offset as u128 * width as u128) / total as u128) as usize;
+        let len = ((span.duration_ns() as u128 * width as u128).div_ceil(total as u128) as usize)
+            .max(1)
+            .min(width - begin.min(width - 1));
+        let begin = begin.min(width - 1);
+        let bar = format!(
+            "{}{}{}",
+            "·".repeat(begin),
+            "█".repeat(len),
+            "·".repeat(width - begin - len)
+        );
+        let is_root = span.parent_id.is_empty() || !ids.contains(span.parent_id.as_str());
+        let branch = if is_root && prefix.is_empty() {
+            ""
+        } else if last {
+            "└─ "
+        } else {
+            "├─ "
+        };
+        let mut label = format!("{prefix}{branch}{} [{}]", span.name, span.service);
+        if span.error {
+            let why = if span.status_message.is_empty() {
+                "error".to_owned()
+            } else {
+                span.status_message
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            label.push_str(&painter.red(&format!("  ✗ {why}")));
+        }
+        let _ = writeln!(
+            out,
+            "{:>9}  {:>9}  {}  {}",
+            format_duration(offset),
+            format_duration(span.duration_ns()),
+            painter.paint(&bar, &span.service),
+            label
+        );
+        let child_prefix = if is_root && prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}{}", if last { "   " } else { "│  " })
+        };
+        if let Some(kids) = children.get(span.span_id.as_str()) {
+            for (i, kid) in kids.iter().enumerate().rev() {
+                stack.push((kid, child_prefix.clone(), i == kids.len() - 1));
+            }
+        }
+    }
+    out.push('\n');
+}
