@@ -4,7 +4,9 @@
 # --python):
 #   the source gem, compiled by its extconf.rb, into target/ruby-gems (GEM_HOME)
 #   the abi3 wheel (maturin) into .venv
-# Skips the work when the installed copies are newer than every source file (--force rebuilds).
+# Skips the work when the installed copies are newer than every source file (--force rebuilds),
+# or when TASKER_PACKAGES_INSTALLED=1 (scripts/test.sh sets it after test-ruby.sh and
+# test-python.sh installed both into the same places).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup.sh
@@ -24,6 +26,10 @@ installed() {
     (cd /tmp && "$VENV/bin/python" -c 'import tasker_core.tracing' 2>/dev/null)
 }
 
+if [ "${TASKER_PACKAGES_INSTALLED:-}" = 1 ] && installed; then
+  echo "gem and Python package were installed from this tree by this test run"
+  exit 0
+fi
 if [ "${1:-}" != "--force" ] && ! sources_changed && installed; then
   echo "gem and Python package are installed and up to date"
   exit 0

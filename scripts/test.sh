@@ -37,6 +37,7 @@ for lang in ruby python integration; do
     [ "$rc" -eq 0 ] || { echo "$lang tests failed (exit $rc)" >&2; exit "$rc"; }
     summary+=("$(grep -E "^$lang: [0-9]+ passed" "target/$lang-tests.log" | tail -n1)")
   fi
+  if [ "$lang" = python ]; then export TASKER_PACKAGES_INSTALLED=1; fi  # both packages installed now
 done
 
 say "summary"

@@ -14,8 +14,12 @@ fn spans_are_appended_as_otlp_json_and_the_viewer_draws_them() {
     let path = dir.join("traces.jsonl");
     std::fs::write(&path, "").expect("empty file");
     let mut config = TelemetryConfig::default();
-    config.set("otlp.file", path.to_str().expect("utf-8 path")).expect("otlp.file");
-    config.set("service_name", "file-test").expect("service_name");
+    config
+        .set("otlp.file", path.to_str().expect("utf-8 path"))
+        .expect("otlp.file");
+    config
+        .set("service_name", "file-test")
+        .expect("service_name");
     assert!(config.exports());
     let guard = tasker_telemetry::init(config).expect("init");
 
@@ -39,12 +43,19 @@ fn spans_are_appended_as_otlp_json_and_the_viewer_draws_them() {
 
     let file = std::fs::File::open(&path).expect("file written");
     let spans = read_spans(BufReader::new(file)).expect("OTLP-JSON lines");
-    assert_eq!(spans.len() as u64, before.spans_ended, "every ended span is in the file");
+    assert_eq!(
+        spans.len() as u64,
+        before.spans_ended,
+        "every ended span is in the file"
+    );
     assert_eq!(spans.len(), 3);
     let task = spans.iter().find(|s| s.name == "task").expect("task span");
     assert!(task.parent_id.is_empty());
     assert_eq!(task.service, "file-test");
-    assert_eq!(task.attributes.get("password").map(String::as_str), Some("[REDACTED]"));
+    assert_eq!(
+        task.attributes.get("password").map(String::as_str),
+        Some("[REDACTED]")
+    );
     for s in spans.iter().filter(|s| s.name == "step") {
         assert_eq!(s.trace_id, task.trace_id);
         assert_eq!(s.parent_id, task.span_id);
@@ -53,18 +64,34 @@ fn spans_are_appended_as_otlp_json_and_the_viewer_draws_them() {
     }
 
     let text = render(&spans, &RenderOptions::default());
-    assert!(text.starts_with(&format!("trace {}\ncorrelation_id {id}\n3 spans", task.trace_id)), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "trace {}\ncorrelation_id {id}\n3 spans",
+            task.trace_id
+        )),
+        "{text}"
+    );
     let lines: Vec<&str> = text.lines().filter(|l| l.contains('[')).collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].ends_with("task [file-test]"), "{text}");
-    assert!(lines[1].contains("├─ step [file-test]") && lines[2].contains("└─ step [file-test]"), "{text}");
+    assert!(
+        lines[1].contains("├─ step [file-test]") && lines[2].contains("└─ step [file-test]"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn an_unwritable_file_is_an_error_naming_the_setting() {
     let mut config = TelemetryConfig::default();
-    config.set("otlp.file", "/nonexistent-dir/traces.jsonl").expect("any path is accepted");
-    let err = tasker_telemetry::init(config).expect_err("cannot open").to_string();
-    assert!(err.contains("telemetry.otlp.file") && err.contains("/nonexistent-dir/traces.jsonl"), "{err}");
+    config
+        .set("otlp.file", "/nonexistent-dir/traces.jsonl")
+        .expect("any path is accepted");
+    let err = tasker_telemetry::init(config)
+        .expect_err("cannot open")
+        .to_string();
+    assert!(
+        err.contains("telemetry.otlp.file") && err.contains("/nonexistent-dir/traces.jsonl"),
+        "{err}"
+    );
 }

@@ -12,7 +12,10 @@ use tracing::Level;
 
 const CORRELATION: &str = "01932c4e-8f5a-7b3c-9d2e-1f4a5b6c7d8e";
 
-fn message(headers: &std::collections::HashMap<String, String>, extra: &[(&str, &str)]) -> StepMessage {
+fn message(
+    headers: &std::collections::HashMap<String, String>,
+    extra: &[(&str, &str)],
+) -> StepMessage {
     let mut fields: Fields = [
         ("step_name", FieldValue::from("charge_payment")),
         ("handler", FieldValue::from("PaymentHandler")),
@@ -22,7 +25,10 @@ fn message(headers: &std::collections::HashMap<String, String>, extra: &[(&str, 
     ]
     .into_iter()
     .collect();
-    let headers = headers.iter().map(|(k, v)| (k.clone(), FieldValue::from(v.as_str()))).collect();
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), FieldValue::from(v.as_str())))
+        .collect();
     fields.insert("headers", FieldValue::Map(headers));
     for (k, v) in extra {
         fields.insert(*k, FieldValue::from(*v));
@@ -61,9 +67,15 @@ fn step_span_continues_the_remote_trace_and_hosts_the_handler() {
     assert_eq!(step.parent_span_id.to_string(), orchestrator_ids.1);
     assert_eq!(handler.parent_span_id, step.span_context.span_id());
     assert_eq!(attr(&step, "correlation_id").as_deref(), Some(CORRELATION));
-    assert_eq!(attr(&handler, "correlation_id").as_deref(), Some(CORRELATION));
+    assert_eq!(
+        attr(&handler, "correlation_id").as_deref(),
+        Some(CORRELATION)
+    );
     assert_eq!(attr(&step, "attempt").as_deref(), Some("2"));
-    assert_eq!(attr(&step, "handler.name").as_deref(), Some("PaymentHandler"));
+    assert_eq!(
+        attr(&step, "handler.name").as_deref(),
+        Some("PaymentHandler")
+    );
     let events: Vec<&str> = step.events.iter().map(|e| e.name.as_ref()).collect();
     assert_eq!(events, ["step.claimed", "step.executing", "step.completed"]);
     assert_eq!(step.status, Status::Unset);
@@ -73,14 +85,28 @@ fn step_span_continues_the_remote_trace_and_hosts_the_handler() {
 fn a_failing_handler_marks_the_step_failed_and_returns_its_error() {
     let cap = capture(&TelemetryConfig::default());
     let result: Result<(), String> = cap.run(|| {
-        run_step(&message(&Default::default(), &[]), || Err("card declined".to_owned()))
+        run_step(&message(&Default::default(), &[]), || {
+            Err("card declined".to_owned())
+        })
     });
     assert_eq!(result, Err("card declined".to_owned()));
     let step = cap.span(STEP_SPAN_NAME).expect("execute_step exported");
-    assert!(matches!(&step.status, Status::Error { description } if description.contains("card declined")));
-    let failed = step.events.iter().find(|e| e.name == "step.failed").expect("step.failed event");
-    assert!(failed.attributes.iter().any(|kv| kv.key.as_str() == "error" && kv.value.as_str() == "card declined"));
-    assert!(failed.attributes.iter().any(|kv| kv.key.as_str() == "duration_ms"));
+    assert!(
+        matches!(&step.status, Status::Error { description } if description.contains("card declined"))
+    );
+    let failed = step
+        .events
+        .iter()
+        .find(|e| e.name == "step.failed")
+        .expect("step.failed event");
+    assert!(failed
+        .attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == "error" && kv.value.as_str() == "card declined"));
+    assert!(failed
+        .attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == "duration_ms"));
 }
 
 #[test]
@@ -101,14 +127,21 @@ fn without_headers_the_step_nests_under_the_current_span_and_correlation_is_curr
 
 #[test]
 fn invalid_messages_name_the_field() {
-    let no_name = StepMessage::from_fields(&Fields::new()).unwrap_err().to_string();
+    let no_name = StepMessage::from_fields(&Fields::new())
+        .unwrap_err()
+        .to_string();
     assert!(no_name.contains("step_name"), "{no_name}");
-    let fields: Fields = [("step_name", FieldValue::from("x")), ("attempt", FieldValue::Int(0))]
-        .into_iter()
-        .collect();
+    let fields: Fields = [
+        ("step_name", FieldValue::from("x")),
+        ("attempt", FieldValue::Int(0)),
+    ]
+    .into_iter()
+    .collect();
     let bad_attempt = StepMessage::from_fields(&fields).unwrap_err().to_string();
     assert!(bad_attempt.contains("attempt"), "{bad_attempt}");
-    let fields: Fields = [("step_name", "x"), ("task_uuid", "not-a-uuid")].into_iter().collect();
+    let fields: Fields = [("step_name", "x"), ("task_uuid", "not-a-uuid")]
+        .into_iter()
+        .collect();
     let bad_uuid = StepMessage::from_fields(&fields).unwrap_err().to_string();
     assert!(bad_uuid.contains("task_uuid"), "{bad_uuid}");
 }

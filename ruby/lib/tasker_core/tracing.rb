@@ -429,7 +429,7 @@ Process.singleton_class.prepend(TaskerCore::Tracing::ForkHook)
 
 begin
   TaskerCore::Tracing::Native.init_logging(nil)
-  if (ENV["OTEL_EXPORTER_OTLP_ENDPOINT"] || ENV["TASKER_CONFIG"]) && ENV["TASKER_TRACING_AUTO_INIT"] != "0"
+  if (ENV["OTEL_EXPORTER_OTLP_ENDPOINT"] || ENV["TASKER_OTLP_FILE"] || ENV["TASKER_CONFIG"]) && ENV["TASKER_TRACING_AUTO_INIT"] != "0"
     TaskerCore::Tracing.init
   end
 rescue TaskerCore::Tracing::Error => e
