@@ -6,9 +6,11 @@
 //! ```
 //! use tasker_telemetry::view::{read_spans, render, RenderOptions};
 //!
-//! let line = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"orchestrator"}}]},
-//!   "scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331",
-//!   "name":"order_fulfillment","startTimeUnixNano":"1000000","endTimeUnixNano":"5000000"}]}]}]}"#;
+//! let line = concat!(
+//!     r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"orchestrator"}}]},"#,
+//!     r#""scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","#,
+//!     r#""name":"order_fulfillment","startTimeUnixNano":"1000000","endTimeUnixNano":"5000000"}]}]}]}"#,
+//! );
 //! let spans = read_spans(line.as_bytes()).unwrap();
 //! let text = render(&spans, &RenderOptions::default());
 //! assert!(text.contains("order_fulfillment") && text.contains("4.00ms"));
