@@ -9,6 +9,18 @@ use tasker_telemetry::{stats, Correlation, TelemetryConfig};
 
 #[test]
 fn spans_are_appended_as_otlp_json_and_the_viewer_draws_them() {
+    // `init` is once per process, so the failing case runs first, in the same test.
+    let mut bad = TelemetryConfig::default();
+    bad.set("otlp.file", "/nonexistent-dir/traces.jsonl")
+        .expect("any path is accepted");
+    let err = tasker_telemetry::init(bad)
+        .expect_err("cannot open")
+        .to_string();
+    assert!(
+        err.contains("telemetry.otlp.file") && err.contains("/nonexistent-dir/traces.jsonl"),
+        "{err}"
+    );
+
     let dir = std::env::temp_dir().join(format!("tasker-file-export-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("traces.jsonl");
@@ -79,19 +91,4 @@ fn spans_are_appended_as_otlp_json_and_the_viewer_draws_them() {
         "{text}"
     );
     std::fs::remove_dir_all(&dir).ok();
-}
-
-#[test]
-fn an_unwritable_file_is_an_error_naming_the_setting() {
-    let mut config = TelemetryConfig::default();
-    config
-        .set("otlp.file", "/nonexistent-dir/traces.jsonl")
-        .expect("any path is accepted");
-    let err = tasker_telemetry::init(config)
-        .expect_err("cannot open")
-        .to_string();
-    assert!(
-        err.contains("telemetry.otlp.file") && err.contains("/nonexistent-dir/traces.jsonl"),
-        "{err}"
-    );
 }
