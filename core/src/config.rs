@@ -87,10 +87,15 @@ pub struct OtlpConfig {
     pub headers: Headers,
     /// Maximum spans per export request.
     pub batch_size: usize,
-    /// Spans buffered for export before new ones are dropped.
+    /// Spans (and log records) buffered for export before new ones are dropped and counted.
     pub max_queue_size: usize,
     /// How often a partial batch is sent.
     pub scheduled_delay: Duration,
+    /// Longest wait for delivery when the process ends (guard drop, Ruby `at_exit`, Python
+    /// `atexit`).
+    pub shutdown_timeout: Duration,
+    /// Dropped telemetry is reported by one warning at most this often.
+    pub drop_warning_interval: Duration,
 }
 
 /// `[telemetry.sampling]`.
@@ -202,6 +207,8 @@ impl Default for TelemetryConfig {
                 batch_size: 512,
                 max_queue_size: 2048,
                 scheduled_delay: Duration::from_millis(5000),
+                shutdown_timeout: Duration::from_millis(5000),
+                drop_warning_interval: Duration::from_millis(60_000),
             },
             sampling: SamplingConfig {
                 sampler: SamplerKind::ParentBasedAlwaysOn,
@@ -358,12 +365,20 @@ pub const SETTINGS: &[Setting] = &[
         c.otlp.batch_size = integer(v, 1, 1_000_000)? as usize;
         Ok(())
     }),
-    setting!("telemetry.otlp.max_queue_size", ["OTEL_BSP_MAX_QUEUE_SIZE"], "2048", "spans buffered for export; past it new spans are dropped (never blocks the caller)", |c, v| {
+    setting!("telemetry.otlp.max_queue_size", ["OTEL_BSP_MAX_QUEUE_SIZE"], "2048", "spans (and exported log records) buffered for export; past it new ones are dropped and counted in `tasker_telemetry_dropped_total` (never blocks the caller)", |c, v| {
         c.otlp.max_queue_size = integer(v, 1, 100_000_000)? as usize;
         Ok(())
     }),
     setting!("telemetry.otlp.scheduled_delay_ms", ["OTEL_BSP_SCHEDULE_DELAY"], "5000", "how often a partial batch is exported, milliseconds", |c, v| {
         c.otlp.scheduled_delay = Duration::from_millis(integer(v, 1, 3_600_000)?);
+        Ok(())
+    }),
+    setting!("telemetry.otlp.shutdown_timeout_ms", ["TASKER_SHUTDOWN_TIMEOUT_MS"], "5000", "longest wait for delivery when the process ends (dropping the Rust guard, Ruby `at_exit`, Python `atexit`), milliseconds; exit is never held longer", |c, v| {
+        c.otlp.shutdown_timeout = Duration::from_millis(integer(v, 0, 600_000)?);
+        Ok(())
+    }),
+    setting!("telemetry.otlp.drop_warning_interval_ms", [], "60000", "dropped spans, log records or failed exports are reported by one warning at most this often, milliseconds", |c, v| {
+        c.otlp.drop_warning_interval = Duration::from_millis(integer(v, 0, 86_400_000)?);
         Ok(())
     }),
     setting!("telemetry.sampling.sampler", ["OTEL_TRACES_SAMPLER"], "parent_based_always_on", "`parent_based_always_on`, `parent_based_trace_id_ratio`, `always_on`, `always_off` or `trace_id_ratio` (the OTel spellings `parentbased_traceidratio` etc. work too)", |c, v| {

@@ -1,6 +1,7 @@
 //! The OTLP side: tracer, meter and logger providers built from [`TelemetryConfig`], the
-//! processor that stamps correlation attributes and redacts secrets, and the Tokio runtime the
-//! core owns for gRPC (so hosts never need one).
+//! processor that stamps correlation attributes and redacts secrets, the export accounting of
+//! [`crate::stats`] (queue admission and per-request counts), and the Tokio runtime the core
+//! owns for gRPC (so hosts never need one).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use crate::correlation::Correlation;
 use crate::error::ConfigError;
 use crate::file_export::FileSpanExporter;
 use crate::redaction::{Redactor, REDACTED};
-use crate::stats;
+use crate::stats::{self, Signal};
 
 /// Instrumentation scope name of everything this crate records.
 pub const SCOPE: &str = "tasker-telemetry";
@@ -57,17 +58,31 @@ impl opentelemetry::trace::Tracer for SwapTracer {
     }
 }
 
-/// Stamps the correlation of the parent context on every span at start, and redacts secret
-/// attributes (span and event attributes) before the span leaves the process.
+/// Stamps the correlation of the parent context on every span at start, redacts secret
+/// attributes (span and event attributes) before the span leaves the process, and (for OTLP
+/// export) admits the span to the export queue or counts it as dropped.
 #[derive(Debug)]
 pub(crate) struct ExportProcessor<P> {
     inner: P,
     redactor: Arc<Redactor>,
+    /// Capacity of the export queue behind `inner`, when the books of [`crate::stats`] are kept.
+    queue: Option<usize>,
 }
 
 impl<P> ExportProcessor<P> {
     pub(crate) fn new(inner: P, redactor: Arc<Redactor>) -> Self {
-        Self { inner, redactor }
+        Self {
+            inner,
+            redactor,
+            queue: None,
+        }
+    }
+
+    /// Admits spans to `inner` (a batch processor with a queue of `capacity`) only while there
+    /// is room, counting the others as dropped.
+    pub(crate) fn with_queue(mut self, capacity: usize) -> Self {
+        self.queue = Some(capacity);
+        self
     }
 }
 
@@ -94,6 +109,11 @@ impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
     fn on_end(&self, mut span: SpanData) {
         if span.span_context.is_sampled() {
             stats::span_ended();
+        }
+        if let Some(capacity) = self.queue {
+            if !stats::counters(Signal::Traces).admit(capacity) {
+                return;
+            }
         }
         redact_attributes(&self.redactor, &mut span.attributes);
         for event in span.events.events.iter_mut() {
@@ -195,6 +215,8 @@ pub(crate) struct Exporters {
     pub(crate) meter_provider: Option<SdkMeterProvider>,
     pub(crate) logger_provider: Option<SdkLoggerProvider>,
     pub(crate) runtime: Option<tokio::runtime::Runtime>,
+    /// `tasker_telemetry_dropped_total`, observed from [`crate::stats`] at each collection.
+    pub(crate) _dropped_metric: Option<opentelemetry::metrics::ObservableCounter<u64>>,
 }
 
 impl Exporters {
@@ -332,6 +354,147 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
     }
 }
 
+/// Keeps the books of [`crate::stats`] for every export request of `inner`, and reports drops
+/// (rate-limited) after each one. Runs on the exporters' threads, never on the caller's.
+#[derive(Debug)]
+struct Accounted<E> {
+    inner: E,
+}
+
+impl<E: SpanExporter> SpanExporter for Accounted<E> {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let n = batch.len();
+        let counters = stats::counters(Signal::Traces);
+        counters.sending(n, true);
+        let export = self.inner.export(batch);
+        async move {
+            let result = export.await;
+            counters.sent(n, &result);
+            stats::maybe_report();
+            result
+        }
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for Accounted<E> {
+    fn export(
+        &self,
+        metrics: &ResourceMetrics,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let n = metrics.scope_metrics().map(|s| s.metrics().count()).sum();
+        let counters = stats::counters(Signal::Metrics);
+        counters.sending(n, false);
+        let export = self.inner.export(metrics);
+        async move {
+            let result = export.await;
+            counters.sent(n, &result);
+            stats::maybe_report();
+            result
+        }
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}
+
+impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter
+    for Accounted<E>
+{
+    fn export(
+        &self,
+        batch: opentelemetry_sdk::logs::LogBatch<'_>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let n = batch.iter().count();
+        let counters = stats::counters(Signal::Logs);
+        counters.sending(n, true);
+        let export = self.inner.export(batch);
+        async move {
+            let result = export.await;
+            counters.sent(n, &result);
+            stats::maybe_report();
+            result
+        }
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Admits log records to the batch log processor only while its queue has room (see
+/// [`ExportProcessor`]).
+#[derive(Debug)]
+struct QueuedLogs<P> {
+    inner: P,
+    capacity: usize,
+}
+
+impl<P: opentelemetry_sdk::logs::LogProcessor> opentelemetry_sdk::logs::LogProcessor
+    for QueuedLogs<P>
+{
+    fn emit(
+        &self,
+        data: &mut opentelemetry_sdk::logs::SdkLogRecord,
+        instrumentation: &opentelemetry::InstrumentationScope,
+    ) {
+        if stats::counters(Signal::Logs).admit(self.capacity) {
+            self.inner.emit(data, instrumentation);
+        }
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Registers `tasker_telemetry_dropped_total{signal, reason}` on `provider`.
+fn dropped_metric(provider: &SdkMeterProvider) -> opentelemetry::metrics::ObservableCounter<u64> {
+    use opentelemetry::metrics::MeterProvider as _;
+    let def = crate::metrics::catalogue::TELEMETRY_DROPPED_TOTAL;
+    provider
+        .meter(SCOPE)
+        .u64_observable_counter(def.name)
+        .with_unit(def.unit)
+        .with_description(def.description)
+        .with_callback(|observer| {
+            for (signal, reason, value) in stats::dropped_series() {
+                observer.observe(
+                    value,
+                    &[
+                        KeyValue::new("signal", signal.as_str()),
+                        KeyValue::new("reason", reason),
+                    ],
+                );
+            }
+        })
+        .build()
+}
+
 fn tracer_provider(
     config: &TelemetryConfig,
     resource: Resource,
@@ -344,7 +507,9 @@ fn tracer_provider(
         .with_max_attributes_per_span(config.spans.max_attributes)
         .with_max_events_per_span(config.spans.max_events)
         .with_resource(resource)
-        .with_span_processor(ExportProcessor::new(processor, redactor))
+        .with_span_processor(
+            ExportProcessor::new(processor, redactor).with_queue(config.otlp.max_queue_size),
+        )
         .build()
 }
 
@@ -374,14 +539,22 @@ fn build_on_this_thread(
         .with_scheduled_delay(config.otlp.scheduled_delay)
         .build();
     if let (None, Some(path)) = (&config.otlp.endpoint, &config.otlp.file) {
-        let processor = BatchSpanProcessor::builder(FileSpanExporter::open(path)?)
-            .with_batch_config(batch)
-            .build();
+        stats::configure_reports(
+            config.otlp.drop_warning_interval,
+            &path.display().to_string(),
+            config.otlp.max_queue_size,
+        );
+        let processor = BatchSpanProcessor::builder(Accounted {
+            inner: FileSpanExporter::open(path)?,
+        })
+        .with_batch_config(batch)
+        .build();
         return Ok(Exporters {
             tracer_provider: tracer_provider(config, resource, processor, redactor),
             meter_provider: None,
             logger_provider: None,
             runtime: None,
+            _dropped_metric: None,
         });
     }
     let runtime = match config.otlp.protocol {
@@ -407,9 +580,11 @@ fn build_on_this_thread(
                 .with_metadata(metadata(config, "traces")?)
                 .build()
                 .map_err(|e| build_error(config, "traces", e))?;
-            let exporter = OnRuntime {
-                inner: exporter,
-                handle: handle.clone(),
+            let exporter = Accounted {
+                inner: OnRuntime {
+                    inner: exporter,
+                    handle: handle.clone(),
+                },
             };
             BatchSpanProcessor::builder(exporter)
                 .with_batch_config(batch)
@@ -423,7 +598,7 @@ fn build_on_this_thread(
                 .with_headers(headers(config))
                 .build()
                 .map_err(|e| build_error(config, "traces", e))?;
-            BatchSpanProcessor::builder(exporter)
+            BatchSpanProcessor::builder(Accounted { inner: exporter })
                 .with_batch_config(batch)
                 .build()
         }
@@ -441,9 +616,11 @@ fn build_on_this_thread(
                     .with_metadata(metadata(config, "metrics")?)
                     .build()
                     .map_err(|e| build_error(config, "metrics", e))?;
-                let reader = PeriodicReader::builder(OnRuntime {
-                    inner: exporter,
-                    handle: handle.clone(),
+                let reader = PeriodicReader::builder(Accounted {
+                    inner: OnRuntime {
+                        inner: exporter,
+                        handle: handle.clone(),
+                    },
                 })
                 .with_interval(config.metrics.export_interval)
                 .build();
@@ -457,7 +634,7 @@ fn build_on_this_thread(
                     .with_headers(headers(config))
                     .build()
                     .map_err(|e| build_error(config, "metrics", e))?;
-                let reader = PeriodicReader::builder(exporter)
+                let reader = PeriodicReader::builder(Accounted { inner: exporter })
                     .with_interval(config.metrics.export_interval)
                     .build();
                 provider.with_reader(reader)
@@ -469,6 +646,11 @@ fn build_on_this_thread(
     };
 
     let logger_provider = if config.logging.export_logs {
+        let log_batch = opentelemetry_sdk::logs::BatchConfigBuilder::default()
+            .with_max_queue_size(config.otlp.max_queue_size)
+            .with_max_export_batch_size(config.otlp.batch_size.min(config.otlp.max_queue_size))
+            .with_scheduled_delay(config.otlp.scheduled_delay)
+            .build();
         let processor = match &handle {
             Some(handle) => {
                 let exporter = opentelemetry_otlp::LogExporter::builder()
@@ -478,10 +660,13 @@ fn build_on_this_thread(
                     .with_metadata(metadata(config, "logs")?)
                     .build()
                     .map_err(|e| build_error(config, "logs", e))?;
-                opentelemetry_sdk::logs::BatchLogProcessor::builder(OnRuntime {
-                    inner: exporter,
-                    handle: handle.clone(),
+                opentelemetry_sdk::logs::BatchLogProcessor::builder(Accounted {
+                    inner: OnRuntime {
+                        inner: exporter,
+                        handle: handle.clone(),
+                    },
                 })
+                .with_batch_config(log_batch)
                 .build()
             }
             None => {
@@ -492,20 +677,31 @@ fn build_on_this_thread(
                     .with_headers(headers(config))
                     .build()
                     .map_err(|e| build_error(config, "logs", e))?;
-                opentelemetry_sdk::logs::BatchLogProcessor::builder(exporter).build()
+                opentelemetry_sdk::logs::BatchLogProcessor::builder(Accounted { inner: exporter })
+                    .with_batch_config(log_batch)
+                    .build()
             }
         };
         Some(
             SdkLoggerProvider::builder()
                 .with_resource(resource)
-                .with_log_processor(processor)
+                .with_log_processor(QueuedLogs {
+                    inner: processor,
+                    capacity: config.otlp.max_queue_size,
+                })
                 .build(),
         )
     } else {
         None
     };
     drop(_entered);
+    stats::configure_reports(
+        config.otlp.drop_warning_interval,
+        config.otlp.endpoint.as_deref().unwrap_or_default(),
+        config.otlp.max_queue_size,
+    );
     Ok(Exporters {
+        _dropped_metric: meter_provider.as_ref().map(dropped_metric),
         tracer_provider,
         meter_provider,
         logger_provider,

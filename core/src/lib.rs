@@ -31,7 +31,7 @@
 //! - [`level`]: level names as foreign callers spell them;
 //! - [`step`]: [`run_step`](step::run_step), the per-step path a worker runs around a handler;
 //! - [`view`]: OTLP-JSON trace files drawn as terminal waterfalls (`tasker-telemetry view FILE`);
-//! - [`stats`]: counts of spans handed to the exporters;
+//! - [`stats`]: export accounting: spans handed to the exporters, delivered, dropped and why;
 //! - [`error`]: [`ConfigError`] and [`TelemetryError`].
 
 #![warn(missing_docs)]
@@ -64,7 +64,7 @@ pub use correlation::{Correlation, CorrelationGuard, CorrelationId, WithCorrelat
 pub use error::{ConfigError, TelemetryError};
 pub use pipeline::{
     after_fork_in_child, before_fork, flush, init, init_logging, init_with_writer, is_exporting,
-    is_initialized, shutdown, TelemetryGuard,
+    is_initialized, shutdown, shutdown_timeout, TelemetryGuard,
 };
 pub use propagation::RemoteContext;
 pub use redaction::Redactor;

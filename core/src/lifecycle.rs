@@ -272,11 +272,12 @@ impl LifecycleEvent {
                 correlation,
             });
         }
+        // Catalogue names and finite, non-negative values: these records cannot be refused.
         if let Some(counter) = route.counter {
-            metrics::record(InstrumentKind::Counter, counter, 1.0, labels);
+            let _ = metrics::record(InstrumentKind::Counter, counter, 1.0, labels);
         }
         if let (Some(histogram), Some(ms)) = (route.histogram, duration_ms) {
-            metrics::record(InstrumentKind::Histogram, histogram, ms, labels);
+            let _ = metrics::record(InstrumentKind::Histogram, histogram, ms, labels);
         }
     }
 }

@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _, UpDownCounter};
 use opentelemetry::KeyValue;
 
+use crate::error::TelemetryError;
 use crate::redaction::{Redactor, REDACTED};
 
 /// The kind of an instrument.
@@ -191,7 +192,16 @@ pub mod catalogue {
         "Messages waiting in a queue (label queue)"
     );
 
-    /// Every metric above.
+    metric!(
+        TELEMETRY_DROPPED_TOTAL,
+        "tasker_telemetry_dropped_total",
+        Counter,
+        "{item}",
+        "Telemetry dropped before reaching the collector (labels signal = traces, metrics or logs; reason = queue_full, export_failed or shutdown); observed from the core's export accounting, not recorded through this API"
+    );
+
+    /// Every metric above that callers record (all but the self-metric
+    /// [`TELEMETRY_DROPPED_TOTAL`], which the core observes itself).
     pub const ALL: &[MetricDef] = &[
         TASKS_REQUESTS_TOTAL,
         TASKS_COMPLETIONS_TOTAL,
@@ -372,15 +382,75 @@ pub fn clean_labels(labels: &[KeyValue]) -> Cow<'_, [KeyValue]> {
     )
 }
 
+/// Checks an instrument name as OpenTelemetry requires it: 1 to 255 ASCII characters, a letter
+/// first, then letters, digits, `_`, `.`, `-` or `/`. (The SDK would otherwise log an error and
+/// hand out an instrument that records nothing.)
+///
+/// ```
+/// use tasker_telemetry::metrics::validate_name;
+///
+/// assert!(validate_name("tasker_steps_claimed_total").is_ok());
+/// assert!(validate_name("9lives").unwrap_err().to_string().contains("start with a letter"));
+/// ```
+pub fn validate_name(name: &str) -> Result<(), TelemetryError> {
+    let problem = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 255 {
+        Some("it is longer than 255 characters")
+    } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        Some("it must start with a letter")
+    } else if name.contains(|c: char| !(c.is_ascii_alphanumeric() || "_.-/".contains(c))) {
+        Some("only ASCII letters, digits, '_', '.', '-' and '/' are allowed")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(TelemetryError::InvalidInput {
+            what: "metric name",
+            message: format!("{:?}: {why}", crate::fields::truncate(name.to_owned(), 80)),
+        }),
+    }
+}
+
 /// Records `value` on the instrument of `kind` named `name` (the entry point of the bindings).
+///
+/// Errors (nothing is recorded): an invalid name ([`validate_name`]), a value that is not a
+/// finite number, a negative value for a counter (use an up-down counter), or the name of the
+/// core's own [`catalogue::TELEMETRY_DROPPED_TOTAL`].
 ///
 /// ```
 /// use tasker_telemetry::metrics::{record, InstrumentKind};
 /// use opentelemetry::KeyValue;
 ///
-/// record(InstrumentKind::Counter, "tasker_steps_claimed_total", 1.0, &[KeyValue::new("namespace", "payments")]);
+/// record(InstrumentKind::Counter, "tasker_steps_claimed_total", 1.0, &[KeyValue::new("namespace", "payments")]).unwrap();
+/// assert!(record(InstrumentKind::Counter, "tasker_steps_claimed_total", -1.0, &[]).is_err());
 /// ```
-pub fn record(kind: InstrumentKind, name: &str, value: f64, labels: &[KeyValue]) {
+pub fn record(
+    kind: InstrumentKind,
+    name: &str,
+    value: f64,
+    labels: &[KeyValue],
+) -> Result<(), TelemetryError> {
+    validate_name(name)?;
+    let invalid = |message: String| TelemetryError::InvalidInput {
+        what: "metric value",
+        message,
+    };
+    if !value.is_finite() {
+        return Err(invalid(format!("{name}: {value} is not a finite number")));
+    }
+    if kind == InstrumentKind::Counter && value < 0.0 {
+        return Err(invalid(format!(
+            "{name}: a counter only goes up, got {value}; use an up-down counter for values that go down"
+        )));
+    }
+    if name == catalogue::TELEMETRY_DROPPED_TOTAL.name {
+        return Err(TelemetryError::InvalidInput {
+            what: "metric name",
+            message: format!("{name} is reported by tasker-telemetry itself"),
+        });
+    }
     let labels = clean_labels(labels);
     match kind {
         InstrumentKind::Counter => counter(name).add(value, &labels),
@@ -388,6 +458,7 @@ pub fn record(kind: InstrumentKind, name: &str, value: f64, labels: &[KeyValue])
         InstrumentKind::Histogram => histogram(name).record(value, &labels),
         InstrumentKind::Gauge => gauge(name).record(value, &labels),
     }
+    Ok(())
 }
 
 /// Number of cached instruments (all kinds).

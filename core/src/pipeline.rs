@@ -18,6 +18,7 @@ use crate::export::{self, Exporters, SwapTracer};
 use crate::lifecycle::LIFECYCLE_TARGET;
 use crate::logs::LogExportLayer;
 use crate::redaction::Redactor;
+use crate::stats;
 
 /// Targets never exported as OTLP logs (the exporters' own logs would loop).
 const EXPORTER_TARGETS: &[&str] = &[
@@ -31,7 +32,15 @@ const EXPORTER_TARGETS: &[&str] = &[
     "tonic",
     "tower",
     "reqwest",
+    "tasker_telemetry::export",
 ];
+
+/// Targets of the OpenTelemetry SDK's own diagnostics. They are not printed on the console
+/// unless the console filter names them (`info,opentelemetry_sdk=warn`): the SDK logs an error
+/// per failed export request, which would flood the console while a collector is down. Drops
+/// and failed exports are reported instead by the core's rate-limited warning
+/// (see [`crate::stats`]) and by the errors of `flush` and `shutdown`.
+const SDK_DIAGNOSTIC_TARGETS: &[&str] = &["opentelemetry"];
 
 /// Default timeout of the guard's shutdown on drop.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,6 +80,16 @@ fn env_filter(key: &'static str, directives: &str) -> Result<EnvFilter, ConfigEr
         })
 }
 
+fn console_directives(config: &TelemetryConfig) -> String {
+    let mut d = config.logging.level.clone();
+    for t in SDK_DIAGNOSTIC_TARGETS {
+        if !d.contains(t) {
+            d.push_str(&format!(",{t}=off"));
+        }
+    }
+    d
+}
+
 fn trace_directives(config: &TelemetryConfig) -> String {
     format!("{},{LIFECYCLE_TARGET}=off", config.logging.export_level)
 }
@@ -108,7 +127,7 @@ pub(crate) fn build_subscriber(
     )));
     let (console_filter, console_handle) = reload::Layer::new(env_filter(
         "telemetry.logging.level",
-        &config.logging.level,
+        &console_directives(config),
     )?);
     let (trace_filter, trace_handle) = reload::Layer::new(env_filter(
         "telemetry.logging.export_level",
@@ -178,7 +197,7 @@ fn apply_logging(
     config: &TelemetryConfig,
     writer: Option<ConsoleWriter>,
 ) -> Result<(), ConfigError> {
-    let console_filter = env_filter("telemetry.logging.level", &config.logging.level)?;
+    let console_filter = env_filter("telemetry.logging.level", &console_directives(config))?;
     let writer = writer.or_else(|| match &p.console.load().writer {
         w @ ConsoleWriter::Custom(_) => Some(w.clone()),
         _ => None,
@@ -190,6 +209,7 @@ fn apply_logging(
     (p.console_filter)(console_filter).map_err(reload_err)?;
     crate::fields::set_max_value_len(config.spans.max_attribute_length);
     crate::dynamic::set_max_callsites(config.spans.max_dynamic_callsites);
+    crate::redaction::set_current(Redactor::new(&config.logging.redact_keys));
     Ok(())
 }
 
@@ -254,6 +274,7 @@ fn start_export(
         ]),
     );
     if config.exports() {
+        stats::reset();
         let exporters = export::build_exporters(&config, redactor.clone())?;
         opentelemetry::global::set_tracer_provider(exporters.tracer_provider.clone());
         if let Some(mp) = &exporters.meter_provider {
@@ -322,12 +343,29 @@ pub fn current_config() -> Option<TelemetryConfig> {
         .and_then(|p| p.state.lock().ok().and_then(|s| s.config.clone()))
 }
 
-/// Runs `work` on a helper thread and waits at most `timeout` for it.
+/// The endpoint and request timeout of the running export, for messages.
+fn export_target() -> String {
+    current_config()
+        .and_then(|c| {
+            c.otlp.endpoint.clone().map(|e| {
+                format!(
+                    "the collector at {e} (request timeout {}ms)",
+                    c.otlp.timeout.as_millis()
+                )
+            })
+        })
+        .unwrap_or_else(|| "the collector".to_owned())
+}
+
+/// Runs `work` on a helper thread and waits at most `timeout` for it. The error names what was
+/// not delivered: items still queued or in an export request, and items lost in export
+/// requests that failed meanwhile (from [`crate::stats`]).
 fn bounded(
     operation: &'static str,
     timeout: Duration,
     work: impl FnOnce() -> Vec<String> + Send + 'static,
 ) -> Result<(), TelemetryError> {
+    let before = stats::export_stats();
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name(format!("tasker-telemetry-{operation}"))
@@ -340,22 +378,40 @@ fn bounded(
             details: format!("could not start a helper thread: {e}"),
         });
     }
-    match rx.recv_timeout(timeout) {
-        Ok(errors) if errors.is_empty() => Ok(()),
-        Ok(errors) => Err(TelemetryError::Export {
-            operation,
-            details: errors.join("; "),
-        }),
-        Err(_) => Err(TelemetryError::Export {
-            operation,
-            details: format!(
-                "did not finish within {timeout:?}: spans, metrics or logs still queued for the collector may not have been delivered"
-            ),
-        }),
+    let outcome = rx.recv_timeout(timeout);
+    let after = stats::export_stats();
+    let (timed_out, errors) = match outcome {
+        Ok(errors) => (false, errors),
+        Err(_) => (true, Vec::new()),
+    };
+    let books = stats::describe(&before, &after, timed_out);
+    if !timed_out && errors.is_empty() && books.is_empty() {
+        return Ok(());
     }
+    let mut details = Vec::new();
+    if timed_out {
+        details.push(format!(
+            "did not finish within {timeout:?}; {} did not confirm delivery",
+            export_target()
+        ));
+    }
+    if !books.is_empty() {
+        details.push(books);
+    }
+    if !errors.is_empty() {
+        details.push(format!("exporter errors: {}", errors.join("; ")));
+    }
+    Err(TelemetryError::Export {
+        operation,
+        details: details.join("; "),
+    })
 }
 
 /// Exports everything buffered now and waits for it (at most `timeout`). A no-op without export.
+///
+/// The error (`TelemetryError::Export`) says what was not delivered: spans, metric streams or
+/// log records still queued or in an export request when the time ran out, and those lost in
+/// export requests that failed (collector down or refusing).
 pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
     let Some(p) = PIPELINE.get() else {
         return Ok(());
@@ -390,8 +446,18 @@ pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
     })
 }
 
+/// The configured wait for delivery at exit (`telemetry.otlp.shutdown_timeout_ms`; 5 s before
+/// `init`). The guard's drop and the Ruby and Python exit hooks use it.
+pub fn shutdown_timeout() -> Duration {
+    current_config()
+        .map(|c| c.otlp.shutdown_timeout)
+        .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT)
+}
+
 /// Flushes and stops every exporter (at most `timeout`). Idempotent. Console logging keeps
-/// working; spans created afterwards are not exported. Telemetry cannot be initialised again.
+/// working; spans created afterwards are not exported (they are counted as dropped with reason
+/// `shutdown`). Telemetry cannot be initialised again. The error names what was not delivered,
+/// as for [`flush`].
 pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
     let Some(p) = PIPELINE.get() else {
         return Ok(());
@@ -418,6 +484,7 @@ pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
         meter_provider,
         logger_provider,
         runtime,
+        _dropped_metric,
     } = exporters;
     let result = bounded("shutdown", timeout, move || {
         let mut errors = Vec::new();
@@ -439,6 +506,8 @@ pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
         }
         errors
     });
+    // Whatever is still queued or in flight will not be delivered; later items are dropped.
+    stats::close();
     result
 }
 
@@ -474,8 +543,9 @@ pub fn after_fork_in_child() -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Keeps telemetry running; dropping it flushes and shuts down every exporter (waiting at most
-/// [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+/// Keeps telemetry running; dropping it flushes and shuts down every exporter, waiting at most
+/// `telemetry.otlp.shutdown_timeout_ms` ([`shutdown_timeout`]); what could not be delivered is
+/// printed on stderr.
 #[must_use = "dropping the guard shuts telemetry down"]
 #[derive(Debug)]
 pub struct TelemetryGuard {
@@ -498,7 +568,7 @@ impl TelemetryGuard {
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         if !self.done {
-            if let Err(e) = shutdown(DEFAULT_SHUTDOWN_TIMEOUT) {
+            if let Err(e) = shutdown(shutdown_timeout()) {
                 eprintln!("tasker-telemetry: {e}");
             }
         }

@@ -2,8 +2,14 @@
 //! OTLP logs, metric labels).
 //!
 //! A field is secret when its key contains one of the patterns, compared case-insensitively;
-//! dotted keys from flattened maps (`user.credentials.password`) match on any part. Only field
-//! *values* are replaced; messages and exception messages are not scrubbed.
+//! dotted keys from flattened maps (`user.credentials.password`) match on any part, and so do
+//! the keys of maps inside lists or nested deeper than the flattening limit (which travel as
+//! JSON strings). Only field *values* are replaced; messages, span names and exception
+//! messages are not scrubbed.
+
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
 
 /// The default patterns (`telemetry.logging.redact_keys`).
 pub const DEFAULT_REDACT_KEYS: &[&str] = &[
@@ -67,6 +73,22 @@ impl Redactor {
             .iter()
             .any(|p| contains_ignore_ascii_case(key, p))
     }
+}
+
+fn current_cell() -> &'static ArcSwap<Redactor> {
+    static CURRENT: OnceLock<ArcSwap<Redactor>> = OnceLock::new();
+    CURRENT.get_or_init(|| ArcSwap::from_pointee(Redactor::default()))
+}
+
+/// Makes `redactor` the one used where values are converted (JSON strings of foreign lists and
+/// deep maps); set with the configuration.
+pub(crate) fn set_current(redactor: Redactor) {
+    current_cell().store(Arc::new(redactor));
+}
+
+/// The redactor of the current configuration.
+pub fn current() -> Arc<Redactor> {
+    current_cell().load_full()
 }
 
 fn contains_ignore_ascii_case(haystack: &[u8], needle_lower: &[u8]) -> bool {

@@ -1,7 +1,35 @@
-//! Counts of what this process handed to its exporters, for checks such as "the collector
-//! received every span the process created" (tests, the example orchestrator's report).
+//! Counts of what this process handed to its exporters and what became of it: spans started
+//! and ended, and the export books (queued, delivered, dropped and why), so that telemetry is
+//! never lost silently and checks such as "the collector received every span the process
+//! created" can be made (tests, the example orchestrator's report).
+//!
+//! The OpenTelemetry SDK's batch processors drop what does not fit their queue without telling
+//! anyone. The core keeps its own books instead: a span (or log record) is *admitted* to the
+//! export queue only while fewer than `telemetry.otlp.max_queue_size` are waiting, otherwise it
+//! is dropped at once (the caller never waits) and counted; every export request counts what it
+//! delivered or lost. The counts are:
+//!
+//! - readable in-process with [`stats`] (totals; the Ruby and Python bindings expose them too)
+//!   and [`export_stats`] (per signal and reason, with the last export error);
+//! - exported as the metric `tasker_telemetry_dropped_total{signal, reason}`
+//!   (`signal` = `traces`, `metrics` or `logs`; `reason` = `queue_full`, `export_failed` or
+//!   `shutdown`);
+//! - reported by one warning (target `tasker_telemetry::export`) at most every
+//!   `telemetry.otlp.drop_warning_interval_ms`, never one per item;
+//! - named in the error of a [`flush`](crate::flush) or [`shutdown`](crate::shutdown) that could
+//!   not deliver everything.
+//!
+//! With cumulative metrics (the default), a failed metric export loses nothing for good: the
+//! next successful export carries the totals. Metric streams are counted per export request.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+
+// No locks below: a lock held by another thread when the process forks stays locked forever in
+// the child, whose exporter threads would then hang on it.
 
 static SPANS_STARTED: AtomicU64 = AtomicU64::new(0);
 static SPANS_ENDED: AtomicU64 = AtomicU64::new(0);
@@ -13,6 +41,16 @@ pub struct TelemetryStats {
     pub spans_started: u64,
     /// Sampled spans ended and handed to the export queue.
     pub spans_ended: u64,
+    /// Spans the collector accepted.
+    pub spans_exported: u64,
+    /// Spans dropped (queue full, failed export request, or after shutdown).
+    pub spans_dropped: u64,
+    /// Spans queued or in an export request: not delivered yet.
+    pub spans_pending: u64,
+    /// Log records dropped (with `telemetry.logging.export_logs`).
+    pub logs_dropped: u64,
+    /// Metric streams in export requests that failed.
+    pub metrics_dropped: u64,
 }
 
 /// The counters now.
@@ -20,11 +58,18 @@ pub struct TelemetryStats {
 /// ```
 /// let before = tasker_telemetry::stats::stats();
 /// assert!(before.spans_ended <= before.spans_started);
+/// assert!(before.spans_exported + before.spans_dropped + before.spans_pending <= before.spans_ended);
 /// ```
 pub fn stats() -> TelemetryStats {
+    let traces = TRACES.snapshot();
     TelemetryStats {
         spans_started: SPANS_STARTED.load(Ordering::Relaxed),
         spans_ended: SPANS_ENDED.load(Ordering::Relaxed),
+        spans_exported: traces.exported,
+        spans_dropped: traces.dropped(),
+        spans_pending: traces.pending(),
+        logs_dropped: LOGS.snapshot().dropped(),
+        metrics_dropped: METRICS.snapshot().dropped(),
     }
 }
 
@@ -36,8 +81,453 @@ pub(crate) fn span_ended() {
     SPANS_ENDED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Called in a forked child: the parent's spans are the parent's to report.
+/// Starts the books afresh: in a forked child (the parent's spans are the parent's to report),
+/// or when a new export pipeline starts.
 pub(crate) fn reset() {
     SPANS_STARTED.store(0, Ordering::Relaxed);
     SPANS_ENDED.store(0, Ordering::Relaxed);
+    for s in Signal::ALL {
+        counters(s).reset();
+    }
+    REPORT.last_ms.store(0, Ordering::Relaxed);
+    for r in &REPORT.reported {
+        r.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A telemetry signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metric streams.
+    Metrics,
+    /// Log records (with `telemetry.logging.export_logs`).
+    Logs,
+}
+
+impl Signal {
+    /// Every signal.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// `traces`, `metrics` or `logs` (the `signal` label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// What one item of this signal is called in messages.
+    pub fn items(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "metric streams",
+            Signal::Logs => "log records",
+        }
+    }
+}
+
+/// Live counters of one signal.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    queued: AtomicUsize,
+    in_flight: AtomicUsize,
+    exported: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_export_failed: AtomicU64,
+    dropped_shutdown: AtomicU64,
+    failed_exports: AtomicU64,
+    /// Set once export has been shut down: later items are counted as dropped at once.
+    closed: AtomicBool,
+    last_error: ArcSwapOption<String>,
+}
+
+impl Counters {
+    const fn new() -> Self {
+        Self {
+            queued: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            exported: AtomicU64::new(0),
+            dropped_queue_full: AtomicU64::new(0),
+            dropped_export_failed: AtomicU64::new(0),
+            dropped_shutdown: AtomicU64::new(0),
+            failed_exports: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            last_error: ArcSwapOption::const_empty(),
+        }
+    }
+
+    fn reset(&self) {
+        self.queued.store(0, Ordering::Relaxed);
+        self.in_flight.store(0, Ordering::Relaxed);
+        self.exported.store(0, Ordering::Relaxed);
+        self.dropped_queue_full.store(0, Ordering::Relaxed);
+        self.dropped_export_failed.store(0, Ordering::Relaxed);
+        self.dropped_shutdown.store(0, Ordering::Relaxed);
+        self.failed_exports.store(0, Ordering::Relaxed);
+        self.closed.store(false, Ordering::Relaxed);
+        self.last_error.store(None);
+    }
+
+    /// Admits one item to a queue of `capacity`, or counts it as dropped. Never blocks.
+    ///
+    /// An admitted item saw fewer than `capacity` others counted before it, so the admitted
+    /// items waiting never exceed `capacity` and the SDK's queue (of the same size) never has
+    /// to drop one silently.
+    pub(crate) fn admit(&self, capacity: usize) -> bool {
+        if self.closed.load(Ordering::Relaxed) {
+            self.dropped_shutdown.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
+            sub(&self.queued, 1);
+            self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// `n` queued items were handed to an export request.
+    pub(crate) fn sending(&self, n: usize, from_queue: bool) {
+        if self.closed.load(Ordering::Relaxed) {
+            // Counted as dropped when export was shut down.
+            return;
+        }
+        if from_queue {
+            sub(&self.queued, n);
+        }
+        self.in_flight.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// The export request of `n` items finished with `result`.
+    pub(crate) fn sent(&self, n: usize, result: &opentelemetry_sdk::error::OTelSdkResult) {
+        if self.closed.load(Ordering::Relaxed) {
+            // A request that outlived the shutdown: its items were counted as dropped then.
+            return;
+        }
+        sub(&self.in_flight, n);
+        match result {
+            Ok(()) => {
+                self.exported.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.dropped_export_failed
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                self.failed_exports.fetch_add(1, Ordering::Relaxed);
+                self.last_error.store(Some(Arc::new(e.to_string())));
+            }
+        }
+    }
+
+    /// Export is over: whatever is still queued or in flight will not be delivered, and later
+    /// items are dropped at once.
+    pub(crate) fn close(&self) -> u64 {
+        self.closed.store(true, Ordering::Relaxed);
+        let lost = self.queued.swap(0, Ordering::AcqRel) + self.in_flight.swap(0, Ordering::AcqRel);
+        self.dropped_shutdown
+            .fetch_add(lost as u64, Ordering::Relaxed);
+        lost as u64
+    }
+
+    fn snapshot(&self) -> SignalStats {
+        SignalStats {
+            queued: self.queued.load(Ordering::Relaxed) as u64,
+            in_flight: self.in_flight.load(Ordering::Relaxed) as u64,
+            exported: self.exported.load(Ordering::Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_export_failed: self.dropped_export_failed.load(Ordering::Relaxed),
+            dropped_shutdown: self.dropped_shutdown.load(Ordering::Relaxed),
+            failed_exports: self.failed_exports.load(Ordering::Relaxed),
+            last_error: self.last_error.load_full().map(|e| (*e).clone()),
+        }
+    }
+}
+
+fn sub(counter: &AtomicUsize, n: usize) {
+    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+        Some(v.saturating_sub(n))
+    });
+}
+
+static TRACES: Counters = Counters::new();
+static METRICS: Counters = Counters::new();
+static LOGS: Counters = Counters::new();
+
+pub(crate) fn counters(signal: Signal) -> &'static Counters {
+    match signal {
+        Signal::Traces => &TRACES,
+        Signal::Metrics => &METRICS,
+        Signal::Logs => &LOGS,
+    }
+}
+
+/// The counts of one signal at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignalStats {
+    /// Waiting in the export queue now.
+    pub queued: u64,
+    /// In an export request that has not finished yet.
+    pub in_flight: u64,
+    /// Delivered (the collector accepted the request).
+    pub exported: u64,
+    /// Dropped because the queue was full (`telemetry.otlp.max_queue_size`).
+    pub dropped_queue_full: u64,
+    /// Lost in an export request that failed (collector down, refused, timed out).
+    pub dropped_export_failed: u64,
+    /// Still queued or in flight when export was shut down, or recorded afterwards.
+    pub dropped_shutdown: u64,
+    /// Export requests that failed.
+    pub failed_exports: u64,
+    /// The error of the last failed export request.
+    pub last_error: Option<String>,
+}
+
+impl SignalStats {
+    /// Everything dropped, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_export_failed + self.dropped_shutdown
+    }
+
+    /// Queued or in flight: not delivered yet.
+    pub fn pending(&self) -> u64 {
+        self.queued + self.in_flight
+    }
+}
+
+/// The counts of every signal, see [`export_stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    /// Spans.
+    pub traces: SignalStats,
+    /// Metric streams (counted per export request).
+    pub metrics: SignalStats,
+    /// Log records.
+    pub logs: SignalStats,
+}
+
+impl ExportStats {
+    /// The counts of `signal`.
+    pub fn get(&self, signal: Signal) -> &SignalStats {
+        match signal {
+            Signal::Traces => &self.traces,
+            Signal::Metrics => &self.metrics,
+            Signal::Logs => &self.logs,
+        }
+    }
+}
+
+/// The export books of this process so far, per signal (all zero before `init` or without
+/// export).
+///
+/// ```
+/// let books = tasker_telemetry::stats::export_stats();
+/// assert_eq!(books.traces.dropped(), 0);
+/// ```
+pub fn export_stats() -> ExportStats {
+    ExportStats {
+        traces: TRACES.snapshot(),
+        metrics: METRICS.snapshot(),
+        logs: LOGS.snapshot(),
+    }
+}
+
+/// Closes the books of every signal at shutdown; returns what was lost, per signal.
+pub(crate) fn close() -> [u64; 3] {
+    Signal::ALL.map(|s| counters(s).close())
+}
+
+/// Labels and values of the `tasker_telemetry_dropped_total` series.
+pub(crate) fn dropped_series() -> Vec<(Signal, &'static str, u64)> {
+    let s = export_stats();
+    let mut out = Vec::with_capacity(7);
+    for signal in Signal::ALL {
+        let c = s.get(signal);
+        if signal != Signal::Metrics {
+            out.push((signal, "queue_full", c.dropped_queue_full));
+        }
+        out.push((signal, "export_failed", c.dropped_export_failed));
+        if signal != Signal::Metrics {
+            out.push((signal, "shutdown", c.dropped_shutdown));
+        }
+    }
+    out
+}
+
+/// One line describing what is pending and what was dropped, for flush/shutdown errors.
+pub(crate) fn describe(before: &ExportStats, after: &ExportStats, include_pending: bool) -> String {
+    let mut parts = Vec::new();
+    for signal in Signal::ALL {
+        let (b, a) = (before.get(signal), after.get(signal));
+        if include_pending && a.pending() > 0 {
+            parts.push(format!(
+                "{} {} not delivered yet ({} queued, {} in an export request)",
+                a.pending(),
+                signal.items(),
+                a.queued,
+                a.in_flight
+            ));
+        }
+        let failed = a
+            .dropped_export_failed
+            .saturating_sub(b.dropped_export_failed);
+        if failed > 0 {
+            parts.push(format!(
+                "{failed} {} lost in failed export requests ({})",
+                signal.items(),
+                a.last_error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+    }
+    parts.join("; ")
+}
+
+struct Report {
+    /// When the last warning was logged (milliseconds since the Unix epoch; 0 = never).
+    last_ms: AtomicU64,
+    /// Dropped totals per signal at the last warning.
+    reported: [AtomicU64; 3],
+    interval_ms: AtomicU64,
+    queue_size: AtomicUsize,
+    endpoint: ArcSwapOption<String>,
+}
+
+static REPORT: Report = Report {
+    last_ms: AtomicU64::new(0),
+    reported: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    interval_ms: AtomicU64::new(60_000),
+    queue_size: AtomicUsize::new(0),
+    endpoint: ArcSwapOption::const_empty(),
+};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Sets how often drops are reported and what the warning names.
+pub(crate) fn configure_reports(interval: Duration, endpoint: &str, queue_size: usize) {
+    REPORT
+        .interval_ms
+        .store(interval.as_millis() as u64, Ordering::Relaxed);
+    REPORT.endpoint.store(Some(Arc::new(endpoint.to_owned())));
+    REPORT.queue_size.store(queue_size, Ordering::Relaxed);
+}
+
+/// Logs one warning if something was dropped since the last warning and the last one is at
+/// least `telemetry.otlp.drop_warning_interval_ms` old. Called after each export request (on
+/// the exporters' threads, never on the caller's).
+pub(crate) fn maybe_report() {
+    let interval = REPORT.interval_ms.load(Ordering::Relaxed);
+    let last = REPORT.last_ms.load(Ordering::Acquire);
+    let now = now_ms();
+    if last != 0 && now < last.saturating_add(interval) {
+        return;
+    }
+    let s = export_stats();
+    let totals = Signal::ALL.map(|sig| s.get(sig).dropped());
+    let new: Vec<u64> = totals
+        .iter()
+        .zip(&REPORT.reported)
+        .map(|(t, seen)| t.saturating_sub(seen.load(Ordering::Relaxed)))
+        .collect();
+    if new.iter().all(|n| *n == 0) {
+        return;
+    }
+    // One thread reports; the others see the new time and return.
+    if REPORT
+        .last_ms
+        .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    for (seen, total) in REPORT.reported.iter().zip(totals) {
+        seen.store(total, Ordering::Relaxed);
+    }
+    let endpoint = REPORT
+        .endpoint
+        .load_full()
+        .map(|e| (*e).clone())
+        .unwrap_or_default();
+    let queue_size = REPORT.queue_size.load(Ordering::Relaxed);
+    let mut what = Vec::new();
+    let mut why = Vec::new();
+    for (signal, n) in Signal::ALL.iter().zip(&new) {
+        if *n == 0 {
+            continue;
+        }
+        what.push(format!("{n} {}", signal.items()));
+        if let Some(e) = &s.get(*signal).last_error {
+            why.push(format!("{}: {e}", signal.as_str()));
+        }
+    }
+    tracing::warn!(
+        target: "tasker_telemetry::export",
+        dropped_spans = new[0],
+        dropped_metric_streams = new[1],
+        dropped_log_records = new[2],
+        total_dropped_spans = totals[0],
+        endpoint = %endpoint,
+        "telemetry dropped since the last report: {}; the collector at {endpoint} is unreachable or too slow{}, or telemetry.otlp.max_queue_size ({queue_size}) is too small for the load (counted in tasker_telemetry_dropped_total; next report in {}s at the earliest)",
+        what.join(", "),
+        if why.is_empty() { String::new() } else { format!(" (last error: {})", why.join("; ")) },
+        interval as f64 / 1000.0,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_admits_up_to_capacity_and_counts_the_rest() {
+        let c = Counters::new();
+        let admitted = (0..10).filter(|_| c.admit(4)).count();
+        assert_eq!(admitted, 4);
+        let s = c.snapshot();
+        assert_eq!((s.queued, s.dropped_queue_full), (4, 6));
+        c.sending(3, true);
+        assert_eq!(c.snapshot().queued, 1);
+        assert!(c.admit(4), "room again once a batch left the queue");
+        c.sent(3, &Ok(()));
+        c.sending(2, true);
+        c.sent(
+            2,
+            &Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                "refused".into(),
+            )),
+        );
+        let s = c.snapshot();
+        assert_eq!(
+            (s.exported, s.dropped_export_failed, s.failed_exports),
+            (3, 2, 1)
+        );
+        assert_eq!(s.last_error.as_deref(), Some("Operation failed: refused"));
+        assert_eq!(s.pending(), 0);
+        assert!(c.admit(4));
+        assert_eq!(c.close(), 1, "the queued item is lost at shutdown");
+        assert!(!c.admit(4), "nothing is admitted after shutdown");
+        let s = c.snapshot();
+        assert_eq!(s.dropped_shutdown, 2);
+        assert_eq!(s.dropped(), 6 + 2 + 2);
+    }
+
+    #[test]
+    fn concurrent_admission_never_exceeds_capacity() {
+        let c = std::sync::Arc::new(Counters::new());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || (0..1000).filter(|_| c.admit(100)).count())
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(admitted, 100);
+        assert_eq!(c.snapshot().dropped_queue_full, 8000 - 100);
+    }
 }

@@ -147,8 +147,7 @@ pub fn record_metric(
                 )))
             }
         };
-        metrics::record(kind, name, value, &convert::labels(labels));
-        Ok(())
+        metrics::record(kind, name, value, &convert::labels(labels)).map_err(tracing_error)
     })
 }
 

@@ -407,18 +407,11 @@ fn record_metric(
             3 => InstrumentKind::Gauge,
             _ => return Err(error(ruby, format!("invalid instrument kind {kind}"))),
         };
-        if !value.is_finite() {
-            return Err(error(
-                ruby,
-                format!("metric {name}: value {value} is not a finite number"),
-            ));
-        }
         let labels: Vec<opentelemetry::KeyValue> = convert::fields(labels)
             .iter()
             .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
             .collect();
-        metrics::record(kind, &name, value, &labels);
-        Ok(())
+        metrics::record(kind, &name, value, &labels).map_err(|e| error(ruby, e))
     })
 }
 
