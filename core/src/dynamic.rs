@@ -24,7 +24,7 @@ use tracing_core::Kind;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::correlation::{Correlation, CorrelationValue};
-use crate::fields::{Fields, Scalar};
+use crate::fields::{truncate_name, Fields, Scalar};
 use crate::propagation::RemoteContext;
 
 /// Target of foreign spans and events when the caller gives none.
@@ -342,6 +342,14 @@ impl DynSpan {
         } else {
             args.target
         };
+        let name = truncate_name(args.name);
+        let target = truncate_name(target);
+        let args = SpanStart {
+            name: &name,
+            target: &target,
+            ..args
+        };
+        let target = args.target;
         let (parent_cx, override_parent) = parent_context(args.parent, args.correlation);
         let interned = lookup(ShapeKind::Span, args.level, args.name, target, args.fields);
         let cs = interned.unwrap_or_else(|| fallback(ShapeKind::Span, args.level));
@@ -443,7 +451,8 @@ impl DynSpan {
     /// Sets an attribute after the start (exported; redacted like any field).
     pub fn set(&self, key: &str, value: &Scalar) {
         if !self.span.is_disabled() {
-            self.span.set_attribute(key.to_owned(), value.to_otel());
+            self.span
+                .set_attribute(truncate_name(key).into_owned(), value.to_otel());
         }
     }
 
@@ -454,7 +463,7 @@ impl DynSpan {
                 .iter()
                 .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
                 .collect();
-            self.span.add_event(name.to_owned(), attrs);
+            self.span.add_event(truncate_name(name).into_owned(), attrs);
         }
     }
 
@@ -567,6 +576,13 @@ pub fn event(args: EventArgs<'_>) {
         DEFAULT_TARGET
     } else {
         args.target
+    };
+    let target = truncate_name(target);
+    let target: &str = &target;
+    let message = crate::fields::truncate_str(args.message, crate::fields::max_value_len());
+    let args = EventArgs {
+        message: &message,
+        ..args
     };
     let interned = lookup(ShapeKind::Event, args.level, "event", target, args.fields);
     let cs = interned.unwrap_or_else(|| fallback(ShapeKind::Event, args.level));

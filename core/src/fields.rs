@@ -12,13 +12,28 @@
 //! | list | a JSON string: `[1,"a",true]` |
 //! | any other object | its string form (`to_s`, `str()`), done by the binding |
 //!
-//! A key given twice keeps the last value.
+//! A key given twice keeps the last value. Keys (and the names of foreign spans, events and
+//! targets) longer than [`MAX_NAME_LEN`] bytes are cut like long strings. Inside the JSON of a
+//! list or of a map nested too deep, the values of secret-looking keys are already
+//! `[REDACTED]` (see [`crate::redaction`]).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::redaction::{Redactor, REDACTED};
+
 /// Deepest map nesting that is flattened to dotted keys.
 pub const MAX_FLATTEN_DEPTH: usize = 8;
+
+/// Longest key, span name, event name or target kept whole, in bytes; longer ones are cut with
+/// the `…[truncated N bytes]` marker. (Each distinct span shape's names are kept for the life of
+/// the process, so they must be small.)
+pub const MAX_NAME_LEN: usize = 256;
+
+/// `name` cut to [`MAX_NAME_LEN`] bytes (borrowed when it fits).
+pub fn truncate_name(name: &str) -> std::borrow::Cow<'_, str> {
+    truncate_str(name, MAX_NAME_LEN)
+}
 
 static MAX_VALUE_LEN: AtomicUsize = AtomicUsize::new(8192);
 
@@ -139,6 +154,15 @@ pub fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
+/// `s` cut to at most `max` bytes with the marker (borrowed when it fits).
+pub fn truncate_str(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(truncate(s.to_owned(), max))
+    }
+}
+
 /// Flattened fields, in insertion order, keys unique.
 ///
 /// ```
@@ -193,7 +217,10 @@ impl Fields {
 
     /// Inserts an already flat value.
     pub fn insert_scalar(&mut self, key: impl Into<String>, value: Scalar) {
-        let key = key.into();
+        let mut key = key.into();
+        if key.len() > MAX_NAME_LEN {
+            key = truncate(key, MAX_NAME_LEN);
+        }
         let value = match value {
             Scalar::Str(s) => Scalar::Str(truncate(s, max_value_len())),
             other => other,
@@ -213,7 +240,9 @@ impl Fields {
             FieldValue::Bool(b) => self.insert_scalar(key, Scalar::Bool(b)),
             FieldValue::Null => self.insert_scalar(key, Scalar::Str("null".to_owned())),
             FieldValue::List(items) => {
-                let json = serde_json::Value::Array(items.iter().map(to_json).collect());
+                let redactor = crate::redaction::current();
+                let json =
+                    serde_json::Value::Array(items.iter().map(|i| to_json(i, &redactor)).collect());
                 self.insert_scalar(key, Scalar::Str(json.to_string()));
             }
             FieldValue::Map(entries) if depth < MAX_FLATTEN_DEPTH => {
@@ -222,17 +251,27 @@ impl Fields {
                 }
             }
             map @ FieldValue::Map(_) => {
-                self.insert_scalar(key, Scalar::Str(to_json(&map).to_string()))
+                let redactor = crate::redaction::current();
+                self.insert_scalar(key, Scalar::Str(to_json(&map, &redactor).to_string()))
             }
         }
     }
 
-    /// The fields as a JSON object (used by the fallback callsite).
+    /// The fields as a JSON object (used by the fallback callsite, whose single `fields` value
+    /// is not redacted by key later: secret-looking keys are redacted here).
     pub fn to_json(&self) -> serde_json::Value {
+        let redactor = crate::redaction::current();
         serde_json::Value::Object(
             self.entries
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
+                .map(|(k, v)| {
+                    let value = if redactor.is_secret(k) {
+                        serde_json::Value::from(REDACTED)
+                    } else {
+                        v.to_json()
+                    };
+                    (k.clone(), value)
+                })
                 .collect(),
         )
     }
@@ -248,18 +287,28 @@ impl<K: Into<String>, V: Into<FieldValue>> FromIterator<(K, V)> for Fields {
     }
 }
 
-fn to_json(value: &FieldValue) -> serde_json::Value {
+/// `value` as JSON, with the values of secret-looking map keys redacted.
+fn to_json(value: &FieldValue, redactor: &Redactor) -> serde_json::Value {
     match value {
         FieldValue::Str(s) => serde_json::Value::from(s.as_str()),
         FieldValue::Int(i) => serde_json::Value::from(*i),
         FieldValue::Float(f) => Scalar::Float(*f).to_json(),
         FieldValue::Bool(b) => serde_json::Value::from(*b),
         FieldValue::Null => serde_json::Value::Null,
-        FieldValue::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
+        FieldValue::List(items) => {
+            serde_json::Value::Array(items.iter().map(|i| to_json(i, redactor)).collect())
+        }
         FieldValue::Map(entries) => serde_json::Value::Object(
             entries
                 .iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
+                .map(|(k, v)| {
+                    let value = if redactor.is_secret(k) {
+                        serde_json::Value::from(REDACTED)
+                    } else {
+                        to_json(v, redactor)
+                    };
+                    (k.clone(), value)
+                })
                 .collect(),
         ),
     }
@@ -297,6 +346,60 @@ mod tests {
                 ("n", &Scalar::Str("null".into()))
             ]
         );
+    }
+
+    #[test]
+    fn secrets_inside_lists_and_deep_maps_are_redacted_in_their_json() {
+        let user = |pw: &str| {
+            FieldValue::Map(vec![
+                ("name".into(), "ann".into()),
+                ("password".into(), pw.into()),
+                (
+                    "auth".into(),
+                    FieldValue::Map(vec![("api_key".into(), "k".into())]),
+                ),
+            ])
+        };
+        let mut deep = user("deep-secret");
+        for _ in 0..MAX_FLATTEN_DEPTH {
+            deep = FieldValue::Map(vec![("k".into(), deep)]);
+        }
+        let mut f = Fields::new();
+        f.insert("users", FieldValue::List(vec![user("list-secret")]));
+        f.insert("deep", deep);
+        let text = format!("{:?}", f);
+        assert!(!text.contains("secret\""), "{text}");
+        assert!(
+            !text.contains("list-secret") && !text.contains("deep-secret"),
+            "{text}"
+        );
+        let (_, users) = f.iter().next().unwrap();
+        assert_eq!(
+            users,
+            &Scalar::Str(
+                r#"[{"name":"ann","password":"[REDACTED]","auth":{"api_key":"[REDACTED]"}}]"#
+                    .into()
+            )
+        );
+        let fallback = Fields::from_iter([("token", "t"), ("order", "o")]).to_json();
+        assert_eq!(
+            fallback.to_string(),
+            r#"{"token":"[REDACTED]","order":"o"}"#
+        );
+    }
+
+    #[test]
+    fn long_keys_and_names_are_cut() {
+        let mut f = Fields::new();
+        f.insert("k".repeat(10_000), FieldValue::Int(1));
+        let (key, _) = f.iter().next().unwrap();
+        assert!(key.len() < MAX_NAME_LEN + 32, "{}", key.len());
+        assert!(key.ends_with("…[truncated 9744 bytes]"), "{key}");
+        assert_eq!(truncate_name("short"), "short");
+        assert!(matches!(
+            truncate_name("short"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

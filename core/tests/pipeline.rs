@@ -461,3 +461,63 @@ fn handler_span_takes_the_correlation_from_the_step_context() {
             .span_id()
     );
 }
+
+#[test]
+fn huge_names_messages_and_keys_are_cut_not_kept() {
+    let cap = json_capture();
+    let huge = "n".repeat(10 * 1024 * 1024);
+    cap.run(|| {
+        let fields: Fields = [(huge.clone(), FieldValue::Str(huge.clone()))]
+            .into_iter()
+            .collect();
+        let span = start(&huge, &fields, Parent::Current);
+        dynamic::event(EventArgs {
+            level: Level::INFO,
+            target: &huge,
+            message: &huge,
+            fields: &fields,
+            parent: Parent::Span(&span),
+            correlation: None,
+        });
+        span.set(&huge, &tasker_telemetry::fields::Scalar::Int(1));
+        span.add_event(&huge, &Fields::new());
+        span.end();
+    });
+    let span = &cap.spans()[0];
+    assert!(
+        span.name.len() < 300,
+        "span name kept {} bytes",
+        span.name.len()
+    );
+    assert!(span.name.ends_with("bytes]"), "{}", span.name);
+    for kv in &span.attributes {
+        assert!(
+            kv.key.as_str().len() < 300,
+            "attribute key kept {} bytes",
+            kv.key.as_str().len()
+        );
+        assert!(
+            kv.value.as_str().len() < 9000,
+            "attribute value kept {} bytes",
+            kv.value.as_str().len()
+        );
+    }
+    for event in span.events.iter() {
+        assert!(
+            event.name.len() < 9000,
+            "event name kept {} bytes",
+            event.name.len()
+        );
+    }
+    let line = cap
+        .json_lines()
+        .into_iter()
+        .find(|l| l["message"].as_str().is_some_and(|m| m.starts_with("nnn")))
+        .expect("the event was printed");
+    assert!(
+        line.to_string().len() < 20_000,
+        "console line of {} bytes",
+        line.to_string().len()
+    );
+    assert!(line["target"].as_str().unwrap().len() < 300);
+}
