@@ -34,7 +34,8 @@ pub fn rotel_agent() -> PathBuf {
     panic!("rotel-agent not found: run `bash scripts/test.sh` (installs it into .venv) or set ROTEL_AGENT");
 }
 
-fn free_port() -> u16 {
+/// A free loopback port (nothing listens on it once this returns).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -52,7 +53,11 @@ pub struct Collector {
 
 impl Collector {
     pub fn start() -> Collector {
-        let (grpc_port, http_port) = (free_port(), free_port());
+        Self::start_on(free_port(), free_port())
+    }
+
+    /// Starts a collector on the given ports (e.g. where an exporter already sends).
+    pub fn start_on(grpc_port: u16, http_port: u16) -> Collector {
         let out =
             std::env::temp_dir().join(format!("rotel-{}-{grpc_port}.log", std::process::id()));
         let file = std::fs::File::create(&out).unwrap();
