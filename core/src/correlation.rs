@@ -114,6 +114,13 @@ pub mod keys {
     pub const NAMESPACE: &str = "namespace";
 }
 
+fn clean_namespace(namespace: Option<&str>) -> Option<String> {
+    namespace
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 impl Default for Correlation {
     fn default() -> Self {
         Self::new()
@@ -159,7 +166,7 @@ impl Correlation {
                 .map(CorrelationId),
             task_uuid: opt(keys::TASK_UUID, task_uuid)?,
             step_uuid: opt(keys::STEP_UUID, step_uuid)?,
-            namespace: namespace.filter(|s| !s.is_empty()).map(str::to_owned),
+            namespace: clean_namespace(namespace),
         })
     }
 
@@ -181,9 +188,10 @@ impl Correlation {
         self
     }
 
-    /// Sets the namespace.
+    /// Sets the namespace (surrounding whitespace removed, as W3C baggage would on the way to
+    /// another process; an empty namespace is none).
     pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
+        self.namespace = clean_namespace(Some(&namespace.into()));
         self
     }
 
@@ -224,7 +232,7 @@ impl Correlation {
                 keys::PARENT_CORRELATION_ID => c.parent_correlation_id = v.parse().ok(),
                 keys::TASK_UUID => c.task_uuid = Uuid::parse_str(v).ok(),
                 keys::STEP_UUID => c.step_uuid = Uuid::parse_str(v).ok(),
-                keys::NAMESPACE if !v.is_empty() => c.namespace = Some(v.to_owned()),
+                keys::NAMESPACE => c.namespace = clean_namespace(Some(v)),
                 _ => {}
             }
         }
