@@ -1,6 +1,7 @@
 """Type stub of ``tasker_core._native``, the Rust extension behind :mod:`tasker_core.tracing`.
 
-Not a public API: use :mod:`tasker_core.tracing`. Level arguments are indexes
+Not a public API: use :mod:`tasker_core.tracing`. Name, message and key arguments accept any
+object (``str()`` of it, lone surrogates replaced); level arguments are indexes
 (0 = trace, 1 = debug, 2 = info, 3 = warn, 4 = error). ``parent`` is the Python-side current
 span or remote context; ``None`` means the Rust span current on this thread (a Rust caller), or
 no parent when the thread's current span is another context's Python span.
@@ -124,8 +125,8 @@ def inject(
 ) -> Dict[str, str]:
     """W3C headers for the given parent and correlation."""
 
-def extract(headers: Mapping[str, str]) -> RemoteContext:
-    """Reads a remote context from W3C headers."""
+def extract(headers: Dict[Any, Any]) -> RemoteContext:
+    """Reads a remote context from W3C headers (keys and values as ``str()``)."""
 
 def current(
     parent: Optional[_Parent] = None, correlation: Optional[Correlation] = None,
@@ -146,6 +147,9 @@ def flush(timeout: float) -> None:
 
 def shutdown(timeout: float) -> None:
     """Flushes and stops export (GIL released)."""
+
+def shutdown_timeout() -> float:
+    """``telemetry.otlp.shutdown_timeout_ms`` in seconds: how long the exit flush may wait."""
 
 def before_fork() -> None:
     """Fork hook: exports what is queued."""
@@ -176,7 +180,8 @@ def run_step(message: Mapping[str, Any], callback: Callable[[], T]) -> T:
     """Calls ``callback()`` as the step ``message`` inside the Rust ``execute_step`` span."""
 
 def stats() -> Dict[str, int]:
-    """``{"spans_started": n, "spans_ended": n}``: spans handed to the exporters."""
+    """Export counters: ``spans_started``, ``spans_ended``, ``spans_exported``, ``spans_dropped``,
+    ``spans_pending``, ``logs_dropped``, ``metrics_dropped``."""
 
 def _testing_rust_span(
     name: str, callback: Callable[[], T], correlation_id: Optional[str] = None

@@ -17,7 +17,9 @@ a Rust span is current on the thread nests under it. Console logging is set up a
 the environment (``TASKER_LOG_FORMAT``, ``TASKER_LOG_LEVEL``, ...); :func:`init` adds export.
 
 Log calls (:func:`info` and friends, :class:`LoggingHandler`) never raise: a failure is
-reported once on stderr. Everything else raises :class:`TracingError` on invalid input.
+reported once on stderr. Everything else raises :class:`TracingError` on invalid input (a wrong
+type included, never a bare ``TypeError``). Names, messages and keys of any type are taken as
+``str(value)`` (``<unprintable TYPE>`` when that raises; lone surrogates replaced).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def _level(level: Level) -> int:
         return _native.level_index(level) if index is None else index
     if isinstance(level, int) and not isinstance(level, bool):
         return _stdlib_level(level)
-    raise TracingError(f"{level!r} is not a level: expected a level name or a logging level number")
+    raise TracingError(f"{_safe_repr(level)} is not a level: expected a level name or a logging level number")
 
 
 # The most verbose level any output records (0 = trace ... 5 = off), cached so that a disabled
@@ -237,6 +239,36 @@ def _safe_str(value: object) -> str:
         return f"<unprintable {type(value).__qualname__}>"
 
 
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__qualname__}>"
+
+
+def _mapping(value: Any, what: str) -> Dict[Any, Any]:
+    """``value`` (a mapping, or ``None`` for empty) as a dict; TracingError otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TracingError(f"{what} must be a mapping such as a dict, got {type(value).__qualname__}")
+    try:
+        return dict(value)
+    except Exception as exc:
+        raise TracingError(f"{what}: the mapping could not be read ({type(exc).__name__}: {exc})") from None
+
+
+def _seconds(value: Any, what: str) -> float:
+    """A timeout in seconds; TracingError for anything that is not a number (the core rejects
+    negative, infinite and NaN ones)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except Exception:
+            raise TracingError(f"{what} must be a number of seconds, got {_safe_repr(value)}") from None
+    return float(value)
+
+
 def _exception_parts(exc: BaseException) -> Tuple[str, str, str]:
     """``(exception.type, exception.message, exception.stacktrace)`` of ``exc``."""
     try:
@@ -271,9 +303,7 @@ class Span:
     def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
         """Starts the native span; returns it and the correlation it brings (if any)."""
         parent, corr = _context()
-        native = _native.start_span(
-            str(self.name), self._level, self._target, self._fields, parent, corr
-        )
+        native = _native.start_span(self.name, self._level, self._target, self._fields, parent, corr)
         return native, None
 
     def __enter__(self) -> "Span":
@@ -334,7 +364,10 @@ class Span:
 
     def record_exception(self, exc: BaseException) -> None:
         """Records ``exc`` on the span (``exception.*`` attributes and event) and sets the error
-        status. Done automatically for an exception leaving the ``with`` block."""
+        status. Done automatically for an exception leaving the ``with`` block. TracingError when
+        ``exc`` is not an exception."""
+        if not isinstance(exc, BaseException):
+            raise TracingError(f"record_exception expects an exception, got {type(exc).__qualname__}")
         self._running().record_exception(*_exception_parts(exc))
 
     def set_error(self, description: str) -> None:
@@ -352,7 +385,7 @@ class _HandlerSpan(Span):
 
     def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
         parent, corr = _context()
-        return _native.start_handler_span(str(self.name), self._fields, parent, corr)
+        return _native.start_handler_span(self.name, self._fields, parent, corr)
 
 
 def span(name: str, level: Level = "info", **fields: Any) -> Span:
@@ -368,8 +401,9 @@ def handler_span(handler_name: str, context: Optional[Mapping[str, Any]] = None)
     ``step_uuid`` and ``namespace`` from the (flattened) step context become the current
     correlation inside the block (a missing ``correlation_id`` is inherited or generated);
     ``task_name``, ``step_name``, ``attempt``, ``retry_limit`` and ``handler_class`` become
-    attributes with ``handler.name``. An id that is not a UUID raises TracingError."""
-    return _HandlerSpan(handler_name, INFO, "tasker.handler", dict(context or {}))
+    attributes with ``handler.name``. An id that is not a UUID, or a context that is not a
+    mapping, raises TracingError."""
+    return _HandlerSpan(handler_name, INFO, "tasker.handler", _mapping(context, "handler_span context"))
 
 
 def _arguments(sig: inspect.Signature, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -481,6 +515,8 @@ def instrument(
     index = _level(level)
 
     def decorate(fn: F) -> F:
+        if not callable(fn):
+            raise TracingError(f"instrument decorates functions, got {type(fn).__qualname__}")
         span_name = name or getattr(fn, "__qualname__", None) or repr(fn)
         target = getattr(fn, "__module__", None) or ""
         sig = inspect.signature(fn) if record_args else None
@@ -596,7 +632,8 @@ class LoggingHandler(logging.Handler):
     """A :class:`logging.Handler` that sends records to the core: the logger name is the target,
     ``extra=`` entries are fields, ``exc_info`` becomes ``exception.type``,
     ``exception.message`` and ``exception.stacktrace`` (formatted traceback). The record joins
-    the current span and correlation. Never raises."""
+    the current span and correlation. Never raises: a message whose ``%``-arguments do not
+    format is kept as the unformatted message with a ``logging.format_error`` field."""
 
     def emit(self, record: logging.LogRecord) -> None:
         """Sends one record (called by :mod:`logging`)."""
@@ -610,7 +647,12 @@ class LoggingHandler(logging.Handler):
                 fields["exception.type"] = kind
                 fields["exception.message"] = message
                 fields["exception.stacktrace"] = stack
-            _emit(level, record.getMessage(), fields, record.name)
+            try:
+                text = record.getMessage()
+            except Exception as exc:  # a message or %-arguments that do not format: keep the record
+                text = _safe_str(record.msg)
+                fields["logging.format_error"] = f"{type(exc).__name__}: {_safe_str(exc)}"
+            _emit(level, text, fields, record.name)
         except Exception as exc:
             _report("logging handler", exc)
 
@@ -619,7 +661,16 @@ def install_logging(level: Union[int, str] = logging.INFO, logger: Optional[str]
     """Routes stdlib logging into the core: adds a :class:`LoggingHandler` to the root logger
     (or ``logger``), replacing one added before, and sets its level. Existing code calling
     ``logging.getLogger(__name__).info(...)`` then joins the trace unchanged. Returns the
-    handler."""
+    handler. TracingError for a level :mod:`logging` does not know or a logger name that is
+    not a string (nothing is changed then)."""
+    if logger is not None and not isinstance(logger, str):
+        raise TracingError(f"install_logging logger must be a logger name (str), got {type(logger).__qualname__}")
+    try:
+        logging.Logger("tasker_core.tracing.level-check").setLevel(level)
+    except Exception:
+        raise TracingError(
+            f"install_logging level must be a logging level number or name such as 'INFO', got {_safe_repr(level)}"
+        ) from None
     target = logging.getLogger(logger)
     for h in list(target.handlers):
         if isinstance(h, LoggingHandler):
@@ -634,10 +685,6 @@ def install_logging(level: Union[int, str] = logging.INFO, logger: Optional[str]
 # Correlation and propagation
 
 
-def _uuid_text(value: Any) -> Optional[str]:
-    return None if value is None else str(value)
-
-
 @contextlib.contextmanager
 def correlation(
     correlation_id: Any = None,
@@ -649,13 +696,7 @@ def correlation(
     """Makes a correlation current in the ``with`` block: every span and event inside carries
     ``correlation_id`` (a new UUIDv7 when not given) and the other ids that are set. Ids are
     UUIDs (``str`` or :class:`uuid.UUID`); an invalid one raises TracingError naming it."""
-    corr = Correlation.from_parts(
-        _uuid_text(correlation_id),
-        _uuid_text(parent_correlation_id),
-        _uuid_text(task_uuid),
-        _uuid_text(step_uuid),
-        namespace,
-    )
+    corr = Correlation.from_parts(correlation_id, parent_correlation_id, task_uuid, step_uuid, namespace)
     token = _correlation_var.set(corr)
     try:
         yield corr
@@ -667,8 +708,9 @@ def correlation(
 def remote_context(headers: Mapping[str, Any]) -> Iterator[RemoteContext]:
     """Continues a trace from another process: spans started in the block are children of the
     remote span in ``headers`` (W3C ``traceparent``/``tracestate``; names case-insensitive) and
-    carry the correlation from its ``baggage``. Invalid headers are ignored (a new trace)."""
-    remote = _native.extract({str(k): str(v) for k, v in headers.items()})
+    carry the correlation from its ``baggage``. Invalid headers are ignored (a new trace);
+    ``headers`` that is not a mapping raises TracingError."""
+    remote = _native.extract(_mapping(headers, "remote_context headers"))
     token = _parent_var.set(remote)
     corr = remote.correlation()
     ctoken = _correlation_var.set(corr) if corr is not None else None
@@ -692,17 +734,23 @@ def run_step(message: Mapping[str, Any], handler: Callable[[], T]) -> T:
         tracing.run_step({"step_name": "reserve_inventory", "attempt": 1,
                           "correlation_id": cid, "headers": headers}, lambda: handler(payload))
     """
+    message = _mapping(message, "run_step message")
+    if not callable(handler):
+        raise TracingError(f"run_step calls a handler, got {type(handler).__qualname__}")
     tokens = (_parent_var.set(None), _correlation_var.set(None))
     try:
-        return _native.run_step(dict(message), handler)
+        return _native.run_step(message, handler)
     finally:
         _reset(_correlation_var, tokens[1])
         _reset(_parent_var, tokens[0])
 
 
 def stats() -> Dict[str, int]:
-    """Counts of spans this process handed to its exporters: ``{"spans_started": n,
-    "spans_ended": n}`` (a forked child starts at zero)."""
+    """The process's export counters (a forked child starts at zero): ``spans_started``,
+    ``spans_ended`` (handed to the export queue), ``spans_exported`` (accepted by the
+    collector), ``spans_dropped`` (queue full, failed export, or after shutdown),
+    ``spans_pending`` (queued or in an export request), ``logs_dropped`` and
+    ``metrics_dropped``."""
     return _native.stats()
 
 
@@ -739,11 +787,11 @@ def current_span_id() -> Optional[str]:
 # Metrics
 
 
-def _number(name: str, value: Any) -> float:
+def _number(name: Any, value: Any) -> float:
     try:
         return float(value)
-    except (TypeError, ValueError):
-        raise TracingError(f"metric {name!r}: value {value!r} is not a number") from None
+    except Exception:
+        raise TracingError(f"metric {_safe_str(name)!r}: value {_safe_repr(value)} is not a number") from None
 
 
 def counter(name: str, value: float = 1, **labels: Any) -> None:
@@ -776,8 +824,9 @@ def lifecycle(
     """Emits the lifecycle event ``name`` (``task.initialized`` ... ``step.retry_scheduled``)
     along the core's route: span event on the current span, log line, counter and, with
     ``duration_ms``, the duration histogram. Raises TracingError for an unknown name."""
+    duration = None if duration_ms is None else _number(name, duration_ms)
     parent, corr = _context()
-    _native.lifecycle(name, duration_ms, dict(labels or {}), fields, parent, corr)
+    _native.lifecycle(name, duration, _mapping(labels, "lifecycle labels"), fields, parent, corr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -801,8 +850,17 @@ def init(config_path: Optional[Union[str, "os.PathLike[str]"]] = None, **overrid
     ``otlp_endpoint=url``, ``logging_format="json"``; dotted keys work too). Booleans, lists
     (``logging_redact_keys``) and dicts (``otlp_headers``) are accepted. Raises TracingError
     for an invalid configuration or a second call."""
-    path = None if config_path is None else os.fspath(config_path)
-    _native.init(path, [(k, _config_value(v)) for k, v in overrides.items()])
+    try:
+        path = None if config_path is None else os.fsdecode(config_path)
+    except TypeError:
+        raise TracingError(f"init config_path must be a path (str or os.PathLike), got {type(config_path).__qualname__}") from None
+    values = []
+    for key, value in overrides.items():
+        try:
+            values.append((key, _config_value(value)))
+        except Exception as exc:
+            raise TracingError(f"init {key}: the value could not be turned into text ({type(exc).__name__}: {exc})") from None
+    _native.init(path, values)
     _refresh_max_level()
 
 
@@ -813,20 +871,24 @@ def is_initialized() -> bool:
 
 def flush(timeout: float = 5.0) -> None:
     """Exports everything buffered, waiting at most ``timeout`` seconds (the GIL is released
-    meanwhile). Raises TracingError when something could not be delivered."""
-    _native.flush(float(timeout))
+    meanwhile). Raises TracingError when something could not be delivered, naming what: spans
+    still queued or in an export request when the time ran out, or lost in failed requests."""
+    _native.flush(_seconds(timeout, "flush timeout"))
 
 
 def shutdown(timeout: float = 5.0) -> None:
     """Flushes and stops export (idempotent; the GIL is released meanwhile). Console logging
     goes on; telemetry cannot be initialised again. Raises TracingError on a delivery failure."""
-    _native.shutdown(float(timeout))
+    _native.shutdown(_seconds(timeout, "shutdown timeout"))
 
 
 def _flush_at_exit() -> None:
+    """Delivers what is buffered when the interpreter exits (normally, ``sys.exit``, an
+    uncaught exception), waiting at most ``telemetry.otlp.shutdown_timeout_ms``. Not run on
+    ``os._exit`` or a signal's default action (see the README on SIGTERM)."""
     if _native.is_initialized():
         try:
-            _native.flush(5.0)
+            _native.flush(_native.shutdown_timeout())
         except Exception as exc:
             _report("flush at exit", exc)
 

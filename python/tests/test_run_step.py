@@ -74,7 +74,7 @@ def test_stats_count_the_spans_written_to_the_otlp_json_file(tmp_path):
         f"""
         import json
         from tasker_core import tracing
-        assert tracing.stats() == {{"spans_started": 0, "spans_ended": 0}}
+        assert tracing.stats() == {{"spans_started": 0, "spans_ended": 0, "spans_exported": 0, "spans_dropped": 0, "spans_pending": 0, "logs_dropped": 0, "metrics_dropped": 0}}
         tracing.init(service_name="py-file", otlp_file={str(path)!r})
         with tracing.span("outer"):
             for i in range(3):
@@ -85,7 +85,8 @@ def test_stats_count_the_spans_written_to_the_otlp_json_file(tmp_path):
         """
     )
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert stats == {"spans_started": 4, "spans_ended": 4}
+    assert stats["spans_started"] == 4 and stats["spans_ended"] == 4
+    assert stats["spans_exported"] == 4 and stats["spans_dropped"] == 0 and stats["spans_pending"] == 0
     names = [
         span["name"]
         for line in path.read_text().splitlines()

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use tasker_telemetry::dynamic::Parent;
 use tasker_telemetry::propagation::{self, RemoteContext};
 use tasker_telemetry::Correlation;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::convert::{text_pairs, Text};
 use crate::errors::{guard, tracing_error};
 use crate::span::Span;
 
@@ -33,11 +35,11 @@ impl PyCorrelation {
     #[staticmethod]
     #[pyo3(signature = (correlation_id=None, parent_correlation_id=None, task_uuid=None, step_uuid=None, namespace=None))]
     fn from_parts(
-        correlation_id: Option<String>,
-        parent_correlation_id: Option<String>,
-        task_uuid: Option<String>,
-        step_uuid: Option<String>,
-        namespace: Option<String>,
+        correlation_id: Option<Text>,
+        parent_correlation_id: Option<Text>,
+        task_uuid: Option<Text>,
+        step_uuid: Option<Text>,
+        namespace: Option<Text>,
     ) -> PyResult<Self> {
         guard("correlation", || {
             Correlation::from_parts(
@@ -212,9 +214,11 @@ pub fn inject(
     })
 }
 
-/// Reads a remote context from headers (names case-insensitive; invalid headers are ignored).
+/// Reads a remote context from headers (names case-insensitive; keys and values as `str()`;
+/// invalid headers are ignored).
 #[pyfunction]
-pub fn extract(headers: HashMap<String, String>) -> PyResult<PyRemoteContext> {
+pub fn extract(headers: &Bound<'_, PyDict>) -> PyResult<PyRemoteContext> {
+    let headers = text_pairs(headers);
     guard("extract", || {
         let inner = propagation::extract(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Ok(PyRemoteContext { inner })

@@ -26,6 +26,32 @@ struct Walk {
     path: Vec<usize>,
 }
 
+/// A name, message or key as the core takes it: a `str` (lone surrogates replaced, never an
+/// error), or `str(obj)` of anything else (`<unprintable TYPE>` when that raises). Extraction
+/// never fails, so odd text reaches the core instead of failing the call.
+pub struct Text(pub String);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Text {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> Result<Self, Self::Error> {
+        Ok(Text(text(&obj)))
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `(str(key), str(value))` pairs of a mapping (W3C headers, configuration overrides).
+pub fn text_pairs(dict: &Bound<'_, PyDict>) -> Vec<(String, String)> {
+    dict.iter().map(|(k, v)| (text(&k), text(&v))).collect()
+}
+
 /// Converts a `dict[str, Any]` (keyword arguments) to flattened fields.
 pub fn fields(dict: Option<&Bound<'_, PyDict>>) -> Fields {
     let mut out = Fields::new();

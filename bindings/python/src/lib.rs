@@ -44,6 +44,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::is_initialized, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::flush, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(pipeline::shutdown_timeout, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::before_fork, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::level_index, m)?)?;

@@ -13,7 +13,7 @@ use tasker_telemetry::metrics::{self, InstrumentKind};
 use tasker_telemetry::{TelemetryConfig, TelemetryGuard};
 
 use crate::context::{correlation_arg, with_parent, ParentArg, PyCorrelation};
-use crate::convert;
+use crate::convert::{self, Text};
 use crate::errors::{guard, tracing_error, TracingError};
 
 /// The guard of `init()`, kept until `shutdown()`.
@@ -48,14 +48,15 @@ pub fn init_logging() -> PyResult<Option<String>> {
 #[pyo3(signature = (config_path=None, overrides=Vec::new()))]
 pub fn init(
     py: Python<'_>,
-    config_path: Option<PathBuf>,
-    overrides: Vec<(String, String)>,
+    config_path: Option<Text>,
+    overrides: Vec<(Text, Text)>,
 ) -> PyResult<()> {
+    let config_path = config_path.map(|p| PathBuf::from(p.0));
     guard("init", || {
         let mut config = TelemetryConfig::load_from(config_path.as_deref(), &ProcessEnv)
             .map_err(tracing_error)?;
         for (key, value) in &overrides {
-            config.set(key, value).map_err(tracing_error)?;
+            config.set(&key.0, &value.0).map_err(tracing_error)?;
         }
         let started = py.detach(|| tasker_telemetry::init(config));
         let new_guard = started.map_err(tracing_error)?;
@@ -94,6 +95,13 @@ pub fn shutdown(py: Python<'_>, timeout: f64) -> PyResult<()> {
     })
 }
 
+/// The configured wait for delivery at exit (`telemetry.otlp.shutdown_timeout_ms`), in seconds:
+/// the `atexit` flush waits no longer.
+#[pyfunction]
+pub fn shutdown_timeout() -> f64 {
+    tasker_telemetry::shutdown_timeout().as_secs_f64()
+}
+
 /// `os.register_at_fork(before=...)`: exports what is queued before the process forks.
 #[pyfunction]
 pub fn before_fork(py: Python<'_>) -> PyResult<()> {
@@ -113,8 +121,8 @@ pub fn after_fork_in_child() -> PyResult<()> {
 
 /// The index (0 = trace … 4 = error) of a level name; `TracingError` for an unknown name.
 #[pyfunction]
-pub fn level_index(name: &str) -> PyResult<u8> {
-    tasker_telemetry::level::parse_level(name)
+pub fn level_index(name: Text) -> PyResult<u8> {
+    tasker_telemetry::level::parse_level(&name)
         .map(tasker_telemetry::level::level_index)
         .map_err(tracing_error)
 }
@@ -131,7 +139,7 @@ pub fn max_level_index() -> u8 {
 #[pyo3(signature = (kind, name, value, labels=None))]
 pub fn record_metric(
     kind: &str,
-    name: &str,
+    name: Text,
     value: f64,
     labels: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<()> {
@@ -147,7 +155,7 @@ pub fn record_metric(
                 )))
             }
         };
-        metrics::record(kind, name, value, &convert::labels(labels)).map_err(tracing_error)
+        metrics::record(kind, &name, value, &convert::labels(labels)).map_err(tracing_error)
     })
 }
 
@@ -157,7 +165,7 @@ pub fn record_metric(
 #[pyo3(signature = (name, duration_ms=None, labels=None, fields=None, parent=None, correlation=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn lifecycle(
-    name: &str,
+    name: Text,
     duration_ms: Option<f64>,
     labels: Option<&Bound<'_, PyDict>>,
     fields: Option<&Bound<'_, PyDict>>,
@@ -165,7 +173,7 @@ pub fn lifecycle(
     correlation: Option<Bound<'_, PyCorrelation>>,
 ) -> PyResult<()> {
     guard("lifecycle", || {
-        let event = LifecycleEvent::parse(name).map_err(tracing_error)?;
+        let event = LifecycleEvent::parse(&name).map_err(tracing_error)?;
         let duration = duration_ms.map(|ms| duration(ms / 1000.0)).transpose()?;
         let labels = convert::labels(labels);
         let fields = convert::fields(fields);

@@ -13,7 +13,7 @@ use tasker_telemetry::propagation;
 use tracing::Level;
 
 use crate::context::{correlation_arg, with_parent, ParentArg, PyCorrelation};
-use crate::convert;
+use crate::convert::{self, Text};
 use crate::errors::{guard, tracing_error, TracingError};
 
 /// The core's level for an index 0 (trace) … 4 (error), as `level_index` returns.
@@ -130,9 +130,9 @@ impl Span {
     }
 
     /// Sets an attribute (a dict value sets one attribute per flattened key).
-    fn set(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set(&self, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
         guard("Span.set", || {
-            let fields = convert::field(key, value);
+            let fields = convert::field(&key, value);
             self.with_open(|span| {
                 for (k, v) in fields.iter() {
                     span.set(k, v);
@@ -144,10 +144,10 @@ impl Span {
 
     /// Adds a span event with fields.
     #[pyo3(signature = (name, fields=None))]
-    fn add_event(&self, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    fn add_event(&self, name: Text, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         guard("Span.add_event", || {
             let fields = convert::fields(fields);
-            self.with_open(|span| span.add_event(name, &fields));
+            self.with_open(|span| span.add_event(&name, &fields));
             Ok(())
         })
     }
@@ -156,20 +156,20 @@ impl Span {
     #[pyo3(signature = (kind, message, stacktrace=None))]
     fn record_exception(
         &self,
-        kind: &str,
-        message: &str,
-        stacktrace: Option<&str>,
+        kind: Text,
+        message: Text,
+        stacktrace: Option<Text>,
     ) -> PyResult<()> {
         guard("Span.record_exception", || {
-            self.with_open(|span| span.record_exception(kind, message, stacktrace));
+            self.with_open(|span| span.record_exception(&kind, &message, stacktrace.as_deref()));
             Ok(())
         })
     }
 
     /// Sets error status with a description.
-    fn set_error(&self, description: &str) -> PyResult<()> {
+    fn set_error(&self, description: Text) -> PyResult<()> {
         guard("Span.set_error", || {
-            self.with_open(|span| span.set_error(description));
+            self.with_open(|span| span.set_error(&description));
             Ok(())
         })
     }
@@ -225,9 +225,9 @@ impl Span {
 #[pyo3(signature = (name, level, target, fields=None, parent=None, correlation=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_span(
-    name: &str,
+    name: Text,
     level: u8,
-    target: &str,
+    target: Text,
     fields: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
@@ -238,9 +238,9 @@ pub fn start_span(
         let correlation = correlation_arg(correlation.as_ref());
         let span = with_parent(parent.as_ref(), |parent| {
             DynSpan::start(SpanStart {
-                name,
+                name: &name,
                 level,
-                target,
+                target: &target,
                 fields: &fields,
                 parent,
                 correlation: correlation.as_ref(),
@@ -255,7 +255,7 @@ pub fn start_span(
 #[pyfunction]
 #[pyo3(signature = (handler_name, context=None, parent=None, correlation=None))]
 pub fn start_handler_span(
-    handler_name: &str,
+    handler_name: Text,
     context: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
@@ -264,7 +264,7 @@ pub fn start_handler_span(
         let context = convert::fields(context);
         let inherited = correlation_arg(correlation.as_ref());
         let started = with_parent(parent.as_ref(), |parent| {
-            core_handler_span(handler_name, &context, parent, inherited.as_ref())
+            core_handler_span(&handler_name, &context, parent, inherited.as_ref())
         })
         .map_err(tracing_error)?;
         Ok((
@@ -282,8 +282,8 @@ pub fn start_handler_span(
 #[allow(clippy::too_many_arguments)]
 pub fn event(
     level: u8,
-    target: &str,
-    message: &str,
+    target: Text,
+    message: Text,
     fields: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
@@ -295,8 +295,8 @@ pub fn event(
         with_parent(parent.as_ref(), |parent| {
             dynamic::event(EventArgs {
                 level,
-                target,
-                message,
+                target: &target,
+                message: &message,
                 fields: &fields,
                 parent,
                 correlation: correlation.as_ref(),

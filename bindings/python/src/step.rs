@@ -19,12 +19,18 @@ pub fn run_step(message: &Bound<'_, PyDict>, callback: Bound<'_, PyAny>) -> PyRe
     })
 }
 
-/// `{"spans_started": n, "spans_ended": n}`: spans this process handed to its exporters.
+/// The process's export counters (`tasker_telemetry::stats::stats`): spans started, ended,
+/// exported, dropped and pending; log records and metric streams dropped.
 #[pyfunction]
 pub fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let now = tasker_telemetry::stats::stats();
     let out = PyDict::new(py);
     out.set_item("spans_started", now.spans_started)?;
     out.set_item("spans_ended", now.spans_ended)?;
+    out.set_item("spans_exported", now.spans_exported)?;
+    out.set_item("spans_dropped", now.spans_dropped)?;
+    out.set_item("spans_pending", now.spans_pending)?;
+    out.set_item("logs_dropped", now.logs_dropped)?;
+    out.set_item("metrics_dropped", now.metrics_dropped)?;
     Ok(out)
 }
