@@ -252,11 +252,13 @@ class EventsTest < Minitest::Test
       bad = Object.new
       def bad.to_s = raise("boom")
       print " ", T.info(bad).inspect, " ", T.info("still works").inspect
+      print " ", T.event(:loud, "no such level").inspect, " ", T.event(:louder, "again").inspect
     RUBY
     assert status.success?, err
-    assert_equal "skipped false true false true", _out
+    assert_equal "skipped false true true true false false", _out
     assert lines.any? { |l| l["message"] == "still works" }
-    assert_match(/reported once/, err)
+    assert lines.any? { |l| l["message"] == "#<Object (to_s raised boom)>" }, "a message whose to_s raises is kept"
+    assert_equal 1, err.scan("reported once").size
   end
 end
 

@@ -62,7 +62,12 @@ pub fn safe_to_s(v: Value) -> String {
             Some(s) => string(s),
             None => format!("#<{} (to_s returned a non-String)>", class_name(v)),
         },
-        Err(e) => format!("#<{} (to_s raised {e})>", class_name(v)),
+        Err(e) => {
+            // Only the first line: Ruby 3.1 appends a source snippet to NoMethodError messages.
+            let message = e.to_string();
+            let first = message.lines().next().unwrap_or_default().trim_end();
+            format!("#<{} (to_s raised {first})>", class_name(v))
+        }
     }
 }
 

@@ -51,6 +51,17 @@ fn guard<T>(ruby: &Ruby, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Erro
     })
 }
 
+/// A name, message or key as the core takes it: Symbol and String as themselves (binary or
+/// invalid UTF-8 converted lossily), anything else via `to_s` (a placeholder when that raises).
+fn text(v: Value) -> String {
+    convert::key(v)
+}
+
+/// [`text`], with `nil` as none.
+fn opt_text(v: Value) -> Option<String> {
+    (!v.is_nil()).then(|| text(v))
+}
+
 fn level(ruby: &Ruby, index: u8) -> Result<Level, Error> {
     tasker_telemetry::level::level_from_index(index).map_err(|e| error(ruby, e))
 }
@@ -110,16 +121,19 @@ impl RbSpan {
         });
     }
 
-    fn add_event(&self, name: String, fields: Option<RHash>) {
+    fn add_event(&self, name: Value, fields: Option<RHash>) {
+        let name = text(name);
         let fields = convert::fields(fields);
         self.with(|s| s.add_event(&name, &fields));
     }
 
-    fn record_exception(&self, kind: String, message: String, backtrace: Option<String>) {
+    fn record_exception(&self, kind: Value, message: Value, backtrace: Value) {
+        let (kind, message, backtrace) = (text(kind), text(message), opt_text(backtrace));
         self.with(|s| s.record_exception(&kind, &message, backtrace.as_deref()));
     }
 
-    fn set_error(&self, message: String) {
+    fn set_error(&self, message: Value) {
+        let message = text(message);
         self.with(|s| s.set_error(&message));
     }
 
@@ -222,7 +236,8 @@ fn init_logging(ruby: &Ruby, overrides: Option<RHash>) -> Result<(), Error> {
     })
 }
 
-fn init(ruby: &Ruby, path: Option<String>, overrides: Option<RHash>) -> Result<(), Error> {
+fn init(ruby: &Ruby, path: Value, overrides: Option<RHash>) -> Result<(), Error> {
+    let path = opt_text(path);
     guard(ruby, || {
         let config = load_config(ruby, path, overrides)?;
         // Keep the guard's effect without its Drop: shutdown is explicit (at_exit / shutdown).
@@ -231,8 +246,18 @@ fn init(ruby: &Ruby, path: Option<String>, overrides: Option<RHash>) -> Result<(
     })
 }
 
+/// A timeout in seconds; an error (never a panic) for a negative, infinite or NaN one.
+fn seconds(ruby: &Ruby, timeout: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(timeout).map_err(|_| {
+        error(
+            ruby,
+            format!("invalid timeout {timeout}: expected a non-negative number of seconds"),
+        )
+    })
+}
+
 fn flush(ruby: &Ruby, timeout: f64) -> Result<(), Error> {
-    let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
+    let timeout = seconds(ruby, timeout)?;
     match gvl::without_gvl(move || tasker_telemetry::flush(timeout)) {
         Some(Ok(())) => Ok(()),
         Some(Err(e)) => Err(error(ruby, e)),
@@ -241,7 +266,7 @@ fn flush(ruby: &Ruby, timeout: f64) -> Result<(), Error> {
 }
 
 fn shutdown(ruby: &Ruby, timeout: f64) -> Result<(), Error> {
-    let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
+    let timeout = seconds(ruby, timeout)?;
     match gvl::without_gvl(move || tasker_telemetry::shutdown(timeout)) {
         Some(Ok(())) => Ok(()),
         Some(Err(e)) => Err(error(ruby, e)),
@@ -253,13 +278,14 @@ fn shutdown(ruby: &Ruby, timeout: f64) -> Result<(), Error> {
 fn start_span(
     ruby: &Ruby,
     level_index: u8,
-    name: String,
-    target: String,
+    name: Value,
+    target: Value,
     fields: Option<RHash>,
     parent: Value,
     remote: Value,
     correlation: Value,
 ) -> Result<RbSpan, Error> {
+    let (name, target) = (text(name), text(target));
     guard(ruby, || {
         let level = level(ruby, level_index)?;
         let fields = convert::fields(fields);
@@ -281,13 +307,14 @@ fn start_span(
 fn event(
     ruby: &Ruby,
     level_index: u8,
-    target: String,
-    message: String,
+    target: Value,
+    message: Value,
     fields: Option<RHash>,
     parent: Value,
     remote: Value,
     correlation: Value,
 ) -> Result<(), Error> {
+    let (target, message) = (text(target), text(message));
     guard(ruby, || {
         let level = level(ruby, level_index)?;
         let fields = convert::fields(fields);
@@ -307,12 +334,13 @@ fn event(
 
 fn handler_span(
     ruby: &Ruby,
-    handler_name: String,
+    handler_name: Value,
     context: Option<RHash>,
     parent: Value,
     remote: Value,
     correlation: Value,
 ) -> Result<RArray, Error> {
+    let handler_name = text(handler_name);
     guard(ruby, || {
         let context = convert::fields(context);
         let started = with_parent(parent, remote, |parent| {
@@ -333,12 +361,20 @@ fn handler_span(
 
 fn new_correlation(
     ruby: &Ruby,
-    correlation_id: Option<String>,
-    parent_correlation_id: Option<String>,
-    task_uuid: Option<String>,
-    step_uuid: Option<String>,
-    namespace: Option<String>,
+    correlation_id: Value,
+    parent_correlation_id: Value,
+    task_uuid: Value,
+    step_uuid: Value,
+    namespace: Value,
 ) -> Result<RbCorrelation, Error> {
+    let [correlation_id, parent_correlation_id, task_uuid, step_uuid, namespace] = [
+        correlation_id,
+        parent_correlation_id,
+        task_uuid,
+        step_uuid,
+        namespace,
+    ]
+    .map(opt_text);
     guard(ruby, || {
         Correlation::from_parts(
             correlation_id.as_deref(),
@@ -395,10 +431,11 @@ fn current_ids() -> (Option<String>, Option<String>, Option<String>) {
 fn record_metric(
     ruby: &Ruby,
     kind: u8,
-    name: String,
+    name: Value,
     value: f64,
     labels: Option<RHash>,
 ) -> Result<(), Error> {
+    let name = text(name);
     guard(ruby, || {
         let kind = match kind {
             0 => InstrumentKind::Counter,
@@ -417,13 +454,14 @@ fn record_metric(
 
 fn lifecycle(
     ruby: &Ruby,
-    name: String,
+    name: Value,
     duration_ms: Option<f64>,
     labels: Option<RHash>,
     fields: Option<RHash>,
     parent: Value,
     correlation: Value,
 ) -> Result<(), Error> {
+    let name = text(name);
     guard(ruby, || {
         let event = LifecycleEvent::parse(&name).map_err(|e| error(ruby, e))?;
         let labels: Vec<opentelemetry::KeyValue> = convert::fields(labels)
@@ -431,9 +469,7 @@ fn lifecycle(
             .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
             .collect();
         let fields = convert::fields(fields);
-        let duration = duration_ms
-            .filter(|d| d.is_finite() && *d >= 0.0)
-            .map(|d| Duration::from_secs_f64(d / 1000.0));
+        let duration = duration_ms.map(|d| seconds(ruby, d / 1000.0)).transpose()?;
         with_parent(parent, ruby.qnil().as_value(), |p| {
             event.emit_with(p, correlation_of(correlation), duration, &labels, &fields)
         });
@@ -456,13 +492,27 @@ fn run_step(ruby: &Ruby, message: RHash) -> Result<Value, Error> {
     })
 }
 
-/// The process's export counters as a Hash.
+/// The process's export counters as a Hash (`tasker_telemetry::stats::stats`).
 fn stats(ruby: &Ruby) -> Result<RHash, Error> {
     let now = tasker_telemetry::stats::stats();
     let out = ruby.hash_new();
-    out.aset(ruby.to_symbol("spans_started"), now.spans_started)?;
-    out.aset(ruby.to_symbol("spans_ended"), now.spans_ended)?;
+    for (key, value) in [
+        ("spans_started", now.spans_started),
+        ("spans_ended", now.spans_ended),
+        ("spans_exported", now.spans_exported),
+        ("spans_dropped", now.spans_dropped),
+        ("spans_pending", now.spans_pending),
+        ("logs_dropped", now.logs_dropped),
+        ("metrics_dropped", now.metrics_dropped),
+    ] {
+        out.aset(ruby.to_symbol(key), value)?;
+    }
     Ok(out)
+}
+
+/// `telemetry.otlp.shutdown_timeout_ms` in seconds: how long the `at_exit` flush may wait.
+fn shutdown_timeout() -> f64 {
+    tasker_telemetry::shutdown_timeout().as_secs_f64()
 }
 
 /// Test hook: runs the block inside a Rust `tracing` span, as an orchestrator calling a Ruby
@@ -511,6 +561,7 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("noop", function!(|| (), 0))?;
     native.define_module_function("run_step", function!(run_step, 1))?;
     native.define_module_function("stats", function!(stats, 0))?;
+    native.define_module_function("shutdown_timeout", function!(shutdown_timeout, 0))?;
     native.define_module_function("_with_rust_span", function!(with_rust_span, 1))?;
 
     let span = native.define_class("Span", ruby.class_object())?;

@@ -76,7 +76,7 @@ module TaskerCore
       # TASKER_ENV overlay, the environment, then +overrides+ (keys as in the README's table,
       # with +_+ for the section dot: +otlp_endpoint:+, +logging_format:+, +service_name:+).
       def init(config_path: nil, **overrides)
-        Native.init(config_path&.to_s, stringify(overrides))
+        Native.init(config_path, stringify(overrides))
         refresh_level
         true
       end
@@ -88,14 +88,16 @@ module TaskerCore
       def initialized? = Native.initialized?
 
       # Exports everything buffered (waiting at most +timeout+ seconds, without holding the GVL).
+      # Raises Error naming what was not delivered: spans still queued or in an export request
+      # when the time ran out, or lost in failed export requests.
       def flush(timeout: 5)
-        Native.flush(Float(timeout))
+        Native.flush(seconds(timeout, "flush timeout"))
         true
       end
 
       # Flushes and stops export; console logging keeps working.
       def shutdown(timeout: 5)
-        Native.shutdown(Float(timeout))
+        Native.shutdown(seconds(timeout, "shutdown timeout"))
         true
       end
 
@@ -120,6 +122,8 @@ module TaskerCore
         when Integer then SEVERITY_LEVELS.fetch(level) { raise Error, unknown_level(level) }
         else raise Error, unknown_level(level)
         end
+      rescue RangeError, ArgumentError, EncodingError # a bignum, a string that is not text
+        raise Error, unknown_level(level)
       end
 
       # --- spans -----------------------------------------------------------------------
@@ -132,7 +136,7 @@ module TaskerCore
       def span(level_or_name, name = nil, **fields)
         raise Error, "span needs a block; use start_span for code that cannot use one" unless block_given?
 
-        level, name = name.nil? ? [:info, level_or_name] : [level_or_name, name]
+        level, name = name.equal?(nil) ? [:info, level_or_name] : [level_or_name, name]
         span = start_span(level, name, **fields)
         return yield(span) if span.equal?(NULL_SPAN)
 
@@ -143,16 +147,20 @@ module TaskerCore
       # the object is garbage collected. It becomes the parent of later spans in this fiber only
       # inside +with_span+.
       def start_span(level_or_name, name = nil, **fields)
-        level, name = name.nil? ? [:info, level_or_name] : [level_or_name, name]
+        level, name = name.equal?(nil) ? [:info, level_or_name] : [level_or_name, name]
         index = level_index(level)
         return NULL_SPAN if index < @max_level
 
         s = state
-        Native.start_span(index, name.to_s, "ruby", fields, s.stack.last, s.remote, s.correlation)
+        Native.start_span(index, name, "ruby", fields, s.stack.last, s.remote, s.correlation)
       end
 
       # Makes +span+ (from +start_span+) the parent of spans and events in the block.
       def with_span(span)
+        unless Native::Span === span || NULL_SPAN.equal?(span) # rubocop:disable Style/CaseEquality
+          raise Error, "with_span expects a span from start_span, got #{type_name(span)}"
+        end
+
         stack = state.stack
         stack.push(span)
         begin
@@ -167,7 +175,8 @@ module TaskerCore
       # everything inside the block.
       def handler_span(handler_name, context = {})
         s = state
-        span, correlation = Native.handler_span(handler_name.to_s, context.to_h, s.stack.last, s.remote, s.correlation)
+        span, correlation = Native.handler_span(handler_name, hash_arg(context, "handler_span context"), s.stack.last,
+                                                s.remote, s.correlation)
         previous = s.correlation
         s.correlation = correlation
         begin
@@ -208,13 +217,13 @@ module TaskerCore
 
       # Emits at a core level index (used by the Logger). Never raises.
       def emit(index, target, message, fields, kw, &block)
-        if message.nil? && block
+        if message.equal?(nil) && block
           message, extra = block.call
           fields = extra
         end
-        fields = fields ? fields.to_h.merge(kw) : kw
+        fields = fields ? loose_hash(fields).merge(kw) : kw
         s = state
-        Native.event(index, target, message.to_s, fields, s.stack.last, s.remote, s.correlation)
+        Native.event(index, target, message, fields, s.stack.last, s.remote, s.correlation)
         true
       rescue Exception => e # rubocop:disable Lint/RescueException
         report(e)
@@ -226,8 +235,7 @@ module TaskerCore
       # Runs the block with a correlation (a UUIDv7 is generated when +correlation_id+ is nil).
       def with_correlation(correlation_id: nil, parent_correlation_id: nil, task_uuid: nil, step_uuid: nil,
                            namespace: nil)
-        correlation = Native.correlation(correlation_id&.to_s, parent_correlation_id&.to_s, task_uuid&.to_s,
-                                         step_uuid&.to_s, namespace&.to_s)
+        correlation = Native.correlation(correlation_id, parent_correlation_id, task_uuid, step_uuid, namespace)
         s = state
         previous = s.correlation
         s.correlation = correlation
@@ -263,6 +271,10 @@ module TaskerCore
 
       # Runs the block with a context from +current_context+ (e.g. in a new Thread).
       def with_context(context, &block)
+        unless Context === context # rubocop:disable Style/CaseEquality -- also for a BasicObject
+          raise Error, "with_context expects a context from current_context, got #{type_name(context)}"
+        end
+
         with_state(context.span ? [context.span] : [], context.correlation, context.remote, &block)
       end
 
@@ -276,7 +288,8 @@ module TaskerCore
       #   run_step(step_name: "charge_payment", handler: "PaymentHandler", attempt: 1,
       #            correlation_id: id, headers: headers) { handler.call(input) }
       def run_step(message)
-        with_state([], nil, nil) { Native.run_step(message.to_h) { yield } }
+        message = hash_arg(message, "run_step message")
+        with_state([], nil, nil) { Native.run_step(message) { yield } }
       end
 
       # Counts of spans this process handed to its exporters:
@@ -292,7 +305,7 @@ module TaskerCore
       # Continues the trace of +headers+ (from +inject+ in another process) inside the block;
       # the correlation comes from the baggage. Invalid headers are ignored.
       def with_remote_context(headers)
-        remote = Native.extract(headers.to_h)
+        remote = Native.extract(hash_arg(headers, "with_remote_context headers"))
         with_state([], remote.correlation || state.correlation, remote) { yield remote }
       end
 
@@ -313,8 +326,9 @@ module TaskerCore
       # Emits a lifecycle event (e.g. "step.completed") along the core's route: span event,
       # log line, counter and histogram.
       def lifecycle(name, duration_ms: nil, labels: {}, **fields)
+        duration = duration_ms.equal?(nil) ? nil : number(duration_ms, "lifecycle #{safe_string(name)} duration_ms")
         s = state
-        Native.lifecycle(name.to_s, duration_ms&.to_f, labels, fields, s.stack.last, s.correlation)
+        Native.lifecycle(name, duration, hash_arg(labels, "lifecycle labels"), fields, s.stack.last, s.correlation)
       end
 
       # --- internals -------------------------------------------------------------------
@@ -360,9 +374,7 @@ module TaskerCore
       end
 
       def metric(kind, name, value, labels)
-        raise Error, "#{kind} #{name}: value must be Numeric, got #{value.class}" unless value.is_a?(Numeric)
-
-        Native.record_metric(METRIC_KINDS.fetch(kind), name.to_s, value.to_f, labels)
+        Native.record_metric(METRIC_KINDS.fetch(kind), name, number(value, "#{kind} #{safe_string(name)} value"), labels)
         true
       end
 
@@ -377,11 +389,83 @@ module TaskerCore
                       when Hash then v.map { |hk, hv| "#{hk}=#{hv}" }.join(",")
                       else v.to_s
                       end
+        rescue StandardError => e
+          raise Error, "init #{k}: the value could not be turned into text (#{e.class}: #{e.message})"
         end
       end
 
+      # +value+ as a Hash: nil is empty, a Hash itself, anything with a working +to_h+ its
+      # result; otherwise Error naming +what+.
+      # Type checks below use Module#=== so that a BasicObject (no is_a?, nil?, class...) gets
+      # the gem's Error too, not a NoMethodError.
+      # rubocop:disable Style/CaseEquality
+
+      # +value+ as a Hash: nil is empty, a Hash itself, anything with a working +to_h+ its
+      # result; otherwise Error naming +what+.
+      def hash_arg(value, what)
+        return {} if NilClass === value
+        return value if Hash === value
+
+        begin
+          result = value.to_h
+        rescue NoMethodError
+          raise Error, "#{what} must be a Hash, got #{type_name(value)}"
+        rescue StandardError => e
+          raise Error, "#{what} must be a Hash; #{type_name(value)}#to_h raised #{e.class}: #{e.message}"
+        end
+        raise Error, "#{what} must be a Hash, got #{type_name(value)}" unless Hash === result
+
+        result
+      end
+
+      # Fields of a log call: a Hash (or anything with a working +to_h+), else the value itself
+      # under +extra+, so the line is never lost.
+      def loose_hash(fields)
+        hash_arg(fields, "fields")
+      rescue Error
+        { extra: fields }
+      end
+
+      # A Float from a Numeric (Error for anything else, e.g. a String or a Complex).
+      def number(value, what)
+        raise Error, "#{what} must be Numeric, got #{type_name(value)}" unless Numeric === value
+
+        Float(value)
+      rescue TypeError, RangeError, ArgumentError, FloatDomainError => e
+        raise Error, "#{what}: #{safe_inspect(value)} is not a real number (#{e.message})"
+      end
+
+      # A timeout in seconds (the native side rejects negative and NaN ones).
+      def seconds(value, what)
+        raise Error, "#{what} must be a number of seconds, got #{type_name(value)}" unless Numeric === value
+
+        number(value, what)
+      end
+      # rubocop:enable Style/CaseEquality
+
+      # The class name of any object, a BasicObject included.
+      def type_name(value)
+        Kernel.instance_method(:class).bind_call(value).name || "an anonymous class"
+      rescue StandardError
+        "BasicObject"
+      end
+
+      # +to_s+, or a placeholder when it raises (for messages about bad input).
+      def safe_string(value)
+        value.to_s
+      rescue Exception # rubocop:disable Lint/RescueException
+        "#<#{type_name(value)}>"
+      end
+
+      # +inspect+, or a placeholder when it raises.
+      def safe_inspect(value)
+        value.inspect
+      rescue Exception # rubocop:disable Lint/RescueException
+        "#<#{type_name(value)}>"
+      end
+
       def unknown_level(level)
-        "unknown level #{level.inspect}; expected one of #{LEVELS.keys.map(&:inspect).join(', ')} " \
+        "unknown level #{safe_inspect(level)}; expected one of #{LEVELS.keys.map(&:inspect).join(', ')} " \
           "or a ::Logger severity (0..5)"
       end
 
@@ -398,10 +482,15 @@ module TaskerCore
       alias []= set
 
       # Adds a span event (exported with the span).
-      def add_event(name, **fields) = _add_event(name.to_s, fields)
+      def add_event(name, **fields) = _add_event(name, fields)
 
-      # Records an exception (type, message, backtrace) and sets error status.
+      # Records an exception (type, message, backtrace) and sets error status; Error when
+      # +exception+ is not an Exception.
       def record_exception(exception)
+        unless Exception === exception # rubocop:disable Style/CaseEquality
+          raise Error, "record_exception expects an Exception, got #{Tracing.send(:type_name, exception)}"
+        end
+
         message = begin
           exception.message.to_s
         rescue StandardError
@@ -438,8 +527,11 @@ ensure
   TaskerCore::Tracing.refresh_level
 end
 
+# Delivers what is buffered when the script ends (normally, +exit+, an uncaught exception, or
+# SIGTERM's default handler), waiting at most telemetry.otlp.shutdown_timeout_ms. Not run on
+# +exit!+ or SIGKILL.
 at_exit do
-  TaskerCore::Tracing.flush(timeout: 5)
+  TaskerCore::Tracing.flush(timeout: TaskerCore::Tracing::Native.shutdown_timeout)
 rescue StandardError => e
   warn "tasker_core-tracing: #{e.message}"
 end

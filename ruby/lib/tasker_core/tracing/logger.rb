@@ -17,7 +17,7 @@ module TaskerCore
       # @param level [Integer, Symbol, String] the Logger level (default DEBUG: the core's filter decides)
       def initialize(progname: nil, level: ::Logger::DEBUG, target: nil)
         super(nil, progname: progname, level: level)
-        @target = target || (progname ? "ruby.#{progname}" : "ruby")
+        @target = target || (progname ? "ruby.#{Tracing.send(:safe_string, progname)}" : "ruby")
       end
 
       # ::Logger#add: records one event; returns true like ::Logger.
@@ -60,7 +60,7 @@ module TaskerCore
 
       # Raw write: recorded as an info event without the trailing newline.
       def <<(message)
-        add(::Logger::INFO, message.to_s.chomp)
+        add(::Logger::INFO, Tracing.send(:safe_string, message).chomp)
         self
       end
 
