@@ -5,6 +5,11 @@ package) started on free loopback ports, and a parser for what it prints with
     with Collector() as c:
         run_something(env={"OTEL_EXPORTER_OTLP_ENDPOINT": c.http_endpoint})
         spans = c.wait_for_count(12)
+
+For large runs, ``Collector(detailed=False)`` prints one summary line per export request
+instead of every span: :meth:`Collector.span_count` still counts exactly (cheaply, without
+parsing), :meth:`Collector.spans` is then empty. ``Collector(http_port=p)`` starts on given
+ports, e.g. where a process that has been exporting to nothing is still sending.
 """
 
 from __future__ import annotations
@@ -102,6 +107,10 @@ _PLAIN = re.compile(r"^-> ([^:]+): ?(.*)$")
 _HEADER = re.compile(r"^(Trace ID|Parent ID|ID|Span ID|Name|Status code|Status message)\s+: ?(.*)$")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SUMMARY_SPANS = re.compile(r"Received traces\..*?\bspans=(\d+)")
+
+
 def _attr(line: str) -> Optional[Tuple[str, str]]:
     """``-> key: Str(value)`` (or the first line of a multi-line value) as ``(key, value)``."""
     m = _TYPED.match(line) or _PLAIN.match(line)
@@ -187,17 +196,30 @@ class Collector:
     """A running ``rotel-agent`` on free loopback ports (gRPC and HTTP), printing everything it
     receives to a temporary file; use as a context manager or call :meth:`stop`."""
 
-    def __init__(self, startup_timeout: float = 20) -> None:
-        self.grpc_port, self.http_port = free_port(), free_port()
+    def __init__(
+        self,
+        startup_timeout: float = 20,
+        *,
+        grpc_port: Optional[int] = None,
+        http_port: Optional[int] = None,
+        detailed: bool = True,
+        metrics: bool = False,
+    ) -> None:
+        """``grpc_port``/``http_port``: listen there (default: free ports). ``detailed``: print
+        every span and log record (else one summary line per request, for big runs).
+        ``metrics``: print metric data points too (:meth:`output` has them)."""
+        self.grpc_port, self.http_port = grpc_port or free_port(), http_port or free_port()
+        self.detailed = detailed
         fd, self.out = tempfile.mkstemp(prefix="rotel-", suffix=".log")
         self._file = os.fdopen(fd, "w")
+        signals = ["--debug-log", "traces", "--debug-log", "logs"] + (["--debug-log", "metrics"] if metrics else [])
         self.proc = subprocess.Popen(
             [
                 rotel_agent(), "start",
                 "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
                 "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}",
-                "--debug-log", "traces", "--debug-log", "logs",
-                "--debug-log-verbosity", "detailed",
+                *signals,
+                "--debug-log-verbosity", "detailed" if detailed else "basic",
                 "--exporter", "blackhole",
             ],
             stdout=self._file,
@@ -244,6 +266,25 @@ class Collector:
 
     def spans(self) -> List[Span]:
         return self.received().spans
+
+    def span_count(self) -> int:
+        """Spans received so far, counted without parsing (fast on large outputs; exact in both
+        verbosities)."""
+        text = self.output()
+        if self.detailed:
+            return text.count("\nSpan #")
+        return sum(int(n) for n in _SUMMARY_SPANS.findall(_ANSI.sub("", text)))
+
+    def wait_for_span_count(self, count: int, timeout: float = 60, settle: float = 1.0) -> int:
+        """Waits until at least ``count`` spans arrived (counted with :meth:`span_count`), then
+        ``settle`` seconds more; returns the count then (a surplus shows)."""
+        deadline = time.monotonic() + timeout
+        while self.span_count() < count:
+            if time.monotonic() > deadline:
+                raise CollectorError(f"collector received {self.span_count()} spans, expected {count}")
+            time.sleep(0.2)
+        time.sleep(settle)
+        return self.span_count()
 
     def wait_for_count(self, count: int, timeout: float = 30, settle: float = 1.0) -> List[Span]:
         """Waits until at least ``count`` spans arrived, then ``settle`` seconds more (so a
