@@ -358,7 +358,17 @@ pub const SETTINGS: &[Setting] = &[
         Ok(())
     }),
     setting!(secret "telemetry.otlp.headers", ["OTEL_EXPORTER_OTLP_HEADERS"], "{}", "request headers (TOML table, or `k=v,k2=v2` in the variable); values are never logged", |c, v| {
-        c.otlp.headers.0.extend(key_values(v)?);
+        let headers = key_values(v)?;
+        for (name, value) in &headers {
+            let token = |ch: char| ch.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(ch);
+            if !name.chars().all(token) {
+                return Err(format!("header names made of letters, digits and !#$%&'*+-.^_`|~ (`{name}` is not one)"));
+            }
+            if !value.chars().all(|ch| ch == '\t' || (' '..='~').contains(&ch)) {
+                return Err(format!("header values of printable ASCII (the value of `{name}` is not; value hidden)"));
+            }
+        }
+        c.otlp.headers.0.extend(headers);
         Ok(())
     }),
     setting!("telemetry.otlp.batch_size", ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"], "512", "maximum spans per export request", |c, v| {

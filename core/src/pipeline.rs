@@ -384,7 +384,7 @@ fn bounded(
         Ok(errors) => (false, errors),
         Err(_) => (true, Vec::new()),
     };
-    let books = stats::describe(&before, &after, timed_out);
+    let books = stats::describe(&before, &after, timed_out || !errors.is_empty());
     if !timed_out && errors.is_empty() && books.is_empty() {
         return Ok(());
     }

@@ -296,6 +296,20 @@ fn otlp_header_values_are_never_printed() {
         .set("otlp.headers", "no-equals-sign-topsecret")
         .unwrap_err();
     assert!(!err.to_string().contains("topsecret"), "{err}");
+    for bad in [
+        "x-key=top%0Asecret",
+        "x key=topsecret",
+        "x-key=caf%C3%A9topsecret",
+    ] {
+        let err = TelemetryConfig::load_from(None, &env(&[("OTEL_EXPORTER_OTLP_HEADERS", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{err}");
+        assert!(
+            err.contains("<hidden>") && !err.contains("topsecret"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
