@@ -117,7 +117,16 @@ fn process_exit_is_never_held_longer_than_the_shutdown_timeout() {
             .unwrap();
         let exit_ms = exited - started;
         println!(
-            "FIGURES {{\"test\":\"exit_bounded_{protocol}\",\"shutdown_timeout_ms\":1000,\"export_timeout_ms\":60000,\"exit_ms\":{exit_ms}}}"
+            "FIGURES {}",
+            serde_json::json!({
+                "test": format!("exit_bounded_{protocol}"),
+                "lang": "rust (debug build)",
+                "load": "10 spans in a hanging export",
+                "faults": "collector hung at exit; export timeout 60 s, shutdown timeout 1 s",
+                "bad_inputs": "-",
+                "lost": "10 (named on stderr)",
+                "exit_ms": exit_ms,
+            })
         );
         assert!(
             exit_ms < 1000 + 2000,
@@ -400,6 +409,11 @@ fn down_then_up(protocol: Protocol) {
         "FIGURES {}",
         serde_json::json!({
             "test": format!("collector_down_then_up_{}", label(protocol)),
+            "lang": "rust (debug build)",
+            "load": format!("{WARMUP} + {DOWN} spans with events while down, {} after; queue {QUEUE}", UP_CHUNKS * UP_CHUNK),
+            "faults": "collector down, then started on the same port",
+            "bad_inputs": "-",
+            "lost": format!("{} spans dropped and counted (received + dropped == sent); 0 of the {} sent after the return", end.traces.dropped(), UP_CHUNKS * UP_CHUNK),
             "sent_spans": sent,
             "received_spans": received.spans.len(),
             "dropped_spans": end.traces.dropped(),
@@ -487,6 +501,11 @@ fn hung(protocol: Protocol) {
         "FIGURES {}",
         serde_json::json!({
             "test": format!("collector_hung_{}", label(protocol)),
+            "lang": "rust (debug build)",
+            "load": "3 x 10 spans",
+            "faults": "collector accepts and never answers; export timeout 500 ms",
+            "bad_inputs": "-",
+            "lost": "30 (all; each flush/shutdown names them)",
             "sent_spans": 30,
             "received_spans": 0,
             "dropped_spans": end.traces.dropped(),
@@ -544,6 +563,11 @@ fn guard_drop_delivers(protocol: Protocol) {
         "FIGURES {}",
         serde_json::json!({
             "test": format!("rust_guard_drop_{}", label(protocol)),
+            "lang": "rust (debug build)",
+            "load": format!("{SPANS} spans with events, none exported before exit"),
+            "faults": "process exit (guard dropped)",
+            "bad_inputs": "-",
+            "lost": SPANS - received.spans.len(),
             "sent_spans": SPANS,
             "received_spans": received.spans.len(),
             "dropped_spans": stats().traces.dropped(),
