@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections.abc
 import json
 import logging
+import os
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
@@ -77,6 +78,16 @@ def _bad_values() -> List[Tuple[str, Any]]:
 
 
 BAD = _bad_values()
+
+
+def record_figures(figures: Dict[str, Any]) -> None:
+    """Prints a FIGURES line; appends it to $TASKER_FIGURES_FILE (scripts/reliability.sh)."""
+    line = json.dumps(figures)
+    print("FIGURES " + line)
+    path = os.environ.get("TASKER_FIGURES_FILE")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
 
 
 def _calls(span: "tracing.Span") -> List[Tuple[str, Callable[[Any], Any]]]:
@@ -193,20 +204,21 @@ def test_every_public_function_works_or_raises_tracing_error(capture, capsys):
     assert outer["attributes"]["marker"] == "kept" and outer["attributes"]["after"] == "still here"
     tried = len(_calls(None)) * len(BAD)  # type: ignore[arg-type]
     assert outcomes["worked"] + outcomes["tracing_error"] == tried
-    print(
-        "FIGURES "
-        + json.dumps(
-            {
-                "test": "python_bad_input",
-                "functions": len(_calls(None)),  # type: ignore[arg-type]
-                "bad_values": len(BAD),
-                "calls": tried,
-                "worked": outcomes["worked"],
-                "raised_tracing_error": outcomes["tracing_error"],
-                "other_exceptions": len(other),
-                "spans_recorded": len(capture.spans()),
-            }
-        )
+    functions = len(_calls(None))  # type: ignore[arg-type]
+    record_figures(
+        {
+            "test": "bad_input_python",
+            "lang": "python",
+            "load": f"{tried} calls inside one span",
+            "faults": "-",
+            "bad_inputs": f"{functions} public entry points x {len(BAD)} values ({', '.join(n for n, _ in BAD)})",
+            "lost": 0,
+            "worked": outcomes["worked"],
+            "raised_tracing_error": outcomes["tracing_error"],
+            "other_exceptions": len(other),
+            "interpreter_crashes": 0,
+            "surrounding_span_kept": True,
+        }
     )
 
 

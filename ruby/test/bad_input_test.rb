@@ -127,9 +127,12 @@ class BadInputTest < Minitest::Test
     assert_equal "still here", outer[:attributes]["after"]
     calls_made = functions * BAD.size
     assert_equal calls_made, outcomes[:worked] + outcomes[:error]
-    puts "\nFIGURES #{JSON.generate(test: 'ruby_bad_input', functions: functions, bad_values: BAD.size,
-                                    calls: calls_made, worked: outcomes[:worked],
-                                    raised_tracing_error: outcomes[:error], other_exceptions: others.size)}"
+    line = JSON.generate(test: "bad_input_ruby", lang: "ruby", load: "#{calls_made} calls inside one span", faults: "-",
+                         bad_inputs: "#{functions} public entry points x #{BAD.size} values (#{BAD.keys.join(', ')})",
+                         lost: 0, worked: outcomes[:worked], raised_tracing_error: outcomes[:error],
+                         other_exceptions: others.size, interpreter_crashes: 0, surrounding_span_kept: true)
+    puts "\nFIGURES #{line}"
+    File.write(ENV["TASKER_FIGURES_FILE"], "#{line}\n", mode: "a") if ENV["TASKER_FIGURES_FILE"]
   end
 
   def test_documented_conversions_of_odd_input
