@@ -261,12 +261,10 @@ def _mapping(value: Any, what: str) -> Dict[Any, Any]:
 def _seconds(value: Any, what: str) -> float:
     """A timeout in seconds; TracingError for anything that is not a number (the core rejects
     negative, infinite and NaN ones)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except Exception:
-            raise TracingError(f"{what} must be a number of seconds, got {_safe_repr(value)}") from None
-    return float(value)
+    try:
+        return float(value)
+    except Exception:
+        raise TracingError(f"{what} must be a number of seconds, got {_safe_repr(value)}") from None
 
 
 def _exception_parts(exc: BaseException) -> Tuple[str, str, str]:
