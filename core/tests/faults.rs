@@ -496,10 +496,10 @@ fn hung(protocol: Protocol) {
         .to_string();
     let shutdown = started.elapsed();
     assert!(shutdown < Duration::from_secs(1), "{shutdown:?}");
-    // Over HTTP the helper thread is still waiting for the request when the time is up; over
-    // gRPC stopping the core's runtime fails the request at once. Either way the 10 are named.
+    // The processor's own 300 ms and ours race; over gRPC stopping the core's runtime fails
+    // the request at once. Whichever wins, the message names the 10 spans.
     assert!(
-        err.contains("did not finish within 300ms") && err.contains("10 spans not delivered yet")
+        err.contains("10 spans not delivered yet")
             || err.contains("10 spans lost in failed export requests"),
         "{err}"
     );
