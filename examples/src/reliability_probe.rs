@@ -1,8 +1,8 @@
 //! Reliability probe for Rust, the twin of `tests/reliability/probes/probe.py` and `probe.rb`:
 //! `reliability_probe soak` records `N` spans through the dynamic (foreign-span) path the
 //! bindings use, each with an event and a span attribute, 20 span names, a counter every 1000,
-//! exports them to `ENDPOINT` and prints resident memory sampled every `SAMPLE_EVERY` spans as a
-//! `FIGURES {json}` line. Run by `tests/reliability/test_load.py`.
+//! exports them to `ENDPOINT` and prints resident memory sampled every `SAMPLE_EVERY` spans
+//! (after a flush, so that it is what the process retains) as a `FIGURES {json}` line. Run by `tests/reliability/test_load.py`.
 
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,8 @@ fn soak() -> Result<(), Error> {
             )?;
         }
         if (i + 1) % every == 0 {
+            // Sample what is retained, not what waits in the export queue.
+            tasker_telemetry::flush(Duration::from_secs(120))?;
             samples.push(rss_kib());
         }
     }

@@ -97,8 +97,9 @@ def test_soak_memory_stays_flat(lang: str) -> None:
         received = collector.wait_for_span_count(expected, timeout=300)
     assert stats["spans_ended"] == total and received == expected, f
     samples = f["rss_kib_samples"]
-    # After the first tenth (allocator and caches warm), memory stays flat: no leak of span
-    # handles, interned callsites or metric series.
+    # Sampled after a flush each tenth of the run: after the first tenth (allocator, caches and
+    # the export queue warm) memory stays flat: no leak of span handles, interned callsites or
+    # metric series.
     settled = samples[2:]
     growth = max(settled) - min(settled)
     assert growth < 24 * 1024, f"resident memory grew {growth} KiB after warm-up: {samples}"
