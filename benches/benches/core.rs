@@ -1,39 +1,39 @@
-//! Criterion benchmarks of the core's hot paths: what a Rust span, a foreign (dynamic) span, a
-//! log event, a metric and propagation cost through the production subscriber stack (console
-//! layer writing JSON to a sink, OpenTelemetry layer with a batch processor and a discarding
-//! exporter). `cargo bench -p tasker-telemetry-benches`; the cross-language report is built on
-//! top of these numbers.
+//! Criterion benchmarks of the core's hot paths, through the pipeline every language's benchmark
+//! uses ([`BenchPipeline`]: the production subscriber stack, JSON console lines written to
+//! `/dev/null`, a batch span processor in front of an exporter that discards, an SDK meter):
+//! spans (no subscriber, each layer alone, both, the dynamic API of the bindings), log events,
+//! metrics, propagation, redaction, and the per-step framework overhead around a trivial handler.
+//!
+//! `cargo bench -p tasker-telemetry-benches --bench core`; `bash scripts/bench.sh` runs these with
+//! the Ruby and Python benchmarks and writes `benches/REPORT.md`. Benchmark ids are
+//! `<group>/<name>`; the report refers to them by that id.
 
+use std::collections::HashMap;
 use std::hint::black_box;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use tasker_telemetry::config::LogFormat;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use opentelemetry::KeyValue;
 use tasker_telemetry::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
 use tasker_telemetry::fields::{FieldValue, Fields};
-use tasker_telemetry::testing::{batch_pipeline, Discard};
-use tasker_telemetry::{metrics, propagation, ConsoleWriter, Redactor, TelemetryConfig};
+use tasker_telemetry::handler::start_handler_span;
+use tasker_telemetry::metrics::{self, catalogue};
+use tasker_telemetry::testing::BenchPipeline;
+use tasker_telemetry::{propagation, Correlation, Redactor, TelemetryConfig};
+use tasker_telemetry_benches::{step_context, sum_handler, HANDLER_INPUT};
 use tracing::Level;
 
-struct Sink;
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+fn config(console: &str, export: &str) -> TelemetryConfig {
+    let mut config = TelemetryConfig::default();
+    config.logging.format = tasker_telemetry::config::LogFormat::Json;
+    config.logging.level = console.to_owned();
+    config.logging.export_level = export.to_owned();
+    config
 }
 
-fn pipeline() -> (
-    tracing::Dispatch,
-    opentelemetry_sdk::trace::SdkTracerProvider,
-) {
-    let mut config = TelemetryConfig::default();
-    config.logging.format = LogFormat::Json;
-    let sink: Arc<Mutex<dyn Write + Send>> = Arc::new(Mutex::new(Sink));
-    batch_pipeline(&config, Discard, ConsoleWriter::Custom(sink))
+fn pipeline(console: &str, export: &str) -> BenchPipeline {
+    #[allow(clippy::expect_used)]
+    BenchPipeline::new(&config(console, export)).expect("/dev/null opens")
 }
 
 fn three_fields() -> Fields {
@@ -46,29 +46,36 @@ fn three_fields() -> Fields {
     .collect()
 }
 
+fn rust_span() -> i32 {
+    tracing::info_span!("step", order_id = 42).in_scope(|| black_box(1))
+}
+
+fn dynamic_span(fields: &Fields) {
+    DynSpan::start(SpanStart {
+        name: "handler_execution",
+        level: Level::INFO,
+        target: "ruby",
+        fields,
+        parent: Parent::Current,
+        correlation: None,
+    })
+    .end()
+}
+
 fn spans(c: &mut Criterion) {
     let mut g = c.benchmark_group("span");
-    g.bench_function("rust_no_subscriber", |b| {
-        b.iter(|| tracing::info_span!("step", order_id = 42).in_scope(|| black_box(1)))
+    g.bench_function("rust_no_subscriber", |b| b.iter(rust_span));
+    pipeline("info", "off").run(|| {
+        g.bench_function("rust_json_layer", |b| b.iter(rust_span));
     });
-    let (dispatch, _provider) = pipeline();
-    tracing::dispatcher::with_default(&dispatch, || {
-        g.bench_function("rust_exported", |b| {
-            b.iter(|| tracing::info_span!("step", order_id = 42).in_scope(|| black_box(1)))
-        });
-        let fields = three_fields();
+    pipeline("off", "info").run(|| {
+        g.bench_function("rust_otlp_layer", |b| b.iter(rust_span));
+    });
+    let fields = three_fields();
+    pipeline("info", "info").run(|| {
+        g.bench_function("rust_exported", |b| b.iter(rust_span));
         g.bench_function("dynamic_exported_3_fields", |b| {
-            b.iter(|| {
-                DynSpan::start(SpanStart {
-                    name: "handler_execution",
-                    level: Level::INFO,
-                    target: "ruby",
-                    fields: &fields,
-                    parent: Parent::Current,
-                    correlation: None,
-                })
-                .end()
-            })
+            b.iter(|| dynamic_span(&fields))
         });
     });
     g.finish();
@@ -76,13 +83,25 @@ fn spans(c: &mut Criterion) {
 
 fn events(c: &mut Criterion) {
     let mut g = c.benchmark_group("event");
-    let (dispatch, _provider) = pipeline();
     let fields = three_fields();
-    tracing::dispatcher::with_default(&dispatch, || {
-        g.bench_function("below_filter", |b| {
+    pipeline("info", "info").run(|| {
+        g.bench_function("rust_below_filter", |b| {
             b.iter(|| tracing::debug!(order_id = 42, "not printed"))
         });
-        g.bench_function("json_line_dynamic_3_fields", |b| {
+        g.bench_function("dynamic_below_filter", |b| {
+            b.iter(|| dynamic::enabled(Level::DEBUG, "ruby"))
+        });
+        g.bench_function("rust_json_line_3_fields", |b| {
+            b.iter(|| {
+                tracing::info!(
+                    order_id = 42,
+                    namespace = "payments",
+                    amount = 12.5,
+                    "charged"
+                )
+            })
+        });
+        g.bench_function("dynamic_json_line_3_fields", |b| {
             b.iter(|| {
                 dynamic::event(EventArgs {
                     level: Level::INFO,
@@ -98,23 +117,49 @@ fn events(c: &mut Criterion) {
     g.finish();
 }
 
-fn misc(c: &mut Criterion) {
-    let mut g = c.benchmark_group("misc");
+fn metric(c: &mut Criterion) {
+    let mut g = c.benchmark_group("metric");
+    let _pipeline = pipeline("info", "info");
+    let labels = [KeyValue::new("namespace", "payments")];
     g.bench_function("counter_add", |b| {
-        b.iter(|| metrics::counter("tasker_steps_claimed_total").add(1.0, &[]))
+        b.iter(|| metrics::counter(catalogue::STEPS_CLAIMED_TOTAL.name).add(1.0, &labels))
     });
-    let (dispatch, _provider) = pipeline();
-    tracing::dispatcher::with_default(&dispatch, || {
+    g.bench_function("histogram_record", |b| {
+        b.iter(|| {
+            metrics::histogram(catalogue::STEP_EXECUTION_DURATION.name)
+                .record(black_box(12.5), &labels)
+        })
+    });
+    g.bench_function("record_counter_as_bindings", |b| {
+        b.iter(|| {
+            metrics::record(
+                metrics::InstrumentKind::Counter,
+                catalogue::STEPS_CLAIMED_TOTAL.name,
+                1.0,
+                &labels,
+            )
+        })
+    });
+    g.finish();
+}
+
+fn propagation_and_redaction(c: &mut Criterion) {
+    let mut g = c.benchmark_group("propagation");
+    pipeline("info", "info").run(|| {
         let span = tracing::info_span!("sender");
         let _e = span.enter();
+        let _c = Correlation::new().with_namespace("payments").enter();
         g.bench_function("inject", |b| b.iter(propagation::inject));
         let headers = propagation::inject();
         g.bench_function("extract", |b| {
             b.iter(|| propagation::extract(headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
         });
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("redaction");
     let redactor = Redactor::default();
-    let keys = [
+    let map: Vec<KeyValue> = [
         "order_id",
         "namespace",
         "amount",
@@ -125,12 +170,80 @@ fn misc(c: &mut Criterion) {
         "handler.name",
         "api_key",
         "duration_ms",
-    ];
-    g.bench_function("redaction_10_keys", |b| {
-        b.iter(|| keys.iter().filter(|k| redactor.is_secret(k)).count())
+    ]
+    .iter()
+    .map(|k| KeyValue::new(*k, "value"))
+    .collect();
+    // What the export processor and the console do with every attribute map.
+    g.bench_function("map_10_fields", |b| {
+        b.iter_batched_ref(
+            || map.clone(),
+            |attrs| {
+                for kv in attrs.iter_mut() {
+                    if redactor.is_secret(kv.key.as_str()) {
+                        kv.value = tasker_telemetry::redaction::REDACTED.into();
+                    }
+                }
+            },
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 }
 
-criterion_group!(benches, spans, events, misc);
+/// Headers of a step sent by the orchestrator: its span and correlation.
+fn step_headers(p: &BenchPipeline) -> HashMap<String, String> {
+    p.run(|| {
+        let span = tracing::info_span!("orchestrator_step");
+        let _e = span.enter();
+        let _c = Correlation::new().with_namespace("bench").enter();
+        propagation::inject()
+    })
+}
+
+fn handler(c: &mut Criterion) {
+    let mut g = c.benchmark_group("handler");
+    g.bench_function("direct", |b| {
+        b.iter(|| sum_handler(black_box(&HANDLER_INPUT)))
+    });
+    let p = pipeline("info", "info");
+    let headers = step_headers(&p);
+    let context: Fields = step_context()
+        .into_iter()
+        .map(|(k, v)| (k, FieldValue::Str(v)))
+        .collect();
+    let labels = [KeyValue::new("namespace", "bench")];
+    p.run(|| {
+        g.bench_function("framework", |b| {
+            b.iter(|| {
+                let remote =
+                    propagation::extract(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                #[allow(clippy::expect_used)]
+                let step =
+                    start_handler_span("SumHandler", &context, Parent::Remote(&remote), None)
+                        .expect("valid step context");
+                let entered = step.span.enter();
+                let started = Instant::now();
+                let result = sum_handler(black_box(&HANDLER_INPUT));
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::info!(result, "step completed");
+                metrics::counter(catalogue::STEPS_SUCCESSES_TOTAL.name).add(1.0, &labels);
+                metrics::histogram(catalogue::STEP_EXECUTION_DURATION.name).record(ms, &labels);
+                drop(entered);
+                step.span.end();
+                result
+            })
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    spans,
+    events,
+    metric,
+    propagation_and_redaction,
+    handler
+);
 criterion_main!(benches);

@@ -98,6 +98,64 @@ fn pipeline<P: opentelemetry_sdk::trace::SpanProcessor + 'static>(
     (Dispatch::new(subscriber), provider)
 }
 
+/// The pipeline the benchmarks of every language measure: the production subscriber stack (JSON
+/// console lines, OpenTelemetry layer) with a batch span processor in front of an exporter that
+/// discards ([`Discard`]), console lines written to `/dev/null` (one `write(2)` per line, as on a
+/// real stream), and an SDK meter (aggregating, never exported) behind the metric registry.
+/// Spans are scoped to threads that run [`BenchPipeline::run`]; the meter is process-wide.
+pub struct BenchPipeline {
+    /// The subscriber.
+    pub dispatch: Dispatch,
+    _provider: SdkTracerProvider,
+    _meter: opentelemetry_sdk::metrics::SdkMeterProvider,
+}
+
+impl std::fmt::Debug for BenchPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BenchPipeline")
+    }
+}
+
+impl BenchPipeline {
+    /// Builds it from `config` (use `logging.format = json`; `logging.level = off` or
+    /// `logging.export_level = off` isolate one layer).
+    pub fn new(config: &TelemetryConfig) -> std::io::Result<Self> {
+        let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+        let writer: Arc<Mutex<dyn std::io::Write + Send>> = Arc::new(Mutex::new(null));
+        let (dispatch, provider) = batch_pipeline(config, Discard, ConsoleWriter::Custom(writer));
+        let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(
+                opentelemetry_sdk::metrics::PeriodicReader::builder(Discard)
+                    .with_interval(std::time::Duration::from_secs(3600))
+                    .build(),
+            )
+            .build();
+        crate::metrics::install(
+            Some(crate::metrics::meter_from(&meter)),
+            config.metrics.allow_correlation_labels,
+            Arc::new(Redactor::new(&config.logging.redact_keys)),
+        );
+        Ok(Self {
+            dispatch,
+            _provider: provider,
+            _meter: meter,
+        })
+    }
+
+    /// [`new`](Self::new) with the default configuration and JSON console lines: what the
+    /// cross-language benchmarks use.
+    pub fn json() -> std::io::Result<Self> {
+        let mut config = TelemetryConfig::default();
+        config.logging.format = crate::config::LogFormat::Json;
+        Self::new(&config)
+    }
+
+    /// Runs `f` with this pipeline as the thread's subscriber.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        tracing::dispatcher::with_default(&self.dispatch, f)
+    }
+}
+
 /// An exporter that discards everything (benchmarks).
 #[derive(Debug, Clone, Default)]
 pub struct Discard;
@@ -108,6 +166,24 @@ impl SpanExporter for Discard {
         _batch: Vec<SpanData>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         std::future::ready(Ok(()))
+    }
+}
+
+impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for Discard {
+    fn export(
+        &self,
+        _metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        std::future::ready(Ok(()))
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
+        Ok(())
+    }
+    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+        opentelemetry_sdk::metrics::Temporality::Cumulative
     }
 }
 

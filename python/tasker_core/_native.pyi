@@ -198,3 +198,14 @@ class _TestingCapture:
         """Spans ended so far."""
     def lines(self) -> List[str]:
         """Console lines written so far."""
+
+def _noop() -> None:
+    """Bench helper: a call into the extension that does nothing (the floor of a crossing)."""
+
+class _BenchPipeline:
+    """Bench helper: the core's benchmark pipeline (JSON lines to /dev/null, batch export to an
+    exporter that discards, an SDK meter)."""
+
+    def __init__(self) -> None: ...
+    def run(self, callback: Callable[[], T]) -> T:
+        """Calls ``callback`` with this pipeline as the thread's subscriber."""

@@ -7,7 +7,7 @@
 //! - [`span`]: `Span`, `start_span`, `start_handler_span`, `event`;
 //! - [`pipeline`]: `init_logging`, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
 //!   lifecycle events;
-//! - [`testing`]: hooks for the package's tests;
+//! - [`testing`]: hooks for the package's tests and the benchmarks (`_noop`, `_BenchPipeline`);
 //! - [`errors`]: `TracingError` and the panic guard.
 //!
 //! No function here calls into Python from a thread other than the caller's, and blocking
@@ -33,6 +33,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<context::PyCorrelation>()?;
     m.add_class::<context::PyRemoteContext>()?;
     m.add_class::<testing::_TestingCapture>()?;
+    m.add_class::<testing::_BenchPipeline>()?;
     m.add_function(wrap_pyfunction!(span::start_span, m)?)?;
     m.add_function(wrap_pyfunction!(span::start_handler_span, m)?)?;
     m.add_function(wrap_pyfunction!(span::event, m)?)?;
@@ -54,5 +55,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(step::run_step, m)?)?;
     m.add_function(wrap_pyfunction!(step::stats, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_testing_rust_span, m)?)?;
+    m.add_function(wrap_pyfunction!(testing::_noop, m)?)?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use opentelemetry::trace::Status;
 use opentelemetry::{KeyValue, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use tasker_telemetry::testing::{capture, Capture};
+use tasker_telemetry::testing::{capture, BenchPipeline, Capture};
 use tasker_telemetry::{Correlation, TelemetryConfig};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -124,5 +124,33 @@ impl _TestingCapture {
     /// Console lines written so far.
     fn lines(&self) -> Vec<String> {
         self.inner.lines()
+    }
+}
+
+/// Bench helper: a call into the extension that does nothing (the physical floor of a crossing).
+#[pyfunction]
+pub fn _noop() {}
+
+/// Bench helper: the core's benchmark pipeline (JSON lines to /dev/null, batch export to an
+/// exporter that discards, an SDK meter), active on the threads that call `run`.
+#[pyclass(frozen, module = "tasker_core._native")]
+pub struct _BenchPipeline {
+    inner: BenchPipeline,
+}
+
+#[pymethods]
+impl _BenchPipeline {
+    #[new]
+    fn new() -> PyResult<Self> {
+        guard("bench pipeline", || {
+            BenchPipeline::json()
+                .map(|inner| Self { inner })
+                .map_err(tracing_error)
+        })
+    }
+
+    /// Calls `callback()` with this pipeline as the thread's subscriber; returns its result.
+    fn run(&self, callback: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.inner.run(|| callback.call0()).map(Bound::unbind)
     }
 }

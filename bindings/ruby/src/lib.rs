@@ -529,6 +529,26 @@ fn with_rust_span(ruby: &Ruby, name: String) -> Result<RArray, Error> {
     Ok(out)
 }
 
+/// Bench helper: the core's benchmark pipeline (`tasker_telemetry::testing::BenchPipeline`: JSON
+/// lines to /dev/null, batch export to an exporter that discards, an SDK meter). Not public API.
+#[magnus::wrap(
+    class = "TaskerCore::Tracing::Native::BenchPipeline",
+    free_immediately,
+    size
+)]
+struct RbBenchPipeline(tasker_telemetry::testing::BenchPipeline);
+
+fn bench_pipeline(ruby: &Ruby) -> Result<RbBenchPipeline, Error> {
+    tasker_telemetry::testing::BenchPipeline::json()
+        .map(RbBenchPipeline)
+        .map_err(|e| error(ruby, e))
+}
+
+/// Runs the block with the bench pipeline as this thread's subscriber; returns its value.
+fn bench_run(ruby: &Ruby, rb_self: &RbBenchPipeline) -> Result<Value, Error> {
+    rb_self.0.run(|| ruby.yield_value(()))
+}
+
 fn set_key(_ruby: &Ruby, span: &RbSpan, key: Value, value: Value) {
     span.set(key, value);
 }
@@ -558,10 +578,16 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
         "initialized?",
         function!(tasker_telemetry::is_initialized, 0),
     )?;
+    // Bench helpers (not public API): the physical floor of a call into the extension, and the
+    // pipeline the benchmarks measure (benches/ruby/bench.rb).
     native.define_module_function("noop", function!(|| (), 0))?;
     native.define_module_function("run_step", function!(run_step, 1))?;
     native.define_module_function("stats", function!(stats, 0))?;
     native.define_module_function("shutdown_timeout", function!(shutdown_timeout, 0))?;
+    native.define_module_function("_bench_pipeline", function!(bench_pipeline, 0))?;
+    native
+        .define_class("BenchPipeline", ruby.class_object())?
+        .define_method("run", method!(bench_run, 0))?;
     native.define_module_function("_with_rust_span", function!(with_rust_span, 1))?;
 
     let span = native.define_class("Span", ruby.class_object())?;

@@ -1,0 +1,183 @@
+# frozen_string_literal: true
+
+# Ruby side of the overhead report (run by scripts/bench.sh; see benches/README.md):
+# TaskerCore::Tracing calls and their native baselines, measured in one process, in the same
+# rounds, against the core's benchmark pipeline (JSON lines to /dev/null, spans through a batch
+# processor to an exporter that discards, an SDK meter).
+#
+#   ruby benches/ruby/bench.rb [--smoke] [--out FILE]
+#
+# Method: each case is compiled into a `while` loop. Its batch size is calibrated to about
+# BATCH_MS; then ROUNDS rounds run one batch of every case, in a rotating order, so that the
+# machine's noise is spread over all cases alike. A batch gives one ns/op sample (batch time /
+# iterations, minus the empty loop's median ns/op); median and p99 are taken over the samples.
+# GC stays on: what a call allocates is paid (partly later) inside the rounds.
+
+require "json"
+require "logger"
+require "time"
+require "rbconfig"
+require "tasker_core/tracing"
+
+smoke = ARGV.include?("--smoke")
+out = ARGV.each_cons(2).find { |a, _| a == "--out" }&.last
+ROUNDS = smoke ? 3 : Integer(ENV.fetch("BENCH_ROUNDS", 150))
+BATCH_MS = smoke ? 0.2 : Float(ENV.fetch("BENCH_BATCH_MS", 2.0))
+
+T = TaskerCore::Tracing
+N = TaskerCore::Tracing::Native
+
+# --- what is measured ------------------------------------------------------------------------
+
+# The trivial step handler whose framework overhead is measured.
+class SumHandler
+  def call(numbers) = numbers.sum
+end
+HANDLER = SumHandler.new
+NUMBERS = (1..100).to_a.freeze
+STEP_CONTEXT = {
+  "correlation_id" => "0190a8f0-7a2b-7c3d-8e4f-5a6b7c8d9e0f",
+  "task_uuid" => "0190a8f0-7a2b-7c3d-8e4f-5a6b7c8d9e10",
+  "step_uuid" => "0190a8f0-7a2b-7c3d-8e4f-5a6b7c8d9e11",
+  "namespace" => "bench",
+  "task_name" => "sum_numbers",
+  "step_name" => "sum",
+  "attempt" => "1"
+}.freeze
+
+def noop = nil
+def noop_args(_message, **_fields) = nil
+
+# Stdlib Logger with a JSON formatter writing the same line as the core (timestamp, level,
+# target, message, fields) to an opened /dev/null (File::NULL would skip formatting).
+JSON_FORMATTER = proc do |severity, time, progname, msg|
+  fields = msg.dup
+  message = fields.delete(:message)
+  JSON.generate({ timestamp: time.utc.iso8601(6), level: severity, target: progname, message: message,
+                  fields: fields }) << "\n"
+end
+NATIVE_LOGGER = Logger.new(File.open("/dev/null", "w"), progname: "ruby", formatter: JSON_FORMATTER)
+
+def framework_step(headers)
+  T.with_remote_context(headers) do
+    T.handler_span("SumHandler", STEP_CONTEXT) do
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      result = HANDLER.call(NUMBERS)
+      ms = (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started) * 1000.0
+      T.info("step completed", result: result)
+      T.counter("tasker_steps_successes_total", 1, namespace: "bench")
+      T.histogram("tasker_step_execution_duration", ms, namespace: "bench")
+      result
+    end
+  end
+end
+
+FIELDS = 'order_id: 42, namespace: "payments", amount: 12.5'
+# [id, description, Ruby snippet]
+CASES = [
+  ["noop_method", "no-op Ruby method call (baseline)", "noop"],
+  ["noop_method_same_args", "no-op Ruby method, called with a message and 3 keywords (baseline)",
+   "noop_args(\"charged\", #{FIELDS})"],
+  ["ffi_noop", "no-op call into the extension (baseline: the physical FFI floor)", "N.noop"],
+  ["logger_json", "stdlib Logger, JSON formatter, 3 fields, to /dev/null (baseline)",
+   "NATIVE_LOGGER.info({ message: \"charged\", #{FIELDS} })"],
+  ["span_exported_3_fields", "TaskerCore::Tracing.span(name, 3 fields) {} exported",
+   "T.span(\"charge_payment\", #{FIELDS}) {}"],
+  ["span_exported_no_fields", "TaskerCore::Tracing.span(name) {} exported (diagnostic)",
+   "T.span(\"charge_payment\") {}"],
+  ["info_json_3_fields", "info(msg, 3 fields) as a JSON line", "T.info(\"charged\", #{FIELDS})"],
+  ["debug_disabled", "debug(msg, 3 fields) below the level", "T.debug(\"charged\", #{FIELDS})"],
+  ["counter", "counter(name, 1, 1 label)", "T.counter(\"tasker_steps_claimed_total\", 1, namespace: \"payments\")"],
+  ["histogram", "histogram(name, value, 1 label)",
+   "T.histogram(\"tasker_step_execution_duration\", 12.5, namespace: \"payments\")"],
+  ["handler_direct", "handler: sum of 100 numbers, called directly", "HANDLER.call(NUMBERS)"],
+  ["handler_framework",
+   "handler through the framework: remote context, handler_span (correlation), 1 log line, 1 counter, 1 histogram",
+   "framework_step(HEADERS)"]
+].freeze
+
+# --- measurement -----------------------------------------------------------------------------
+
+def clock = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+
+def compile(snippet)
+  # rubocop:disable Security/Eval -- the snippets above, compiled into a tight loop
+  eval("lambda { |n| i = 0; while i < n; #{snippet}; i += 1; end }", TOPLEVEL_BINDING, __FILE__, __LINE__)
+  # rubocop:enable Security/Eval
+end
+
+def time_batch(body, n)
+  t0 = clock
+  body.call(n)
+  clock - t0
+end
+
+# Iterations for a batch of about BATCH_MS.
+def calibrate(body)
+  target = BATCH_MS * 1_000_000
+  n = 1
+  loop do
+    t = time_batch(body, n)
+    return [(n * target / [t, 1].max).ceil, 1].max if t >= target / 10
+
+    n *= 10
+  end
+end
+
+def percentile(sorted, q)
+  return nil if sorted.empty?
+
+  sorted[[(q * (sorted.size - 1)).round, sorted.size - 1].min]
+end
+
+def run(cases)
+  empty = compile("nil")
+  loops = cases.map { |(_id, _desc, snippet)| compile(snippet) }
+  sizes = loops.map { |l| calibrate(l) }
+  empty_n = calibrate(empty)
+  samples = Array.new(cases.size) { [] }
+  empty_samples = []
+  ROUNDS.times do |round|
+    empty_samples << time_batch(empty, empty_n).fdiv(empty_n)
+    order = (0...cases.size).to_a.rotate(round % cases.size)
+    order.each { |i| samples[i] << time_batch(loops[i], sizes[i]).fdiv(sizes[i]) }
+  end
+  overhead = percentile(empty_samples.sort, 0.5)
+  results = cases.each_with_index.map do |(id, desc, snippet), i|
+    s = samples[i].map { |v| v - overhead }.sort
+    { id: id, description: desc, code: snippet, median_ns: percentile(s, 0.5).round(1),
+      p99_ns: percentile(s, 0.99).round(1), mean_ns: (s.sum / s.size).round(1), samples: s.size,
+      iterations_per_sample: sizes[i] }
+  end
+  [results, overhead]
+end
+
+$stderr.sync = true
+pipeline = N._bench_pipeline
+results, overhead = pipeline.run do
+  T.refresh_level
+  headers = nil
+  T.with_correlation(namespace: "bench") { T.span("orchestrator_step") { headers = T.inject } }
+  Object.const_set(:HEADERS, headers.freeze)
+  abort "framework step returned #{framework_step(HEADERS).inspect}" unless framework_step(HEADERS) == 5050
+  abort "debug is enabled: the disabled-level case would log" if T.enabled?(:debug)
+  run(CASES)
+end
+
+report = {
+  language: "ruby",
+  version: RUBY_DESCRIPTION,
+  yjit: defined?(RubyVM::YJIT) && RubyVM::YJIT.enabled? ? true : false,
+  smoke: smoke,
+  rounds: ROUNDS,
+  batch_ms: BATCH_MS,
+  loop_overhead_ns: overhead.round(2),
+  cases: results
+}
+json = JSON.pretty_generate(report)
+if out
+  File.write(out, json)
+else
+  puts json
+end
+results.each { |r| warn format("ruby  %-26s median %10.1f ns  p99 %10.1f ns", r[:id], r[:median_ns], r[:p99_ns]) }
