@@ -6,6 +6,7 @@
 //! another thread or task keeps it), and futures carry it with
 //! [`WithCorrelation::with_correlation`].
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
@@ -213,19 +214,41 @@ impl Correlation {
         out
     }
 
-    /// The fields as OpenTelemetry attributes.
+    /// The fields as OpenTelemetry attributes (stamped on every span started in its scope).
+    /// The strings are shared (`Arc<str>`) and the last correlation's attributes are kept per
+    /// thread, so the spans of one step format the ids once.
     pub fn attributes(&self) -> Vec<KeyValue> {
-        self.pairs()
-            .into_iter()
-            .map(|(k, v)| KeyValue::new(k, v))
-            .collect()
+        thread_local! {
+            static LAST: RefCell<Option<(Correlation, Vec<KeyValue>)>> = const { RefCell::new(None) };
+        }
+        let build = || -> Vec<KeyValue> {
+            self.pairs()
+                .into_iter()
+                .map(|(k, v)| KeyValue::new(k, Arc::<str>::from(v)))
+                .collect()
+        };
+        LAST.try_with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return build();
+            };
+            match last.as_ref() {
+                Some((c, attrs)) if c == self => attrs.clone(),
+                _ => {
+                    let attrs = build();
+                    *last = Some((self.clone(), attrs.clone()));
+                    attrs
+                }
+            }
+        })
+        .unwrap_or_else(|_| build())
     }
 
     /// Reads a correlation back from `pairs` (e.g. W3C baggage); `None` without a valid
     /// `correlation_id`. Invalid optional ids are skipped.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Self> {
         let mut id = None;
-        let mut c = Correlation::new();
+        // A placeholder id, replaced below (generating one would cost a getrandom call).
+        let mut c = Correlation::with_id(CorrelationId(Uuid::nil()));
         for (k, v) in pairs {
             match k {
                 keys::CORRELATION_ID => id = v.parse().ok(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::Level;
 
-use crate::correlation::{keys, Correlation};
+use crate::correlation::{keys, parse_uuid, Correlation, CorrelationId};
 use crate::dynamic::{DynSpan, Parent, SpanStart};
 use crate::error::TelemetryError;
 use crate::fields::{Fields, Scalar};
@@ -78,19 +78,24 @@ pub fn start_handler_span(
         )?,
         None => base.as_deref().cloned().unwrap_or_default(),
     };
-    let overlay = Correlation::from_parts(
-        None,
-        text(context, keys::PARENT_CORRELATION_ID),
-        text(context, keys::TASK_UUID),
-        text(context, keys::STEP_UUID),
-        text(context, keys::NAMESPACE),
-    )?;
-    correlation.parent_correlation_id = overlay
-        .parent_correlation_id
-        .or(correlation.parent_correlation_id);
-    correlation.task_uuid = overlay.task_uuid.or(correlation.task_uuid);
-    correlation.step_uuid = overlay.step_uuid.or(correlation.step_uuid);
-    correlation.namespace = overlay.namespace.or(correlation.namespace);
+    let uuid = |key: &'static str| {
+        text(context, key)
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_uuid(key, s))
+            .transpose()
+    };
+    if let Some(p) = uuid(keys::PARENT_CORRELATION_ID)? {
+        correlation.parent_correlation_id = Some(CorrelationId::from_uuid(p));
+    }
+    if let Some(t) = uuid(keys::TASK_UUID)? {
+        correlation.task_uuid = Some(t);
+    }
+    if let Some(s) = uuid(keys::STEP_UUID)? {
+        correlation.step_uuid = Some(s);
+    }
+    if let Some(n) = text(context, keys::NAMESPACE) {
+        correlation.namespace = Some(n.to_owned());
+    }
     let correlation = Arc::new(correlation);
 
     let mut fields = Fields::with_capacity(1 + HANDLER_CONTEXT_KEYS.len());
