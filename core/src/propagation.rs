@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, ContextGuard, KeyValue};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -115,17 +115,34 @@ pub fn extract<'a, I>(headers: I) -> RemoteContext
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let map: HashMap<String, String> = headers
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-        .collect();
-    extract_map(&map)
+    extract_from(&Pairs(headers.into_iter().collect()))
+}
+
+/// Header pairs looked up case-insensitively where they are (no map, no copies); a name given
+/// twice keeps its last value.
+struct Pairs<'a>(Vec<(&'a str, &'a str)>);
+
+impl Extractor for Pairs<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rfind(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| *v)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| *k).collect()
+    }
 }
 
 /// Like [`extract`], from a map whose keys are already lower-case.
 pub fn extract_map(map: &HashMap<String, String>) -> RemoteContext {
-    let cx = propagator().extract_with_context(&Context::new(), map);
-    if let Some(tp) = map.get(headers::TRACEPARENT) {
+    extract_from(map)
+}
+
+fn extract_from(headers: &dyn Extractor) -> RemoteContext {
+    let cx = propagator().extract_with_context(&Context::new(), headers);
+    if let Some(tp) = headers.get(headers::TRACEPARENT) {
         if !cx.span().span_context().is_valid() {
             tracing::debug!(target: "tasker_telemetry::propagation", traceparent = %tp, "ignoring invalid traceparent header");
         }
