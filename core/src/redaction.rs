@@ -39,9 +39,26 @@ pub const REDACTED: &str = "[REDACTED]";
 /// assert!(redactor.is_secret("HTTP_AUTHORIZATION"));
 /// assert!(!redactor.is_secret("order_id"));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Redactor {
     patterns: Vec<Vec<u8>>,
+    /// `starts[b]`: bit `i` is set when pattern `i` (of the first 64) starts with the lower-case
+    /// byte `b`. Most key positions are rejected with one lookup, and the others compare only
+    /// the patterns that can match there, so a key costs about one pass over its bytes.
+    starts: Box<[u64; 256]>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let patterns: Vec<_> = self
+            .patterns
+            .iter()
+            .map(|p| String::from_utf8_lossy(p))
+            .collect();
+        f.debug_struct("Redactor")
+            .field("patterns", &patterns)
+            .finish()
+    }
 }
 
 impl Default for Redactor {
@@ -57,21 +74,40 @@ impl Redactor {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Self {
-            patterns: patterns
-                .into_iter()
-                .map(|p| p.as_ref().trim().to_ascii_lowercase().into_bytes())
-                .filter(|p| !p.is_empty())
-                .collect(),
+        let patterns: Vec<Vec<u8>> = patterns
+            .into_iter()
+            .map(|p| p.as_ref().trim().to_ascii_lowercase().into_bytes())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut starts = Box::new([0u64; 256]);
+        for (i, p) in patterns.iter().enumerate().take(64) {
+            starts[usize::from(p[0])] |= 1 << i;
         }
+        Self { patterns, starts }
     }
 
     /// Whether values under `key` must be hidden.
     pub fn is_secret(&self, key: &str) -> bool {
         let key = key.as_bytes();
+        let at = |i: usize, p: &[u8]| {
+            key.get(i..i + p.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(p))
+        };
+        for (i, b) in key.iter().enumerate() {
+            let mut candidates = self.starts[usize::from(b.to_ascii_lowercase())];
+            while candidates != 0 {
+                let p = candidates.trailing_zeros() as usize;
+                if at(i, &self.patterns[p]) {
+                    return true;
+                }
+                candidates &= candidates - 1;
+            }
+        }
+        // Patterns past the 64th (an unusual configuration) are searched plainly.
         self.patterns
             .iter()
-            .any(|p| contains_ignore_ascii_case(key, p))
+            .skip(64)
+            .any(|p| (0..key.len()).any(|i| at(i, p)))
     }
 }
 
@@ -89,17 +125,6 @@ pub(crate) fn set_current(redactor: Redactor) {
 /// The redactor of the current configuration.
 pub fn current() -> Arc<Redactor> {
     current_cell().load_full()
-}
-
-fn contains_ignore_ascii_case(haystack: &[u8], needle_lower: &[u8]) -> bool {
-    if needle_lower.len() > haystack.len() {
-        return false;
-    }
-    haystack.windows(needle_lower.len()).any(|w| {
-        w.iter()
-            .zip(needle_lower)
-            .all(|(a, b)| a.to_ascii_lowercase() == *b)
-    })
 }
 
 #[cfg(test)]
@@ -122,6 +147,46 @@ mod tests {
         for key in ["order_id", "amount", "namespace", "step_uuid", ""] {
             assert!(!r.is_secret(key), "{key} should not be secret");
         }
+    }
+
+    #[test]
+    fn agrees_with_a_plain_substring_search() {
+        let r = Redactor::default();
+        let keys = [
+            "PassWord",
+            "x.passwd",
+            "secrets",
+            "tok",
+            "token_id",
+            "apikey",
+            "API-KEY",
+            "api_keys",
+            "authorization",
+            "my_cookie",
+            "credit",
+            "ssn_last4",
+            "private_key",
+            "é_password",
+            "passwor",
+            "s",
+            "",
+        ];
+        for key in keys {
+            let lower = key.to_ascii_lowercase();
+            let expected = DEFAULT_REDACT_KEYS.iter().any(|p| lower.contains(p));
+            assert_eq!(r.is_secret(key), expected, "{key}");
+        }
+    }
+
+    #[test]
+    fn more_than_64_patterns_all_count() {
+        let mut patterns: Vec<String> = (0..70).map(|i| format!("p{i}x")).collect();
+        patterns.push("last".into());
+        let r = Redactor::new(&patterns);
+        assert!(r.is_secret("a_p3x"));
+        assert!(r.is_secret("p69x"));
+        assert!(r.is_secret("the_LAST_one"));
+        assert!(!r.is_secret("p70"));
     }
 
     #[test]
