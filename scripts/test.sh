@@ -22,9 +22,6 @@ set -e
 [ "$rc" -eq 0 ] || { echo "Rust tests failed (exit $rc)" >&2; exit "$rc"; }
 rust_passed=$(grep -oE 'test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}')
 
-say "benchmark smoke run (each criterion bench once; the full run is cargo bench)"
-cargo bench -q -p tasker-telemetry-benches --bench core -- --test
-
 # The gem and the Python package: each script builds and installs its package from this tree
 # and runs its tests against the installed copy; then the cross-language tests (tests/) use
 # both. Each prints a "<name>: N passed, N failed" line.
@@ -39,6 +36,9 @@ for lang in ruby python integration; do
   fi
   if [ "$lang" = python ]; then export TASKER_PACKAGES_INSTALLED=1; fi  # both packages installed now
 done
+
+say "benchmark smoke run (scripts/bench.sh --smoke: a few iterations of every Rust, Ruby and Python benchmark and the report; the full run is bash scripts/bench.sh)"
+bash scripts/bench.sh --smoke
 
 say "summary"
 printf '%s\n' "${summary[@]}"

@@ -79,6 +79,8 @@ CASES = [
   ["noop_method_same_args", "no-op Ruby method, called with a message and 3 keywords (baseline)",
    "noop_args(\"charged\", #{FIELDS})"],
   ["ffi_noop", "no-op call into the extension (baseline: the physical FFI floor)", "N.noop"],
+  ["rust_span_in_process", "the Rust side of a span: DynSpan start/end with 3 fields, looped in Rust (baseline)",
+   "N._bench_rust_spans(n)", :native],
   ["logger_json", "stdlib Logger, JSON formatter, 3 fields, to /dev/null (baseline)",
    "NATIVE_LOGGER.info({ message: \"charged\", #{FIELDS} })"],
   ["span_exported_3_fields", "TaskerCore::Tracing.span(name, 3 fields) {} exported",
@@ -100,9 +102,11 @@ CASES = [
 
 def clock = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
 
-def compile(snippet)
+# A case's loop: the snippet repeated n times, or (native cases) one call that loops n times.
+def compile(snippet, native = false)
+  code = native ? "lambda { |n| #{snippet} }" : "lambda { |n| i = 0; while i < n; #{snippet}; i += 1; end }"
   # rubocop:disable Security/Eval -- the snippets above, compiled into a tight loop
-  eval("lambda { |n| i = 0; while i < n; #{snippet}; i += 1; end }", TOPLEVEL_BINDING, __FILE__, __LINE__)
+  eval(code, TOPLEVEL_BINDING, __FILE__, __LINE__)
   # rubocop:enable Security/Eval
 end
 
@@ -132,7 +136,7 @@ end
 
 def run(cases)
   empty = compile("nil")
-  loops = cases.map { |(_id, _desc, snippet)| compile(snippet) }
+  loops = cases.map { |(_id, _desc, snippet, native)| compile(snippet, native) }
   sizes = loops.map { |l| calibrate(l) }
   empty_n = calibrate(empty)
   samples = Array.new(cases.size) { [] }
@@ -143,8 +147,8 @@ def run(cases)
     order.each { |i| samples[i] << time_batch(loops[i], sizes[i]).fdiv(sizes[i]) }
   end
   overhead = percentile(empty_samples.sort, 0.5)
-  results = cases.each_with_index.map do |(id, desc, snippet), i|
-    s = samples[i].map { |v| v - overhead }.sort
+  results = cases.each_with_index.map do |(id, desc, snippet, native), i|
+    s = (native ? samples[i] : samples[i].map { |v| v - overhead }).sort
     { id: id, description: desc, code: snippet, median_ns: percentile(s, 0.5).round(1),
       p99_ns: percentile(s, 0.99).round(1), mean_ns: (s.sum / s.size).round(1), samples: s.size,
       iterations_per_sample: sizes[i] }

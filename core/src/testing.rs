@@ -116,6 +116,13 @@ impl std::fmt::Debug for BenchPipeline {
     }
 }
 
+impl Drop for BenchPipeline {
+    fn drop(&mut self) {
+        // Shut the meter down quietly (the SDK logs when its last reference goes first).
+        let _ = self._meter.shutdown();
+    }
+}
+
 impl BenchPipeline {
     /// Builds it from `config` (use `logging.format = json`; `logging.level = off` or
     /// `logging.export_level = off` isolate one layer).
@@ -153,6 +160,32 @@ impl BenchPipeline {
     /// Runs `f` with this pipeline as the thread's subscriber.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
         tracing::dispatcher::with_default(&self.dispatch, f)
+    }
+}
+
+/// Starts and ends `n` dynamic spans with the three fields of the benchmarks (`order_id = 42`,
+/// `namespace = "payments"`, `amount = 12.5`), as a binding's span does on the Rust side: the
+/// bindings' benchmarks time it in their own process to get the Rust-side span cost.
+pub fn dynamic_spans(n: u64) {
+    use crate::dynamic::{DynSpan, Parent, SpanStart};
+    use crate::fields::{FieldValue, Fields};
+    let fields: Fields = [
+        ("order_id", FieldValue::Int(42)),
+        ("namespace", FieldValue::Str("payments".into())),
+        ("amount", FieldValue::Float(12.5)),
+    ]
+    .into_iter()
+    .collect();
+    for _ in 0..n {
+        DynSpan::start(SpanStart {
+            name: "charge_payment",
+            level: tracing::Level::INFO,
+            target: "bench",
+            fields: &fields,
+            parent: Parent::Current,
+            correlation: None,
+        })
+        .end();
     }
 }
 

@@ -56,5 +56,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(step::stats, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_testing_rust_span, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_noop, m)?)?;
+    m.add_function(wrap_pyfunction!(testing::_bench_rust_spans, m)?)?;
     Ok(())
 }

@@ -131,6 +131,13 @@ impl _TestingCapture {
 #[pyfunction]
 pub fn _noop() {}
 
+/// Bench helper: `n` dynamic spans with 3 fields started and ended in Rust (the Rust-side cost of
+/// a span, timed in this process).
+#[pyfunction]
+pub fn _bench_rust_spans(n: u64) {
+    tasker_telemetry::testing::dynamic_spans(n)
+}
+
 /// Bench helper: the core's benchmark pipeline (JSON lines to /dev/null, batch export to an
 /// exporter that discards, an SDK meter), active on the threads that call `run`.
 #[pyclass(frozen, module = "tasker_core._native")]

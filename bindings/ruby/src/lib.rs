@@ -585,6 +585,10 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("stats", function!(stats, 0))?;
     native.define_module_function("shutdown_timeout", function!(shutdown_timeout, 0))?;
     native.define_module_function("_bench_pipeline", function!(bench_pipeline, 0))?;
+    native.define_module_function(
+        "_bench_rust_spans",
+        function!(tasker_telemetry::testing::dynamic_spans, 1),
+    )?;
     native
         .define_class("BenchPipeline", ruby.class_object())?
         .define_method("run", method!(bench_run, 0))?;
