@@ -41,11 +41,17 @@ pub const REDACTED: &str = "[REDACTED]";
 /// ```
 #[derive(Clone)]
 pub struct Redactor {
-    patterns: Vec<Vec<u8>>,
-    /// `starts[b]`: bit `i` is set when pattern `i` (of the first 64) starts with the lower-case
-    /// byte `b`. Most key positions are rejected with one lookup, and the others compare only
-    /// the patterns that can match there, so a key costs about one pass over its bytes.
-    starts: Box<[u64; 256]>,
+    /// Each pattern with the [`byte_mask`] of its bytes.
+    patterns: Vec<(u64, Vec<u8>)>,
+}
+
+/// One bit per byte value (lower-cased, modulo 64) present in `bytes`: a key can contain a
+/// pattern only if its mask covers the pattern's, so most (key, pattern) pairs are rejected
+/// with one AND after a single branch-free pass over the key.
+fn byte_mask(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0, |m, b| m | 1 << (b.to_ascii_lowercase() & 63))
 }
 
 impl std::fmt::Debug for Redactor {
@@ -53,7 +59,7 @@ impl std::fmt::Debug for Redactor {
         let patterns: Vec<_> = self
             .patterns
             .iter()
-            .map(|p| String::from_utf8_lossy(p))
+            .map(|(_, p)| String::from_utf8_lossy(p))
             .collect();
         f.debug_struct("Redactor")
             .field("patterns", &patterns)
@@ -74,40 +80,25 @@ impl Redactor {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let patterns: Vec<Vec<u8>> = patterns
-            .into_iter()
-            .map(|p| p.as_ref().trim().to_ascii_lowercase().into_bytes())
-            .filter(|p| !p.is_empty())
-            .collect();
-        let mut starts = Box::new([0u64; 256]);
-        for (i, p) in patterns.iter().enumerate().take(64) {
-            starts[usize::from(p[0])] |= 1 << i;
+        Self {
+            patterns: patterns
+                .into_iter()
+                .map(|p| p.as_ref().trim().to_ascii_lowercase().into_bytes())
+                .filter(|p| !p.is_empty())
+                .map(|p| (byte_mask(&p), p))
+                .collect(),
         }
-        Self { patterns, starts }
     }
 
     /// Whether values under `key` must be hidden.
     pub fn is_secret(&self, key: &str) -> bool {
         let key = key.as_bytes();
-        let at = |i: usize, p: &[u8]| {
-            key.get(i..i + p.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(p))
-        };
-        for (i, b) in key.iter().enumerate() {
-            let mut candidates = self.starts[usize::from(b.to_ascii_lowercase())];
-            while candidates != 0 {
-                let p = candidates.trailing_zeros() as usize;
-                if at(i, &self.patterns[p]) {
-                    return true;
-                }
-                candidates &= candidates - 1;
-            }
-        }
-        // Patterns past the 64th (an unusual configuration) are searched plainly.
-        self.patterns
-            .iter()
-            .skip(64)
-            .any(|p| (0..key.len()).any(|i| at(i, p)))
+        let mask = byte_mask(key);
+        self.patterns.iter().any(|(m, p)| {
+            m & mask == *m
+                && p.len() <= key.len()
+                && key.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p))
+        })
     }
 }
 
