@@ -87,8 +87,8 @@ class Span:
         """Makes the span current on this thread (pair with ``exit``)."""
     def exit(self) -> None:
         """Undoes ``enter``."""
-    def end(self) -> None:
-        """Ends the span (idempotent)."""
+    def end(self, exit: bool = False) -> None:
+        """Ends the span (idempotent); with ``exit``, undoes ``enter`` first."""
 
 _Parent = Union[Span, RemoteContext]
 
@@ -99,16 +99,19 @@ def start_span(
     fields: Optional[Mapping[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
+    enter: bool = False,
 ) -> Span:
-    """Starts a span."""
+    """Starts a span (with ``enter``, also makes it current on this thread)."""
 
 def start_handler_span(
     handler_name: str,
     context: Optional[Mapping[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
+    enter: bool = False,
 ) -> Tuple[Span, Correlation]:
-    """Starts the ``handler_execution`` span; returns it and the step's correlation."""
+    """Starts the ``handler_execution`` span; returns it and the step's correlation (with
+    ``enter``, the span is also made current on this thread)."""
 
 def event(
     level: int,

@@ -38,6 +38,7 @@ from typing import (
     Any,
     AsyncGenerator,
     Callable,
+    ContextManager,
     Dict,
     Generator,
     Iterator,
@@ -298,17 +299,30 @@ class Span:
         self._native: Optional[_native.Span] = None
         self._tokens: Optional[_Tokens] = None
 
-    def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
-        """Starts the native span; returns it and the correlation it brings (if any)."""
-        parent, corr = _context()
-        native = _native.start_span(self.name, self._level, self._target, self._fields, parent, corr)
+    def _start(self, enter: bool = False) -> Tuple[_native.Span, Optional[Correlation]]:
+        """Starts the native span (made current on this thread too with ``enter``); returns it
+        and the correlation it brings (if any)."""
+        native = _native.start_span(
+            self.name,
+            self._level,
+            self._target,
+            self._fields,
+            _parent_var.get(),
+            _correlation_var.get(),
+            enter,
+        )
         return native, None
 
     def __enter__(self) -> "Span":
         if self._native is not None:
             raise TracingError(f"span {self.name!r} was already entered; create a new span")
-        self._native, corr = self._start()
-        self._tokens = _activate(self._native, corr)
+        # One crossing starts and enters the span; contextvars make it the parent in Python.
+        native, corr = self._start(True)
+        self._native = native
+        self._tokens = (
+            _parent_var.set(native),
+            _correlation_var.set(corr) if corr is not None else None,
+        )
         return self
 
     def __exit__(
@@ -318,15 +332,18 @@ class Span:
         tb: Optional[TracebackType],
     ) -> None:
         native = self._native
-        if native is None or self._tokens is None:
+        tokens = self._tokens
+        if native is None or tokens is None:
             return
         try:
             if exc is not None and not isinstance(exc, GeneratorExit):
                 self.record_exception(exc)
         finally:
-            tokens, self._tokens = self._tokens, None
-            _deactivate(native, tokens)
-            native.end()
+            self._tokens = None
+            if tokens[1] is not None:
+                _reset(_correlation_var, tokens[1])
+            _reset(_parent_var, tokens[0])
+            native.end(True)  # exits (undoes the enter) and ends, in one crossing
 
     def _running(self) -> _native.Span:
         if self._native is None:
@@ -381,9 +398,10 @@ class _HandlerSpan(Span):
 
     __slots__ = ()
 
-    def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
-        parent, corr = _context()
-        return _native.start_handler_span(self.name, self._fields, parent, corr)
+    def _start(self, enter: bool = False) -> Tuple[_native.Span, Optional[Correlation]]:
+        return _native.start_handler_span(
+            self.name, self._fields, _parent_var.get(), _correlation_var.get(), enter
+        )
 
 
 def span(name: str, level: Level = "info", **fields: Any) -> Span:
@@ -683,41 +701,73 @@ def install_logging(level: Union[int, str] = logging.INFO, logger: Optional[str]
 # Correlation and propagation
 
 
-@contextlib.contextmanager
+class _CorrelationScope(contextlib.ContextDecorator):
+    """What :func:`correlation` returns: a context manager (and decorator) that makes a new
+    correlation current. A plain class, not a generator: entering and leaving cost a few
+    attribute accesses instead of a generator's frames."""
+
+    def __init__(self, parts: Tuple[Any, Any, Any, Any, Optional[str]]) -> None:
+        self._parts = parts
+        self._token: Optional[contextvars.Token] = None
+
+    def _recreate_cm(self) -> "_CorrelationScope":
+        return _CorrelationScope(self._parts)
+
+    def __enter__(self) -> Correlation:
+        corr = Correlation.from_parts(*self._parts)
+        self._token = _correlation_var.set(corr)
+        return corr
+
+    def __exit__(self, *exc: Any) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _reset(_correlation_var, token)
+
+
 def correlation(
     correlation_id: Any = None,
     parent_correlation_id: Any = None,
     task_uuid: Any = None,
     step_uuid: Any = None,
     namespace: Optional[str] = None,
-) -> Iterator[Correlation]:
+) -> ContextManager[Correlation]:
     """Makes a correlation current in the ``with`` block: every span and event inside carries
     ``correlation_id`` (a new UUIDv7 when not given) and the other ids that are set. Ids are
     UUIDs (``str`` or :class:`uuid.UUID`); an invalid one raises TracingError naming it."""
-    corr = Correlation.from_parts(correlation_id, parent_correlation_id, task_uuid, step_uuid, namespace)
-    token = _correlation_var.set(corr)
-    try:
-        yield corr
-    finally:
-        _reset(_correlation_var, token)
+    return _CorrelationScope((correlation_id, parent_correlation_id, task_uuid, step_uuid, namespace))
 
 
-@contextlib.contextmanager
-def remote_context(headers: Mapping[str, Any]) -> Iterator[RemoteContext]:
+class _RemoteScope(contextlib.ContextDecorator):
+    """What :func:`remote_context` returns (a plain class, as :class:`_CorrelationScope`)."""
+
+    def __init__(self, headers: Mapping[str, Any]) -> None:
+        self._headers = headers
+        self._tokens: Optional[_Tokens] = None
+
+    def _recreate_cm(self) -> "_RemoteScope":
+        return _RemoteScope(self._headers)
+
+    def __enter__(self) -> RemoteContext:
+        remote = _native.extract(_mapping(self._headers, "remote_context headers"))
+        token = _parent_var.set(remote)
+        corr = remote.correlation()
+        self._tokens = (token, _correlation_var.set(corr) if corr is not None else None)
+        return remote
+
+    def __exit__(self, *exc: Any) -> None:
+        tokens, self._tokens = self._tokens, None
+        if tokens is not None:
+            if tokens[1] is not None:
+                _reset(_correlation_var, tokens[1])
+            _reset(_parent_var, tokens[0])
+
+
+def remote_context(headers: Mapping[str, Any]) -> ContextManager[RemoteContext]:
     """Continues a trace from another process: spans started in the block are children of the
     remote span in ``headers`` (W3C ``traceparent``/``tracestate``; names case-insensitive) and
     carry the correlation from its ``baggage``. Invalid headers are ignored (a new trace);
     ``headers`` that is not a mapping raises TracingError."""
-    remote = _native.extract(_mapping(headers, "remote_context headers"))
-    token = _parent_var.set(remote)
-    corr = remote.correlation()
-    ctoken = _correlation_var.set(corr) if corr is not None else None
-    try:
-        yield remote
-    finally:
-        if ctoken is not None:
-            _reset(_correlation_var, ctoken)
-        _reset(_parent_var, token)
+    return _RemoteScope(headers)
 
 
 def run_step(message: Mapping[str, Any], handler: Callable[[], T]) -> T:

@@ -45,15 +45,16 @@ pub fn python_span_current() -> bool {
 #[pyclass(frozen, module = "tasker_core._native")]
 pub struct Span {
     state: Mutex<State>,
-    trace_id: Option<String>,
-    span_id: Option<String>,
 }
 
 impl Span {
-    fn new(span: DynSpan) -> Self {
+    /// Wraps a started span; with `enter`, also makes it current on this thread (one crossing
+    /// instead of two for `with span(...)`).
+    fn new(span: DynSpan, enter: bool) -> Self {
+        if enter {
+            enter_span(&span);
+        }
         Span {
-            trace_id: span.trace_id(),
-            span_id: span.span_id(),
             state: Mutex::new(State::Open(span)),
         }
     }
@@ -114,13 +115,13 @@ impl Span {
     /// Trace id (32 hex digits), or `None` when the span is not recorded.
     #[getter]
     fn trace_id(&self) -> Option<String> {
-        self.trace_id.clone()
+        propagation::ids(&self.context()).map(|(t, _)| t)
     }
 
     /// Span id (16 hex digits), or `None` when the span is not recorded.
     #[getter]
     fn span_id(&self) -> Option<String> {
-        self.span_id.clone()
+        propagation::ids(&self.context()).map(|(_, s)| s)
     }
 
     /// Whether any output (console or export) records this span.
@@ -178,12 +179,7 @@ impl Span {
     /// with `exit()` on the same thread.
     fn enter(&self) -> PyResult<()> {
         guard("Span.enter", || {
-            self.with_open(|span| {
-                span.enter_raw();
-                if let Some(id) = span.span().id() {
-                    ENTERED.with(|entered| entered.borrow_mut().push(id));
-                }
-            });
+            self.with_open(enter_span);
             Ok(())
         })
     }
@@ -191,26 +187,21 @@ impl Span {
     /// Undoes `enter()`.
     fn exit(&self) -> PyResult<()> {
         guard("Span.exit", || {
-            self.with_open(|span| {
-                if let Some(id) = span.span().id() {
-                    ENTERED.with(|entered| {
-                        let mut entered = entered.borrow_mut();
-                        if let Some(i) = entered.iter().rposition(|e| *e == id) {
-                            entered.remove(i);
-                        }
-                    });
-                }
-                span.exit_raw();
-            });
+            self.with_open(exit_span);
             Ok(())
         })
     }
 
-    /// Ends the span (idempotent).
-    fn end(&self) -> PyResult<()> {
+    /// Ends the span (idempotent); with `exit`, first undoes `enter()` (one crossing instead of
+    /// two at the end of `with span(...)`).
+    #[pyo3(signature = (exit=false))]
+    fn end(&self, exit: bool) -> PyResult<()> {
         guard("Span.end", || {
             let mut state = self.state();
             if let State::Open(span) = &*state {
+                if exit {
+                    exit_span(span);
+                }
                 let cx = span.context().clone();
                 // Dropping the running span ends it.
                 *state = State::Ended(cx);
@@ -220,9 +211,29 @@ impl Span {
     }
 }
 
+fn enter_span(span: &DynSpan) {
+    span.enter_raw();
+    if let Some(id) = span.span().id() {
+        ENTERED.with(|entered| entered.borrow_mut().push(id));
+    }
+}
+
+fn exit_span(span: &DynSpan) {
+    if let Some(id) = span.span().id() {
+        ENTERED.with(|entered| {
+            let mut entered = entered.borrow_mut();
+            if let Some(i) = entered.iter().rposition(|e| *e == id) {
+                entered.remove(i);
+            }
+        });
+    }
+    span.exit_raw();
+}
+
 /// Starts a span at level index `level` under `parent` (see `with_parent`).
+/// With `enter`, the span is also made current on this thread (as `Span.enter`).
 #[pyfunction]
-#[pyo3(signature = (name, level, target, fields=None, parent=None, correlation=None))]
+#[pyo3(signature = (name, level, target, fields=None, parent=None, correlation=None, enter=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_span(
     name: Text,
@@ -231,6 +242,7 @@ pub fn start_span(
     fields: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
+    enter: bool,
 ) -> PyResult<Span> {
     guard("span", || {
         let level = self::level(level)?;
@@ -246,19 +258,20 @@ pub fn start_span(
                 correlation: correlation.as_ref(),
             })
         });
-        Ok(Span::new(span))
+        Ok(Span::new(span, enter))
     })
 }
 
 /// Starts the `handler_execution` span of a step handler from its step context; returns the
-/// span and the step's correlation.
+/// span and the step's correlation (with `enter`, the span is also made current on this thread).
 #[pyfunction]
-#[pyo3(signature = (handler_name, context=None, parent=None, correlation=None))]
+#[pyo3(signature = (handler_name, context=None, parent=None, correlation=None, enter=false))]
 pub fn start_handler_span(
     handler_name: Text,
     context: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
+    enter: bool,
 ) -> PyResult<(Span, PyCorrelation)> {
     guard("handler_span", || {
         let context = convert::fields(context);
@@ -268,7 +281,7 @@ pub fn start_handler_span(
         })
         .map_err(tracing_error)?;
         Ok((
-            Span::new(started.span),
+            Span::new(started.span, enter),
             PyCorrelation {
                 inner: started.correlation,
             },
