@@ -28,6 +28,10 @@ module TaskerCore
       trace: 0, debug: 1, info: 2, warn: 3, warning: 3, error: 4, fatal: 4, unknown: 4
     }.freeze
 
+    # The index of the default level of spans.
+    INFO = LEVELS.fetch(:info)
+    private_constant :INFO
+
     # ::Logger severities (DEBUG=0 … UNKNOWN=5) to core level indices.
     SEVERITY_LEVELS = [1, 2, 3, 4, 4, 4].freeze
 
@@ -136,23 +140,36 @@ module TaskerCore
       def span(level_or_name, name = nil, **fields)
         raise Error, "span needs a block; use start_span for code that cannot use one" unless block_given?
 
-        level, name = name.equal?(nil) ? [:info, level_or_name] : [level_or_name, name]
-        span = start_span(level, name, **fields)
+        span = if name.equal?(nil)
+                 native_span(INFO, level_or_name, fields)
+               else
+                 native_span(level_index(level_or_name), name, fields)
+               end
         return yield(span) if span.equal?(NULL_SPAN)
 
-        in_span(span) { yield span }
+        s = state
+        stack = s.stack
+        stack.push(span)
+        begin
+          yield span
+        rescue Exception => e # rubocop:disable Lint/RescueException -- recorded, then re-raised
+          span.record_exception(e)
+          raise
+        ensure
+          stack.pop
+          span.finish
+        end
       end
 
       # Starts a span without a block; call +finish+ on it. A span never finished is ended when
       # the object is garbage collected. It becomes the parent of later spans in this fiber only
       # inside +with_span+.
       def start_span(level_or_name, name = nil, **fields)
-        level, name = name.equal?(nil) ? [:info, level_or_name] : [level_or_name, name]
-        index = level_index(level)
-        return NULL_SPAN if index < @max_level
-
-        s = state
-        Native.start_span(index, name, "ruby", fields, s.stack.last, s.remote, s.correlation)
+        if name.equal?(nil)
+          native_span(INFO, level_or_name, fields)
+        else
+          native_span(level_index(level_or_name), name, fields)
+        end
       end
 
       # Makes +span+ (from +start_span+) the parent of spans and events in the block.
@@ -201,18 +218,21 @@ module TaskerCore
         false
       end
 
-      LEVELS.each_key do |name|
+      # trace/debug/info/warn/error/fatal, compiled with `def` (a define_method block costs
+      # more per call, which matters for a disabled level).
+      LEVELS.each do |name, index|
         next if %i[warning unknown].include?(name)
 
-        index = LEVELS[name]
-        define_method(name) do |message = nil, fields = nil, **kw, &block|
-          return false if index < @max_level
-
-          emit(index, "ruby", message, fields, kw, &block)
-        rescue Exception => e # rubocop:disable Lint/RescueException
-          report(e)
-          false
-        end
+        class_eval <<~RUBY, __FILE__, __LINE__ + 1
+          def #{name}(message = nil, fields = nil, **kw, &block)   # def info(message = nil, ...)
+            return false if #{index} < @max_level                #   return false if 2 < @max_level
+                                                                  #
+            emit(#{index}, "ruby", message, fields, kw, &block)  #   emit(2, "ruby", ...)
+          rescue Exception => e # rubocop:disable Lint/RescueException
+            report(e)
+            false
+          end
+        RUBY
       end
 
       # Emits at a core level index (used by the Logger). Never raises.
@@ -350,13 +370,27 @@ module TaskerCore
       # Runs the block with this fiber's stack, correlation and remote context replaced.
       def with_state(stack, correlation, remote)
         s = state
-        saved = [s.stack, s.correlation, s.remote]
+        saved_stack = s.stack
+        saved_correlation = s.correlation
+        saved_remote = s.remote
         s.stack = stack
         s.correlation = correlation
         s.remote = remote
-        yield
-      ensure
-        s.stack, s.correlation, s.remote = saved
+        begin
+          yield
+        ensure
+          s.stack = saved_stack
+          s.correlation = saved_correlation
+          s.remote = saved_remote
+        end
+      end
+
+      # The native span for a level index (NULL_SPAN below the level), under this fiber's parent.
+      def native_span(index, name, fields)
+        return NULL_SPAN if index < @max_level
+
+        s = state
+        Native.start_span(index, name, "ruby", fields, s.stack.last, s.remote, s.correlation)
       end
 
       def in_span(span)
