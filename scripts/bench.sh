@@ -2,8 +2,9 @@
 # The overhead report: runs the Rust (criterion), Ruby and Python benchmarks on this machine and
 # writes benches/REPORT.md and benches/report.json (see benches/README.md).
 #
-#   bash scripts/bench.sh             full run (~10 minutes): builds and installs the gem (into
+#   bash scripts/bench.sh             full run (~10 minutes): first installs the gem (into
 #                                     target/ruby-gems) and the wheel (into .venv) from this tree
+#                                     with scripts/install-packages.sh
 #   bash scripts/bench.sh --installed full run against the gem and wheel already installed
 #   bash scripts/bench.sh --smoke     a few iterations of everything, report in target/bench-smoke/
 #                                     (what scripts/test.sh runs, after the package tests installed
@@ -27,16 +28,9 @@ esac
 gem_home="$root/target/ruby-gems"
 default_gem_path="$(env -u GEM_HOME -u GEM_PATH gem env gempath)"
 if [ "$install" = yes ]; then
-  say "building and installing the gem and the wheel (release builds of this tree)"
-  export CARGO_TARGET_DIR="$root/target"
-  bash ruby/script/build-gem >/dev/null
-  rm -rf "$gem_home"
-  GEM_HOME="$gem_home" GEM_PATH="$gem_home:$default_gem_path" \
-    gem install --local --no-document ruby/pkg/tasker_core-tracing-*[0-9].gem >/dev/null
-  "$PY" -m pip install -q -r python/requirements-test.txt
-  rm -rf target/python-wheels
-  (cd python && "$VENV/bin/maturin" build --release --quiet -o "$root/target/python-wheels")
-  "$PY" -m pip install -q --force-reinstall --no-deps target/python-wheels/tasker_core_tracing-*-cp39-abi3-*.whl
+  # The gem into target/ruby-gems and the wheel into .venv, release builds of this tree (a no-op
+  # when they are up to date); opentelemetry-sdk comes with python/requirements-test.txt.
+  bash scripts/install-packages.sh
 fi
 GEM_HOME="$gem_home" GEM_PATH="$gem_home:$default_gem_path" ruby -rtasker_core/tracing -e 'TaskerCore::Tracing::Native._bench_pipeline' ||
   { echo "the gem is not installed in $gem_home: run bash scripts/test-ruby.sh or bash scripts/bench.sh" >&2; exit 1; }

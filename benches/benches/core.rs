@@ -18,6 +18,7 @@ use tasker_telemetry::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
 use tasker_telemetry::fields::{FieldValue, Fields};
 use tasker_telemetry::handler::start_handler_span;
 use tasker_telemetry::metrics::{self, catalogue};
+use tasker_telemetry::step::{self, StepMessage};
 use tasker_telemetry::testing::BenchPipeline;
 use tasker_telemetry::{propagation, Correlation, Redactor, TelemetryConfig};
 use tasker_telemetry_benches::{step_context, sum_handler, HANDLER_INPUT};
@@ -232,6 +233,30 @@ fn handler(c: &mut Criterion) {
                 drop(entered);
                 step.span.end();
                 result
+            })
+        });
+        // The worker's per-step path (`step::run_step`): the `execute_step` span continuing the
+        // remote trace, and the step.claimed / executing / completed lifecycle events.
+        #[allow(clippy::expect_used)]
+        let message = StepMessage {
+            step_name: "sum".to_owned(),
+            handler: "SumHandler".to_owned(),
+            attempt: 1,
+            correlation: Correlation::from_parts(
+                Some(&step_context()[0].1),
+                None,
+                Some(&step_context()[1].1),
+                Some(&step_context()[2].1),
+                Some("bench"),
+            )
+            .expect("valid ids"),
+            headers: headers.clone(),
+        };
+        g.bench_function("run_step", |b| {
+            b.iter(|| {
+                step::run_step(&message, || {
+                    Ok::<u64, String>(sum_handler(black_box(&HANDLER_INPUT)))
+                })
             })
         });
     });

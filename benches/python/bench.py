@@ -16,6 +16,7 @@ Needs ``opentelemetry-sdk`` (the baseline span), installed by scripts/bench.sh.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -191,6 +192,11 @@ CASES: List[Tuple[str, str, str]] = [
         "handler through the framework: remote context, handler_span (correlation), 1 log line, 1 counter, 1 histogram",
         "framework_step(HEADERS)",
     ),
+    (
+        "handler_run_step",
+        "handler through the worker's per-step path, run_step (execute_step span, step.claimed/executing/completed events)",
+        "tracing.run_step(STEP_MESSAGE, HANDLER_CALL)",
+    ),
 ]
 
 # --- measurement -----------------------------------------------------------------------------
@@ -270,9 +276,14 @@ def main() -> None:
             with tracing.span("orchestrator_step"):
                 headers = tracing.inject()
         assert framework_step(headers) == 5050
+        message = dict(STEP_CONTEXT, step_name="sum", handler="SumHandler", attempt=1, headers=headers)
+        handler_call = functools.partial(HANDLER.call, NUMBERS)
+        assert tracing.run_step(message, handler_call) == 5050
         assert not tracing.enabled("debug"), "debug is enabled: the disabled-level case would log"
         namespace = dict(globals())
-        namespace.update(HEADERS=headers, _noop=_native._noop, _repeat=repeat)
+        namespace.update(
+            HEADERS=headers, STEP_MESSAGE=message, HANDLER_CALL=handler_call, _noop=_native._noop, _repeat=repeat
+        )
         return run(CASES, namespace)
 
     results, overhead = pipeline.run(measure)

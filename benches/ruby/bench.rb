@@ -95,7 +95,10 @@ CASES = [
   ["handler_direct", "handler: sum of 100 numbers, called directly", "HANDLER.call(NUMBERS)"],
   ["handler_framework",
    "handler through the framework: remote context, handler_span (correlation), 1 log line, 1 counter, 1 histogram",
-   "framework_step(HEADERS)"]
+   "framework_step(HEADERS)"],
+  ["handler_run_step",
+   "handler through the worker's per-step path, run_step (execute_step span, step.claimed/executing/completed events)",
+   "T.run_step(STEP_MESSAGE) { HANDLER.call(NUMBERS) }"]
 ].freeze
 
 # --- measurement -----------------------------------------------------------------------------
@@ -163,6 +166,9 @@ results, overhead = pipeline.run do
   headers = nil
   T.with_correlation(namespace: "bench") { T.span("orchestrator_step") { headers = T.inject } }
   Object.const_set(:HEADERS, headers.freeze)
+  Object.const_set(:STEP_MESSAGE, STEP_CONTEXT.merge("step_name" => "sum", "handler" => "SumHandler", "attempt" => 1,
+                                                     "headers" => headers).freeze)
+  abort "run_step returned something else" unless T.run_step(STEP_MESSAGE) { HANDLER.call(NUMBERS) } == 5050
   abort "framework step returned #{framework_step(HEADERS).inspect}" unless framework_step(HEADERS) == 5050
   abort "debug is enabled: the disabled-level case would log" if T.enabled?(:debug)
   run(CASES)
