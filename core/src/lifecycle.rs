@@ -238,22 +238,11 @@ impl LifecycleEvent {
         fields: &Fields,
     ) {
         let duration_ms = duration.map(|d| d.as_secs_f64() * 1000.0);
-        let mut all = fields.clone();
-        for kv in labels {
-            all.insert_scalar(kv.key.as_str().to_owned(), scalar(&kv.value));
-        }
-        if let Some(ms) = duration_ms {
-            all.insert_scalar("duration_ms", Scalar::Float(ms));
-        }
         if route.trace {
             let add = |cx: &Context| {
                 let span = cx.span();
                 if span.span_context().is_valid() {
-                    let attrs = all
-                        .iter()
-                        .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
-                        .collect();
-                    span.add_event(self.name(), attrs);
+                    span.add_event(self.name(), event_attributes(fields, labels, duration_ms));
                 }
             };
             match parent {
@@ -262,7 +251,18 @@ impl LifecycleEvent {
                 Parent::Remote(_) | Parent::Root => {}
             }
         }
-        if let Some(level) = route.log {
+        // The log line, unless no output records this level (then `all` is not even built).
+        if let Some(level) = route
+            .log
+            .filter(|level| tracing::level_filters::LevelFilter::current() >= *level)
+        {
+            let mut all = fields.clone();
+            for kv in labels {
+                all.insert_scalar(kv.key.as_str().to_owned(), scalar(&kv.value));
+            }
+            if let Some(ms) = duration_ms {
+                all.insert_scalar("duration_ms", Scalar::Float(ms));
+            }
             dynamic::event(EventArgs {
                 level,
                 target: LIFECYCLE_TARGET,
@@ -280,6 +280,47 @@ impl LifecycleEvent {
             let _ = metrics::record(InstrumentKind::Histogram, histogram, ms, labels);
         }
     }
+}
+
+/// The span event's attributes: `fields`, then `labels` (a label replaces a field of the same
+/// key in place), then `duration_ms`; values as a log field would carry them.
+fn event_attributes(fields: &Fields, labels: &[KeyValue], duration_ms: Option<f64>) -> Vec<KeyValue> {
+    let mut attrs: Vec<KeyValue> = Vec::with_capacity(fields.len() + labels.len() + 1);
+    attrs.extend(
+        fields
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel())),
+    );
+    let mut put = |kv: KeyValue| match attrs.iter_mut().find(|a| a.key == kv.key) {
+        Some(slot) => slot.value = kv.value,
+        None => attrs.push(kv),
+    };
+    for kv in labels {
+        let value = match &kv.value {
+            v @ (opentelemetry::Value::Bool(_)
+            | opentelemetry::Value::I64(_)
+            | opentelemetry::Value::F64(_)) => v.clone(),
+            v @ opentelemetry::Value::String(s)
+                if s.as_str().len() <= crate::fields::max_value_len() =>
+            {
+                v.clone()
+            }
+            other => {
+                let mut one = Fields::with_capacity(1);
+                one.insert_scalar("v", scalar(other));
+                let value = one
+                    .iter()
+                    .next()
+                    .map_or_else(|| other.clone(), |(_, v)| v.to_otel());
+                value
+            }
+        };
+        put(KeyValue::new(kv.key.clone(), value));
+    }
+    if let Some(ms) = duration_ms {
+        put(KeyValue::new("duration_ms", ms));
+    }
+    attrs
 }
 
 fn scalar(v: &opentelemetry::Value) -> Scalar {
