@@ -131,6 +131,9 @@ def _stdlib_level(levelno: int) -> int:
 def _level(level: Level) -> int:
     """The core level index (0 = trace ... 4 = error) of ``level``; TracingError if unknown."""
     if isinstance(level, str):
+        index = _LEVELS.get(level)  # the usual spelling, without lower-casing a copy
+        if index is not None:
+            return index
         index = _LEVELS.get(level.lower())
         return _native.level_index(level) if index is None else index
     if isinstance(level, int) and not isinstance(level, bool):
