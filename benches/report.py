@@ -46,6 +46,7 @@ RATIO_BASE = {
         "span_exported_3_fields": "@span_floor",
         "info_json_3_fields": "logger_json",
         "debug_disabled": "noop_method",
+        "debug_disabled_block": "noop_method",
         "handler_framework": "handler_direct",
         "handler_run_step": "handler_direct",
     },
@@ -57,6 +58,7 @@ RATIO_BASE = {
         "info_json_3_fields": "logging_json",
         "logging_bridge": "logging_json",
         "debug_disabled": "noop_function",
+        "debug_disabled_guarded": "noop_function",
         "handler_framework": "handler_direct",
         "handler_run_step": "handler_direct",
     },
@@ -64,6 +66,11 @@ RATIO_BASE = {
 NOOP = {"ruby": "noop_method", "python": "noop_function"}
 NOOP_ARGS = {"ruby": "noop_method_same_args", "python": "noop_function_same_args"}
 NATIVE_LOG = {"ruby": "logger_json", "python": "logging_json"}
+# The hot-path idiom that builds no arguments when the level is off.
+DISABLED_IDIOM = {
+    "ruby": ("debug_disabled_block", "`debug { [msg, fields] }`"),
+    "python": ("debug_disabled_guarded", '`if enabled("debug"): debug(...)`'),
+}
 TITLE = {"rust": "Rust", "ruby": "Ruby", "python": "Python"}
 PATHS = {
     "framework": "the issue's path (remote context, handler_span, 1 log line, 1 counter, 1 histogram)",
@@ -260,10 +267,14 @@ def main() -> None:
     for lang in ("ruby", "python"):
         dis, noop, noop_args = med(lang, "debug_disabled"), med(lang, NOOP[lang]), med(lang, NOOP_ARGS[lang])
         if dis and noop:
+            idiom_id, idiom = DISABLED_IDIOM[lang]
+            alt = med(lang, idiom_id)
+            alt_text = f"; {idiom}: {fmt_ns(alt)}, {alt / noop:.1f}×" if alt is not None else ""
             target(
                 f"{TITLE[lang]} disabled-level log call ≤ 3× a no-op method call",
                 f"{fmt_ns(dis)} vs {fmt_ns(noop)}: {dis / noop:.1f}× "
-                f"(a no-op called with the same message and 3 keywords: {fmt_ns(noop_args)}, {dis / noop_args:.2f}×)",
+                f"(a no-op called with the same message and 3 keywords: {fmt_ns(noop_args)}, "
+                f"{dis / noop_args:.2f}×{alt_text})",
                 dis / noop <= 3,
             )
     for lang in ("ruby", "python"):

@@ -172,6 +172,11 @@ CASES: List[Tuple[str, str, str]] = [
     ("info_json_3_fields", "info(msg, 3 fields) as a JSON line", f'tracing.info("charged", {FIELDS})'),
     ("debug_disabled", "debug(msg, 3 fields) below the level", f'tracing.debug("charged", {FIELDS})'),
     (
+        "debug_disabled_guarded",
+        "if tracing.enabled(\"debug\"): debug(...) below the level (guarded: no call built)",
+        f'if tracing.enabled("debug"):\n    tracing.debug("charged", {FIELDS})',
+    ),
+    (
         "logging_bridge",
         "stdlib logging through tracing.LoggingHandler, 3 extra fields, as a JSON line",
         f'BRIDGE_LOG.info("charged", extra={EXTRA})',
@@ -237,6 +242,8 @@ def percentile(values: List[float], q: float) -> float:
 
 
 def run(cases: List[Tuple[str, str, str]], namespace: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], float]:
+    # Cases whose helper this build of the package lacks (an older build) are left out.
+    cases = [c for c in cases if "_bench_rust_spans" not in c[2] or hasattr(_native, "_bench_rust_spans")]
     empty = compile_loop("pass", dict(namespace))
     loops = [compile_loop(stmt, dict(namespace)) for _, _, stmt in cases]
     sizes = [calibrate(loop) for loop in loops]
