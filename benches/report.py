@@ -365,7 +365,8 @@ def markdown(report: Dict[str, Any], ruby: Dict[str, Any], python: Dict[str, Any
     w(
         "- Ruby and Python cases are compiled into tight loops and measured round-robin in one "
         "process (every round runs one batch of each case), so the noise of the shared machine "
-        f"falls on all cases alike; p99 is the 99th percentile of per-batch means (a batch is "
+        "falls on all cases alike (the handler cases rotate on their own, after the others and a "
+        f"full GC); p99 is the 99th percentile of per-batch means (a batch is "
         f"~{ruby['batch_ms']} ms), so it shows slow periods (GC, the exporter thread, other load), "
         "not single slow calls.\n"
     )
