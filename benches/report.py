@@ -301,9 +301,9 @@ def main() -> None:
         "method": {
             "rust": f"criterion 0.7, {max((r['samples'] for r in rust.values()), default=0)} samples per benchmark "
             "(linear sampling); median and p99 over the samples' time/iterations",
-            "ruby": f"{ruby['rounds']} rotating rounds, batches of ~{ruby['batch_ms']} ms, empty-loop cost "
+            "ruby": f"{ruby['rounds']} rounds in shuffled order, batches of ~{ruby['batch_ms']} ms, empty-loop cost "
             f"({ruby['loop_overhead_ns']} ns) subtracted; median and p99 over the batches",
-            "python": f"{python['rounds']} rotating rounds, batches of ~{python['batch_ms']} ms, empty-loop cost "
+            "python": f"{python['rounds']} rounds in shuffled order, batches of ~{python['batch_ms']} ms, empty-loop cost "
             f"({python['loop_overhead_ns']} ns) subtracted; median and p99 over the batches",
         },
         "tables": tables,
@@ -364,8 +364,8 @@ def markdown(report: Dict[str, Any], ruby: Dict[str, Any], python: Dict[str, Any
         w(f"- {TITLE[lang]}: {report['method'][lang]}.")
     w(
         "- Ruby and Python cases are compiled into tight loops and measured round-robin in one "
-        "process (every round runs one batch of each case), so the noise of the shared machine "
-        "falls on all cases alike (the handler cases rotate on their own, after the others and a "
+        "process (every round runs one batch of each case, in a new random order), so the noise of the shared machine "
+        "falls on all cases alike (the handler cases run in rounds of their own, after the others and a "
         f"full GC); p99 is the 99th percentile of per-batch means (a batch is "
         f"~{ruby['batch_ms']} ms), so it shows slow periods (GC, the exporter thread, other load), "
         "not single slow calls.\n"

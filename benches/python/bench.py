@@ -7,10 +7,10 @@ processor to an exporter that discards, an SDK meter).
 
 Method: each case is compiled into a ``for _ in repeat(None, n)`` loop (as ``timeit`` does). Its
 batch size is calibrated to about BATCH_MS; then ROUNDS rounds run one batch of every case, in a
-rotating order, so that the machine's noise is spread over all cases alike. A batch gives one
-ns/op sample (batch time / iterations, minus the empty loop's median ns/op); median and p99 are
-taken over the samples. The garbage collector stays on. The handler cases rotate separately,
-after the others.
+new random order each round (fixed seed), so that the machine's noise is spread over all cases
+alike. A batch gives one ns/op sample (batch time / iterations, minus the empty loop's median
+ns/op); median and p99 are taken over the samples. The garbage collector stays on. The handler
+cases run in rounds of their own, after the others.
 
 Needs ``opentelemetry-sdk`` (the baseline span), installed by scripts/bench.sh.
 """
@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import platform
+import random
 import re
 import sys
 import textwrap
@@ -39,7 +40,7 @@ from tasker_core import _native, tracing
 
 SMOKE = "--smoke" in sys.argv
 OUT = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else None
-ROUNDS = 3 if SMOKE else int(os.environ.get("BENCH_ROUNDS", "150"))
+ROUNDS = 3 if SMOKE else int(os.environ.get("BENCH_ROUNDS", "250"))
 BATCH_MS = 0.2 if SMOKE else float(os.environ.get("BENCH_BATCH_MS", "2.0"))
 
 # --- what is measured ------------------------------------------------------------------------
@@ -256,10 +257,14 @@ def run(cases: List[Tuple[str, str, str]], namespace: Dict[str, Any]) -> Tuple[L
     empty_n = calibrate(empty)
     samples: List[List[float]] = [[] for _ in cases]
     empty_samples: List[float] = []
-    for rnd in range(ROUNDS):
+    rng = random.Random(7)  # a fixed seed: the same orders every run
+    order = list(range(len(cases)))
+    for _ in range(ROUNDS):
         empty_samples.append(time_batch(empty, empty_n) / empty_n)
-        start = rnd % len(cases)
-        for i in list(range(start, len(cases))) + list(range(start)):
+        # A new order every round: no case always follows the same one (e.g. the span cases,
+        # whose spans the exporter thread is still draining while the next batch runs).
+        rng.shuffle(order)
+        for i in order:
             samples[i].append(time_batch(loops[i], sizes[i]) / sizes[i])
     overhead = percentile(empty_samples, 0.5)
     results = []
@@ -297,7 +302,7 @@ def main() -> None:
         namespace.update(
             HEADERS=headers, STEP_MESSAGE=message, HANDLER_CALL=handler_call, _noop=_native._noop, _repeat=repeat
         )
-        # The handler cases rotate on their own, after a full collection (as in the Ruby harness).
+        # The handler cases run in rounds of their own, after a full collection (as in the Ruby harness).
         ops = [c for c in CASES if not c[0].startswith("handler_")]
         steps = [c for c in CASES if c[0].startswith("handler_")]
         op_results, loop_overhead = run(ops, namespace)
