@@ -150,7 +150,7 @@ CASES: List[Tuple[str, str, str]] = [
     ("ffi_noop", "no-op call into the extension (baseline: the physical FFI floor)", "_noop()"),
     (
         "rust_span_in_process",
-        "the Rust side of a span: DynSpan start/end with 3 fields, looped in Rust (baseline)",
+        "the Rust side of a span: DynSpan start, enter/exit, end with 3 fields, looped in Rust (baseline)",
         NATIVE + "_native._bench_rust_spans(n)",
     ),
     (

@@ -284,7 +284,11 @@ impl LifecycleEvent {
 
 /// The span event's attributes: `fields`, then `labels` (a label replaces a field of the same
 /// key in place), then `duration_ms`; values as a log field would carry them.
-fn event_attributes(fields: &Fields, labels: &[KeyValue], duration_ms: Option<f64>) -> Vec<KeyValue> {
+fn event_attributes(
+    fields: &Fields,
+    labels: &[KeyValue],
+    duration_ms: Option<f64>,
+) -> Vec<KeyValue> {
     let mut attrs: Vec<KeyValue> = Vec::with_capacity(fields.len() + labels.len() + 1);
     attrs.extend(
         fields

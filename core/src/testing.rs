@@ -164,9 +164,10 @@ impl BenchPipeline {
 }
 
 /// Starts and ends `n` dynamic spans with the three fields of the benchmarks (`order_id = 42`,
-/// `namespace = "payments"`, `amount = 12.5`), as a binding's span does on the Rust side: the
-/// bindings' benchmarks time it in their own process to get the Rust-side span cost.
-pub fn dynamic_spans(n: u64) {
+/// `namespace = "payments"`, `amount = 12.5`), as a binding's span does on the Rust side (with
+/// `enter`, each is also entered and exited, as the Python binding's spans are): the bindings'
+/// benchmarks time it in their own process to get the Rust-side span cost.
+pub fn dynamic_spans(n: u64, enter: bool) {
     use crate::dynamic::{DynSpan, Parent, SpanStart};
     use crate::fields::{FieldValue, Fields};
     let fields: Fields = [
@@ -177,15 +178,19 @@ pub fn dynamic_spans(n: u64) {
     .into_iter()
     .collect();
     for _ in 0..n {
-        DynSpan::start(SpanStart {
+        let span = DynSpan::start(SpanStart {
             name: "charge_payment",
             level: tracing::Level::INFO,
             target: "bench",
             fields: &fields,
             parent: Parent::Current,
             correlation: None,
-        })
-        .end();
+        });
+        if enter {
+            span.enter_raw();
+            span.exit_raw();
+        }
+        span.end();
     }
 }
 

@@ -206,7 +206,7 @@ def _noop() -> None:
     """Bench helper: a call into the extension that does nothing (the floor of a crossing)."""
 
 def _bench_rust_spans(n: int) -> None:
-    """Bench helper: ``n`` dynamic spans with 3 fields started and ended in Rust."""
+    """Bench helper: ``n`` dynamic spans with 3 fields started, entered, exited and ended in Rust."""
 
 class _BenchPipeline:
     """Bench helper: the core's benchmark pipeline (JSON lines to /dev/null, batch export to an

@@ -131,11 +131,11 @@ impl _TestingCapture {
 #[pyfunction]
 pub fn _noop() {}
 
-/// Bench helper: `n` dynamic spans with 3 fields started and ended in Rust (the Rust-side cost of
-/// a span, timed in this process).
+/// Bench helper: `n` dynamic spans with 3 fields started, entered, exited and ended in Rust (the
+/// Rust side of a `with span(...)`, timed in this process).
 #[pyfunction]
 pub fn _bench_rust_spans(n: u64) {
-    tasker_telemetry::testing::dynamic_spans(n)
+    tasker_telemetry::testing::dynamic_spans(n, true)
 }
 
 /// Bench helper: the core's benchmark pipeline (JSON lines to /dev/null, batch export to an

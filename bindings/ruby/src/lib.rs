@@ -587,7 +587,10 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("_bench_pipeline", function!(bench_pipeline, 0))?;
     native.define_module_function(
         "_bench_rust_spans",
-        function!(tasker_telemetry::testing::dynamic_spans, 1),
+        function!(
+            |n: u64| tasker_telemetry::testing::dynamic_spans(n, false),
+            1
+        ),
     )?;
     native
         .define_class("BenchPipeline", ruby.class_object())?
