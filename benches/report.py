@@ -359,6 +359,14 @@ def markdown(report: Dict[str, Any], ruby: Dict[str, Any], python: Dict[str, Any
         "Ruby and Python run it through their bindings' bench helper (`Native._bench_pipeline`, "
         "`_native._BenchPipeline`); the gem and the wheel are built in release mode from this tree.\n"
     )
+    w(
+        "Ruby and Python run in their own interpreters, against the installed gem and wheel as "
+        "users run them, with a timeit-style harness, rather than embedded in criterion: embedding "
+        "would link libruby/libpython into the bench binary and run the calls under a host that "
+        "is not `ruby` or `python` (its own GC and thread setup), to measure the same calls. The "
+        "Rust-side cost of a binding span is still measured in the same process, by a helper that "
+        "loops it in Rust (`rust_span_in_process`).\n"
+    )
     w("Method:\n")
     for lang in ("rust", "ruby", "python"):
         w(f"- {TITLE[lang]}: {report['method'][lang]}.")
