@@ -253,7 +253,7 @@ def main() -> None:
         factor = theirs / ours
         target(
             "Python exported span ≥ 10× cheaper than an opentelemetry-sdk span (same process)",
-            f"{fmt_ns(ours)} vs {fmt_ns(theirs)}: {factor:.1f}× cheaper",
+            f"{fmt_ns(ours)} vs {fmt_ns(theirs)}: {factor:.2f}× cheaper",
             factor >= 10,
         )
     for lang in ("ruby", "python"):
