@@ -173,6 +173,7 @@ def main() -> None:
     ap.add_argument("--md", required=True)
     ap.add_argument("--json", required=True)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--machine-from", help="re-render: take the machine block from this report.json")
     args = ap.parse_args()
 
     rust = read_criterion(args.criterion)
@@ -294,7 +295,11 @@ def main() -> None:
             h["pct_of_100us"] < 5,
         )
 
-    info = machine(ruby, python)
+    if args.machine_from:
+        with open(args.machine_from) as f:
+            info = json.load(f)["machine"]
+    else:
+        info = machine(ruby, python)
     report = {
         "smoke": args.smoke,
         "machine": info,
