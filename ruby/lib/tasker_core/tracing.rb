@@ -147,6 +147,7 @@ module TaskerCore
                end
         return yield(span) if span.equal?(NULL_SPAN)
 
+        # in_span's body, inlined: one block call fewer per span on the hottest path
         s = state
         stack = s.stack
         stack.push(span)
