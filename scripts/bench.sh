@@ -2,9 +2,10 @@
 # The overhead report: runs the Rust (criterion), Ruby and Python benchmarks on this machine and
 # writes benches/REPORT.md and benches/report.json (see benches/README.md).
 #
-#   bash scripts/bench.sh             full run (~10 minutes): first installs the gem (into
-#                                     target/ruby-gems) and the wheel (into .venv) from this tree
-#                                     with scripts/install-packages.sh
+#   bash scripts/bench.sh             full run (~3 minutes, plus the release builds the first
+#                                     time): first installs the gem (into target/ruby-gems) and
+#                                     the wheel (into .venv) from this tree with
+#                                     scripts/install-packages.sh
 #   bash scripts/bench.sh --installed full run against the gem and wheel already installed
 #   bash scripts/bench.sh --smoke     a few iterations of everything, report in target/bench-smoke/
 #                                     (what scripts/test.sh runs, after the package tests installed
