@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
 from tasker_core import _native, tracing
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from harness.collector import Collector  # noqa: E402  (the repository's tests/ folder)
 
 
 class Capture:
@@ -96,150 +94,13 @@ def json_lines(text: str) -> List[Dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# rotel-agent
-
-
-def rotel_agent() -> str:
-    """The collector binary: ``$ROTEL_AGENT``, else the one in the ``rotel`` package."""
-    path = os.environ.get("ROTEL_AGENT")
-    if not path:
-        try:
-            import rotel  # type: ignore[import-not-found]
-
-            path = str(Path(rotel.__file__).parent / "rotel-agent")
-        except ImportError:
-            path = shutil.which("rotel-agent") or ""
-    if not path or not os.access(path, os.X_OK):
-        pytest.fail("rotel-agent not found: run scripts/test-python.sh (installs rotel) or set ROTEL_AGENT")
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class ReceivedSpan:
-    """One span as the collector printed it."""
-
-    trace_id: str = ""
-    parent_id: str = ""
-    span_id: str = ""
-    name: str = ""
-    attributes: Dict[str, str] = field(default_factory=dict)
-
-
-_ATTR = re.compile(r"^-> ([^:]+): (?:\w+\((.*)\)|(.*))$")
-
-
-def parse_spans(text: str) -> List[ReceivedSpan]:
-    """Spans from rotel-agent's detailed debug output (``Span #``, ``Trace ID``, ``Parent ID``,
-    ``ID``, ``Name`` and ``-> key: Str(value)`` attribute lines)."""
-    spans: List[ReceivedSpan] = []
-    current: Optional[ReceivedSpan] = None
-    in_attributes = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith(("ResourceSpans #", "ResourceMetrics #", "ResourceLogs #", "Metric #")):
-            current, in_attributes = None, False
-        elif line.startswith("Span #"):
-            current, in_attributes = ReceivedSpan(), False
-            spans.append(current)
-        elif current is None:
-            continue
-        elif line == "Attributes:":
-            in_attributes = True
-        elif line.endswith(":") and not line.startswith("->"):
-            in_attributes = False
-        elif " : " in line and not line.startswith("->"):
-            key, value = (p.strip() for p in line.split(" : ", 1))
-            if key == "Trace ID":
-                current.trace_id = value
-            elif key == "Parent ID":
-                current.parent_id = value
-            elif key == "ID":
-                current.span_id = value
-            elif key == "Name":
-                current.name = value
-        elif in_attributes:
-            m = _ATTR.match(line)
-            if m:
-                current.attributes[m.group(1)] = m.group(2) if m.group(2) is not None else m.group(3)
-    return spans
-
-
-class Collector:
-    """A running ``rotel-agent`` on free loopback ports, printing what it receives."""
-
-    def __init__(self) -> None:
-        self.grpc_port, self.http_port = free_port(), free_port()
-        fd, self.out = tempfile.mkstemp(prefix="rotel-", suffix=".log")
-        self._file = os.fdopen(fd, "w")
-        self.proc = subprocess.Popen(
-            [
-                rotel_agent(), "start",
-                "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
-                "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}",
-                "--debug-log", "traces", "--debug-log", "metrics", "--debug-log", "logs",
-                "--debug-log-verbosity", "detailed",
-                "--exporter", "blackhole",
-            ],
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while not (self._listening(self.http_port) and self._listening(self.grpc_port)):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                pytest.fail(f"rotel-agent did not start:\n{self.output()}")
-            time.sleep(0.05)
-
-    @staticmethod
-    def _listening(port: int) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    @property
-    def http_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.grpc_port}"
-
-    def output(self) -> str:
-        try:
-            return Path(self.out).read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def wait_for_spans(self, names: Sequence[str], timeout: float = 20) -> Dict[str, ReceivedSpan]:
-        """Waits until a span of each name arrived; returns them by name."""
-        deadline = time.monotonic() + timeout
-        while True:
-            by_name = {s.name: s for s in parse_spans(self.output())}
-            if all(n in by_name for n in names):
-                return by_name
-            if time.monotonic() > deadline:
-                pytest.fail(f"collector never received spans {list(names)}; it printed:\n{self.output()[-8000:]}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self._file.close()
+# rotel-agent: the repository's collector harness (tests/harness/collector.py), shared with the
+# cross-language tests
 
 
 @pytest.fixture
 def collector() -> Iterator[Collector]:
-    c = Collector()
-    yield c
-    c.stop()
-    os.unlink(c.out)
+    """A real OTLP collector (``rotel-agent``) on free loopback ports, printing the spans, metric
+    data points and log records it receives."""
+    with Collector(metrics=True) as c:
+        yield c
