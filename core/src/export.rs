@@ -361,21 +361,35 @@ struct Accounted<E> {
     inner: E,
 }
 
+/// One export request of `signal` with `n` items, in the books: counted as sending before
+/// `export` starts (it may block, see [`OnRuntime`]), as sent or failed when it finishes.
+fn accounted<F>(
+    signal: Signal,
+    n: usize,
+    from_queue: bool,
+    export: impl FnOnce() -> F,
+) -> impl std::future::Future<Output = OTelSdkResult> + Send
+where
+    F: std::future::Future<Output = OTelSdkResult> + Send,
+{
+    let counters = stats::counters(signal);
+    counters.sending(n, from_queue);
+    let export = export();
+    async move {
+        let result = export.await;
+        counters.sent(n, &result);
+        stats::maybe_report();
+        result
+    }
+}
+
 impl<E: SpanExporter> SpanExporter for Accounted<E> {
     fn export(
         &self,
         batch: Vec<SpanData>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         let n = batch.len();
-        let counters = stats::counters(Signal::Traces);
-        counters.sending(n, true);
-        let export = self.inner.export(batch);
-        async move {
-            let result = export.await;
-            counters.sent(n, &result);
-            stats::maybe_report();
-            result
-        }
+        accounted(Signal::Traces, n, true, || self.inner.export(batch))
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.inner.shutdown_with_timeout(timeout)
@@ -394,15 +408,7 @@ impl<E: PushMetricExporter> PushMetricExporter for Accounted<E> {
         metrics: &ResourceMetrics,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         let n = metrics.scope_metrics().map(|s| s.metrics().count()).sum();
-        let counters = stats::counters(Signal::Metrics);
-        counters.sending(n, false);
-        let export = self.inner.export(metrics);
-        async move {
-            let result = export.await;
-            counters.sent(n, &result);
-            stats::maybe_report();
-            result
-        }
+        accounted(Signal::Metrics, n, false, || self.inner.export(metrics))
     }
     fn force_flush(&self) -> OTelSdkResult {
         self.inner.force_flush()
@@ -423,15 +429,7 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
         batch: opentelemetry_sdk::logs::LogBatch<'_>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         let n = batch.iter().count();
-        let counters = stats::counters(Signal::Logs);
-        counters.sending(n, true);
-        let export = self.inner.export(batch);
-        async move {
-            let result = export.await;
-            counters.sent(n, &result);
-            stats::maybe_report();
-            result
-        }
+        accounted(Signal::Logs, n, true, || self.inner.export(batch))
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.inner.shutdown_with_timeout(timeout)
