@@ -74,6 +74,17 @@ pub(crate) fn parse_uuid(what: &'static str, s: &str) -> Result<Uuid, TelemetryE
     })
 }
 
+/// An optional UUID: `None` for a missing or blank value, an error naming `what` for text that
+/// is not a UUID.
+pub(crate) fn parse_opt_uuid(
+    what: &'static str,
+    s: Option<&str>,
+) -> Result<Option<Uuid>, TelemetryError> {
+    s.filter(|s| !s.trim().is_empty())
+        .map(|s| parse_uuid(what, s))
+        .transpose()
+}
+
 /// The correlation of a unit of work: who asked for it and which task/step it belongs to.
 ///
 /// ```
@@ -115,7 +126,8 @@ pub mod keys {
     pub const NAMESPACE: &str = "namespace";
 }
 
-fn clean_namespace(namespace: Option<&str>) -> Option<String> {
+/// A namespace trimmed, `None` when blank.
+pub(crate) fn clean_namespace(namespace: Option<&str>) -> Option<String> {
     namespace
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -154,11 +166,7 @@ impl Correlation {
         step_uuid: Option<&str>,
         namespace: Option<&str>,
     ) -> Result<Self, TelemetryError> {
-        let opt = |what, s: Option<&str>| -> Result<Option<Uuid>, TelemetryError> {
-            s.filter(|s| !s.trim().is_empty())
-                .map(|s| parse_uuid(what, s))
-                .transpose()
-        };
+        let opt = parse_opt_uuid;
         Ok(Self {
             correlation_id: opt(keys::CORRELATION_ID, correlation_id)?
                 .map(CorrelationId)
@@ -215,9 +223,14 @@ impl Correlation {
     }
 
     /// The fields as OpenTelemetry attributes (stamped on every span started in its scope).
-    /// The strings are shared (`Arc<str>`) and the last correlation's attributes are kept per
-    /// thread, so the spans of one step format the ids once.
     pub fn attributes(&self) -> Vec<KeyValue> {
+        self.with_attributes(<[KeyValue]>::to_vec)
+    }
+
+    /// Calls `f` with the fields as OpenTelemetry attributes. The strings are shared
+    /// (`Arc<str>`) and the last correlation's attributes are kept per thread, so the spans of
+    /// one step format the ids once and copy no list.
+    pub(crate) fn with_attributes<R>(&self, mut f: impl FnMut(&[KeyValue]) -> R) -> R {
         thread_local! {
             static LAST: RefCell<Option<(Correlation, Vec<KeyValue>)>> = const { RefCell::new(None) };
         }
@@ -228,19 +241,16 @@ impl Correlation {
                 .collect()
         };
         LAST.try_with(|last| {
-            let Ok(mut last) = last.try_borrow_mut() else {
-                return build();
-            };
-            match last.as_ref() {
-                Some((c, attrs)) if c == self => attrs.clone(),
-                _ => {
-                    let attrs = build();
-                    *last = Some((self.clone(), attrs.clone()));
-                    attrs
-                }
+            let mut last = last.try_borrow_mut().ok()?;
+            if !matches!(last.as_ref(), Some((c, _)) if c == self) {
+                *last = Some((self.clone(), build()));
             }
+            last.as_ref().map(|(_, attrs)| f(attrs))
         })
-        .unwrap_or_else(|_| build())
+        .ok()
+        .flatten()
+        // Re-entered, or the thread is exiting: built for this call.
+        .unwrap_or_else(|| f(&build()))
     }
 
     /// Reads a correlation back from `pairs` (e.g. W3C baggage); `None` without a valid

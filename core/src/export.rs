@@ -98,7 +98,7 @@ impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
         if let Some(c) = Correlation::from_context(cx) {
-            span.set_attributes(c.attributes());
+            c.with_attributes(|attrs| span.set_attributes(attrs.iter().cloned()));
         }
         if span.span_context().is_sampled() {
             stats::span_started();
@@ -107,9 +107,11 @@ impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
     }
 
     fn on_end(&self, mut span: SpanData) {
-        if span.span_context.is_sampled() {
-            stats::span_ended();
+        if !span.span_context.is_sampled() {
+            // Never exported (the batch processor drops it): not admitted to the queue either.
+            return;
         }
+        stats::span_ended();
         if let Some(capacity) = self.queue {
             if !stats::counters(Signal::Traces).admit(capacity) {
                 return;

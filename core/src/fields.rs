@@ -210,6 +210,17 @@ impl Fields {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// The text under `key`, when it is a string that is neither empty nor `"null"` (how a step
+    /// context or message leaves a value unset).
+    pub(crate) fn text(&self, key: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| match v {
+                Scalar::Str(s) if !s.is_empty() && s != "null" => Some(s.as_str()),
+                _ => None,
+            })
+    }
+
     /// Inserts a value under `key`, flattening maps and lists as documented on the module.
     pub fn insert(&mut self, key: impl Into<String>, value: FieldValue) {
         self.insert_at(key.into(), value, 0);

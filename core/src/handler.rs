@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::Level;
 
-use crate::correlation::{keys, parse_uuid, Correlation, CorrelationId};
+use crate::correlation::{clean_namespace, keys, parse_opt_uuid, Correlation, CorrelationId};
 use crate::dynamic::{DynSpan, Parent, SpanStart};
 use crate::error::TelemetryError;
 use crate::fields::{Fields, Scalar};
@@ -29,16 +29,6 @@ pub struct HandlerSpan {
     pub span: DynSpan,
     /// The correlation of the step.
     pub correlation: Arc<Correlation>,
-}
-
-fn text<'a>(context: &'a Fields, key: &str) -> Option<&'a str> {
-    context
-        .iter()
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, v)| match v {
-            Scalar::Str(s) if !s.is_empty() && s != "null" => Some(s.as_str()),
-            _ => None,
-        })
 }
 
 /// Starts the handler span for `handler` with the step `context` (a flattened hash/dict):
@@ -68,22 +58,17 @@ pub fn start_handler_span(
         Parent::Remote(r) => r.correlation().cloned(),
         _ => Correlation::current(),
     });
-    let mut correlation = match text(context, keys::CORRELATION_ID) {
+    let mut correlation = match context.text(keys::CORRELATION_ID) {
         Some(_) => Correlation::from_parts(
-            text(context, keys::CORRELATION_ID),
-            text(context, keys::PARENT_CORRELATION_ID),
+            context.text(keys::CORRELATION_ID),
+            context.text(keys::PARENT_CORRELATION_ID),
             None,
             None,
             None,
         )?,
         None => base.as_deref().cloned().unwrap_or_default(),
     };
-    let uuid = |key: &'static str| {
-        text(context, key)
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| parse_uuid(key, s))
-            .transpose()
-    };
+    let uuid = |key: &'static str| parse_opt_uuid(key, context.text(key));
     if let Some(p) = uuid(keys::PARENT_CORRELATION_ID)? {
         correlation.parent_correlation_id = Some(CorrelationId::from_uuid(p));
     }
@@ -93,8 +78,8 @@ pub fn start_handler_span(
     if let Some(s) = uuid(keys::STEP_UUID)? {
         correlation.step_uuid = Some(s);
     }
-    if let Some(n) = text(context, keys::NAMESPACE) {
-        correlation.namespace = Some(n.to_owned());
+    if let Some(n) = clean_namespace(context.text(keys::NAMESPACE)) {
+        correlation.namespace = Some(n);
     }
     let correlation = Arc::new(correlation);
 

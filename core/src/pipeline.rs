@@ -83,7 +83,8 @@ fn env_filter(key: &'static str, directives: &str) -> Result<EnvFilter, ConfigEr
 fn console_directives(config: &TelemetryConfig) -> String {
     let mut d = config.logging.level.clone();
     for t in SDK_DIAGNOSTIC_TARGETS {
-        if !d.contains(t) {
+        // Unless the level names the target itself (`info,opentelemetry_sdk=debug`).
+        if !d.split(',').any(|x| x.trim().starts_with(t)) {
             d.push_str(&format!(",{t}=off"));
         }
     }
@@ -264,7 +265,8 @@ fn start_export(
     state: &mut State,
     config: TelemetryConfig,
 ) -> Result<(), ConfigError> {
-    let redactor = Arc::new(Redactor::new(&config.logging.redact_keys));
+    // Set by apply_logging, which has just run with this config.
+    let redactor = crate::redaction::current();
     let trace_filter = env_filter("telemetry.logging.export_level", &trace_directives(&config))?;
     let logs_filter = env_filter("telemetry.logging.export_level", &logs_directives(&config))?;
     opentelemetry::global::set_text_map_propagator(
@@ -537,7 +539,7 @@ pub fn after_fork_in_child() -> Result<(), ConfigError> {
     if state.shut_down {
         return Ok(());
     }
-    let redactor = Arc::new(Redactor::new(&config.logging.redact_keys));
+    let redactor = crate::redaction::current();
     let exporters = export::build_exporters(&config, redactor.clone())?;
     install_exporters(p, &mut state, exporters, &config, redactor);
     Ok(())

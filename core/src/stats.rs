@@ -53,6 +53,27 @@ pub struct TelemetryStats {
     pub metrics_dropped: u64,
 }
 
+impl TelemetryStats {
+    /// The counters by name (the field names), in the order above: what the bindings return
+    /// as a Hash or dict.
+    ///
+    /// ```
+    /// let now = tasker_telemetry::stats::stats();
+    /// assert_eq!(now.pairs()[0], ("spans_started", now.spans_started));
+    /// ```
+    pub fn pairs(&self) -> [(&'static str, u64); 7] {
+        [
+            ("spans_started", self.spans_started),
+            ("spans_ended", self.spans_ended),
+            ("spans_exported", self.spans_exported),
+            ("spans_dropped", self.spans_dropped),
+            ("spans_pending", self.spans_pending),
+            ("logs_dropped", self.logs_dropped),
+            ("metrics_dropped", self.metrics_dropped),
+        ]
+    }
+}
+
 /// The counters now.
 ///
 /// ```

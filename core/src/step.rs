@@ -44,16 +44,6 @@ pub struct StepMessage {
     pub headers: HashMap<String, String>,
 }
 
-fn text<'a>(fields: &'a Fields, key: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, v)| match v {
-            Scalar::Str(s) if !s.is_empty() && s != "null" => Some(s.as_str()),
-            _ => None,
-        })
-}
-
 impl StepMessage {
     /// Reads a message from flattened fields (a Ruby Hash or Python dict as the bindings convert
     /// it): `step_name` (required), `handler` (default: the step name), `attempt` (default 1),
@@ -70,10 +60,12 @@ impl StepMessage {
     /// assert!(StepMessage::from_fields(&Fields::new()).unwrap_err().to_string().contains("step_name"));
     /// ```
     pub fn from_fields(fields: &Fields) -> Result<Self, TelemetryError> {
-        let step_name = text(fields, "step_name").ok_or_else(|| TelemetryError::InvalidInput {
-            what: "step message",
-            message: "`step_name` is missing or not a non-empty string".to_owned(),
-        })?;
+        let step_name = fields
+            .text("step_name")
+            .ok_or_else(|| TelemetryError::InvalidInput {
+                what: "step message",
+                message: "`step_name` is missing or not a non-empty string".to_owned(),
+            })?;
         let attempt = match fields.iter().find(|(k, _)| *k == "attempt") {
             None => 1,
             Some((_, Scalar::Int(n))) if *n >= 1 => *n,
@@ -85,21 +77,23 @@ impl StepMessage {
             }
         };
         let correlation = Correlation::from_parts(
-            text(fields, keys::CORRELATION_ID),
-            text(fields, keys::PARENT_CORRELATION_ID),
-            text(fields, keys::TASK_UUID),
-            text(fields, keys::STEP_UUID),
-            text(fields, keys::NAMESPACE),
+            fields.text(keys::CORRELATION_ID),
+            fields.text(keys::PARENT_CORRELATION_ID),
+            fields.text(keys::TASK_UUID),
+            fields.text(keys::STEP_UUID),
+            fields.text(keys::NAMESPACE),
         )?;
         let headers = HEADER_KEYS
             .iter()
             .filter_map(|h| {
-                text(fields, &format!("headers.{h}")).map(|v| ((*h).to_owned(), v.to_owned()))
+                fields
+                    .text(&format!("headers.{h}"))
+                    .map(|v| ((*h).to_owned(), v.to_owned()))
             })
             .collect();
         Ok(Self {
             step_name: step_name.to_owned(),
-            handler: text(fields, "handler").unwrap_or(step_name).to_owned(),
+            handler: fields.text("handler").unwrap_or(step_name).to_owned(),
             attempt,
             correlation,
             headers,

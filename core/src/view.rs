@@ -227,21 +227,21 @@ impl Painter {
 
 /// Draws every trace (or the one asked for) as a waterfall.
 pub fn render(spans: &[ViewSpan], options: &RenderOptions) -> String {
-    let mut traces: BTreeMap<u64, (&str, Vec<&ViewSpan>)> = BTreeMap::new();
     let mut by_trace: HashMap<&str, Vec<&ViewSpan>> = HashMap::new();
     for s in spans {
         if options.trace_id.as_deref().is_none_or(|t| t == s.trace_id) {
             by_trace.entry(s.trace_id.as_str()).or_default().push(s);
         }
     }
-    for (id, members) in by_trace {
-        let start = members.iter().map(|s| s.start_ns).min().unwrap_or(0);
-        let mut key = start;
-        while traces.contains_key(&key) {
-            key += 1;
-        }
-        traces.insert(key, (id, members));
-    }
+    // By start time, then trace id (a stable order for traces that start together).
+    let mut traces: Vec<(u64, &str, Vec<&ViewSpan>)> = by_trace
+        .into_iter()
+        .map(|(id, members)| {
+            let start = members.iter().map(|s| s.start_ns).min().unwrap_or(0);
+            (start, id, members)
+        })
+        .collect();
+    traces.sort_unstable_by_key(|(start, id, _)| (*start, *id));
     let mut painter = Painter {
         color: options.color,
         services: HashMap::new(),
@@ -250,7 +250,7 @@ pub fn render(spans: &[ViewSpan], options: &RenderOptions) -> String {
     if traces.is_empty() {
         out.push_str("no spans\n");
     }
-    for (_, (id, members)) in traces {
+    for (_, id, members) in traces {
         render_trace(&mut out, id, &members, options, &mut painter);
     }
     out
@@ -292,7 +292,7 @@ fn render_trace(
         spans.len(),
         services.len(),
         services.join(", "),
-        format_duration(t1 - t0),
+        format_duration(t1.saturating_sub(t0)),
         if errors > 0 {
             painter.red(&format!(", {errors} with errors"))
         } else {

@@ -104,15 +104,11 @@ fn soak() -> Result<(), Error> {
             "rss_kib_samples": samples,
             "interned_callsites_before": callsites_before,
             "interned_callsites_after": dynamic::interned_callsites(),
-            "stats": {
-                "spans_started": stats.spans_started,
-                "spans_ended": stats.spans_ended,
-                "spans_exported": stats.spans_exported,
-                "spans_dropped": stats.spans_dropped,
-                "spans_pending": stats.spans_pending,
-                "logs_dropped": stats.logs_dropped,
-                "metrics_dropped": stats.metrics_dropped,
-            },
+            "stats": stats
+                .pairs()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+                .collect::<serde_json::Map<_, _>>(),
         })
     );
     guard.shutdown(Duration::from_secs(30))?;

@@ -23,14 +23,9 @@ pub fn run_step(message: &Bound<'_, PyDict>, callback: Bound<'_, PyAny>) -> PyRe
 /// exported, dropped and pending; log records and metric streams dropped.
 #[pyfunction]
 pub fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let now = tasker_telemetry::stats::stats();
     let out = PyDict::new(py);
-    out.set_item("spans_started", now.spans_started)?;
-    out.set_item("spans_ended", now.spans_ended)?;
-    out.set_item("spans_exported", now.spans_exported)?;
-    out.set_item("spans_dropped", now.spans_dropped)?;
-    out.set_item("spans_pending", now.spans_pending)?;
-    out.set_item("logs_dropped", now.logs_dropped)?;
-    out.set_item("metrics_dropped", now.metrics_dropped)?;
+    for (key, value) in tasker_telemetry::stats::stats().pairs() {
+        out.set_item(key, value)?;
+    }
     Ok(out)
 }

@@ -494,17 +494,8 @@ fn run_step(ruby: &Ruby, message: RHash) -> Result<Value, Error> {
 
 /// The process's export counters as a Hash (`tasker_telemetry::stats::stats`).
 fn stats(ruby: &Ruby) -> Result<RHash, Error> {
-    let now = tasker_telemetry::stats::stats();
     let out = ruby.hash_new();
-    for (key, value) in [
-        ("spans_started", now.spans_started),
-        ("spans_ended", now.spans_ended),
-        ("spans_exported", now.spans_exported),
-        ("spans_dropped", now.spans_dropped),
-        ("spans_pending", now.spans_pending),
-        ("logs_dropped", now.logs_dropped),
-        ("metrics_dropped", now.metrics_dropped),
-    ] {
+    for (key, value) in tasker_telemetry::stats::stats().pairs() {
         out.aset(ruby.to_symbol(key), value)?;
     }
     Ok(out)
