@@ -495,6 +495,26 @@ fn dropped_metric(provider: &SdkMeterProvider) -> opentelemetry::metrics::Observ
         .build()
 }
 
+/// The tracer provider of export to `exporter`: spans stamped with their correlation, admitted
+/// to the bounded queue, redacted, batched with the configured sizes, and accounted in
+/// [`crate::stats`] per export request. [`crate::testing::BenchPipeline`] measures this too.
+pub(crate) fn exporting_tracer_provider<E: SpanExporter + 'static>(
+    config: &TelemetryConfig,
+    resource: Resource,
+    exporter: E,
+    redactor: Arc<Redactor>,
+) -> SdkTracerProvider {
+    let batch = BatchConfigBuilder::default()
+        .with_max_queue_size(config.otlp.max_queue_size)
+        .with_max_export_batch_size(config.otlp.batch_size.min(config.otlp.max_queue_size))
+        .with_scheduled_delay(config.otlp.scheduled_delay)
+        .build();
+    let processor = BatchSpanProcessor::builder(Accounted { inner: exporter })
+        .with_batch_config(batch)
+        .build();
+    tracer_provider(config, resource, processor, redactor)
+}
+
 fn tracer_provider(
     config: &TelemetryConfig,
     resource: Resource,
@@ -533,24 +553,19 @@ fn build_on_this_thread(
     redactor: Arc<Redactor>,
 ) -> Result<Exporters, ConfigError> {
     let resource = resource(config);
-    let batch = BatchConfigBuilder::default()
-        .with_max_queue_size(config.otlp.max_queue_size)
-        .with_max_export_batch_size(config.otlp.batch_size.min(config.otlp.max_queue_size))
-        .with_scheduled_delay(config.otlp.scheduled_delay)
-        .build();
     if let (None, Some(path)) = (&config.otlp.endpoint, &config.otlp.file) {
         stats::configure_reports(
             config.otlp.drop_warning_interval,
             &path.display().to_string(),
             config.otlp.max_queue_size,
         );
-        let processor = BatchSpanProcessor::builder(Accounted {
-            inner: FileSpanExporter::open(path)?,
-        })
-        .with_batch_config(batch)
-        .build();
         return Ok(Exporters {
-            tracer_provider: tracer_provider(config, resource, processor, redactor),
+            tracer_provider: exporting_tracer_provider(
+                config,
+                resource,
+                FileSpanExporter::open(path)?,
+                redactor,
+            ),
             meter_provider: None,
             logger_provider: None,
             runtime: None,
@@ -571,7 +586,7 @@ fn build_on_this_thread(
     let _entered = runtime.as_ref().map(|rt| rt.enter());
     let handle = runtime.as_ref().map(|rt| rt.handle().clone());
 
-    let span_processor = match &handle {
+    let tracer_provider = match &handle {
         Some(handle) => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
@@ -580,15 +595,11 @@ fn build_on_this_thread(
                 .with_metadata(metadata(config, "traces")?)
                 .build()
                 .map_err(|e| build_error(config, "traces", e))?;
-            let exporter = Accounted {
-                inner: OnRuntime {
-                    inner: exporter,
-                    handle: handle.clone(),
-                },
+            let exporter = OnRuntime {
+                inner: exporter,
+                handle: handle.clone(),
             };
-            BatchSpanProcessor::builder(exporter)
-                .with_batch_config(batch)
-                .build()
+            exporting_tracer_provider(config, resource.clone(), exporter, redactor)
         }
         None => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -598,12 +609,9 @@ fn build_on_this_thread(
                 .with_headers(headers(config))
                 .build()
                 .map_err(|e| build_error(config, "traces", e))?;
-            BatchSpanProcessor::builder(Accounted { inner: exporter })
-                .with_batch_config(batch)
-                .build()
+            exporting_tracer_provider(config, resource.clone(), exporter, redactor)
         }
     };
-    let tracer_provider = tracer_provider(config, resource.clone(), span_processor, redactor);
 
     let meter_provider = if config.metrics.enabled {
         let provider = SdkMeterProvider::builder().with_resource(resource.clone());

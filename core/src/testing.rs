@@ -59,15 +59,21 @@ pub fn capture(config: &TelemetryConfig) -> Capture {
     }
 }
 
-/// The production stack exporting to `exporter` through a batch processor (as OTLP export
-/// does), the console writing to `writer`. Keep the provider alive while the dispatch is used.
+/// The production stack exporting to `exporter` as OTLP export does (queue admission, batch
+/// processor with the configured sizes, export accounting), the console writing to `writer`.
+/// Keep the provider alive while the dispatch is used.
 pub fn batch_pipeline<E: SpanExporter + 'static>(
     config: &TelemetryConfig,
     exporter: E,
     writer: ConsoleWriter,
 ) -> (Dispatch, SdkTracerProvider) {
-    let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
-    pipeline(config, processor, writer)
+    let provider = export::exporting_tracer_provider(
+        config,
+        export::resource(config),
+        exporter,
+        Arc::new(Redactor::new(&config.logging.redact_keys)),
+    );
+    pipeline(config, provider, writer)
 }
 
 fn with_exporter<E: SpanExporter + 'static>(
@@ -75,21 +81,21 @@ fn with_exporter<E: SpanExporter + 'static>(
     exporter: E,
     writer: ConsoleWriter,
 ) -> (Dispatch, SdkTracerProvider) {
-    pipeline(config, SimpleSpanProcessor::new(exporter), writer)
-}
-
-fn pipeline<P: opentelemetry_sdk::trace::SpanProcessor + 'static>(
-    config: &TelemetryConfig,
-    processor: P,
-    writer: ConsoleWriter,
-) -> (Dispatch, SdkTracerProvider) {
     let provider = SdkTracerProvider::builder()
         .with_sampler(export::sampler(config))
         .with_span_processor(ExportProcessor::new(
-            processor,
+            SimpleSpanProcessor::new(exporter),
             Arc::new(Redactor::new(&config.logging.redact_keys)),
         ))
         .build();
+    pipeline(config, provider, writer)
+}
+
+fn pipeline(
+    config: &TelemetryConfig,
+    provider: SdkTracerProvider,
+    writer: ConsoleWriter,
+) -> (Dispatch, SdkTracerProvider) {
     let tracer = SwapTracer::new(provider.tracer(export::SCOPE));
     #[allow(clippy::expect_used)]
     let (subscriber, _pipeline) = crate::pipeline::build_subscriber(config, Some(writer), tracer)
