@@ -104,6 +104,16 @@ pub enum TelemetryError {
         /// What was not delivered and why.
         details: String,
     },
+    /// A timeout or duration given by a caller is negative, infinite or NaN.
+    #[error("invalid {what} {value}: expected a non-negative number of {unit}")]
+    InvalidDuration {
+        /// What it was (`timeout`, `duration_ms`).
+        what: &'static str,
+        /// The value given.
+        value: f64,
+        /// Its unit (`seconds`, `milliseconds`).
+        unit: &'static str,
+    },
     /// A value given by a caller (usually through a binding) is not acceptable.
     #[error("invalid {what}: {message}")]
     InvalidInput {

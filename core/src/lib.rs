@@ -64,7 +64,7 @@ pub use correlation::{Correlation, CorrelationGuard, CorrelationId, WithCorrelat
 pub use error::{ConfigError, TelemetryError};
 pub use pipeline::{
     after_fork_in_child, before_fork, flush, init, init_logging, init_with_writer, is_exporting,
-    is_initialized, shutdown, shutdown_timeout, TelemetryGuard,
+    is_initialized, shutdown, shutdown_timeout, timeout_from_secs, TelemetryGuard,
 };
 pub use propagation::RemoteContext;
 pub use redaction::Redactor;

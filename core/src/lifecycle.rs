@@ -214,6 +214,23 @@ impl LifecycleEvent {
         );
     }
 
+    /// A lifecycle duration from milliseconds, as the bindings take it; an error naming the
+    /// value for a negative, infinite or NaN one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tasker_telemetry::lifecycle::LifecycleEvent;
+    /// assert_eq!(LifecycleEvent::duration_from_ms(2.5).unwrap(), Duration::from_micros(2500));
+    /// assert!(LifecycleEvent::duration_from_ms(-5.0).unwrap_err().to_string().contains("duration_ms -5"));
+    /// ```
+    pub fn duration_from_ms(ms: f64) -> Result<Duration, TelemetryError> {
+        Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| TelemetryError::InvalidDuration {
+            what: "duration_ms",
+            value: ms,
+            unit: "milliseconds",
+        })
+    }
+
     /// Like [`emit`](Self::emit), attached to an explicit parent (a binding's own span) and
     /// correlation instead of the thread's current context.
     pub fn emit_with(
@@ -309,15 +326,11 @@ fn event_attributes(
             {
                 v.clone()
             }
-            other => {
-                let mut one = Fields::with_capacity(1);
-                one.insert_scalar("v", scalar(other));
-                let value = one
-                    .iter()
-                    .next()
-                    .map_or_else(|| other.clone(), |(_, v)| v.to_otel());
-                value
-            }
+            // A long string or an array: as text, cut like any field value.
+            other => opentelemetry::Value::from(crate::fields::truncate(
+                other.to_string(),
+                crate::fields::max_value_len(),
+            )),
         };
         put(KeyValue::new(kv.key.clone(), value));
     }

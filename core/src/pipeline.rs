@@ -448,6 +448,22 @@ pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
     })
 }
 
+/// A flush or shutdown timeout from seconds, as the bindings take it; an error naming the value
+/// for a negative, infinite or NaN one.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(tasker_telemetry::timeout_from_secs(1.5).unwrap(), Duration::from_millis(1500));
+/// assert!(tasker_telemetry::timeout_from_secs(f64::NAN).is_err());
+/// ```
+pub fn timeout_from_secs(secs: f64) -> Result<Duration, TelemetryError> {
+    Duration::try_from_secs_f64(secs).map_err(|_| TelemetryError::InvalidDuration {
+        what: "timeout",
+        value: secs,
+        unit: "seconds",
+    })
+}
+
 /// The configured wait for delivery at exit (`telemetry.otlp.shutdown_timeout_ms`; 5 s before
 /// `init`). The guard's drop and the Ruby and Python exit hooks use it.
 pub fn shutdown_timeout() -> Duration {

@@ -8,7 +8,7 @@ no parent when the thread's current span is another context's Python span.
 """
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ class Span:
         """Whether any output records the span."""
     def set(self, key: str, value: Any) -> None:
         """Sets an attribute."""
-    def add_event(self, name: str, fields: Optional[Mapping[str, Any]] = None) -> None:
+    def add_event(self, name: str, fields: Optional[Dict[str, Any]] = None) -> None:
         """Adds a span event."""
     def record_exception(self, kind: str, message: str, stacktrace: Optional[str] = None) -> None:
         """Records an exception and error status."""
@@ -96,7 +96,7 @@ def start_span(
     name: str,
     level: int,
     target: str,
-    fields: Optional[Mapping[str, Any]] = None,
+    fields: Optional[Dict[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
     enter: bool = False,
@@ -105,7 +105,7 @@ def start_span(
 
 def start_handler_span(
     handler_name: str,
-    context: Optional[Mapping[str, Any]] = None,
+    context: Optional[Dict[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
     enter: bool = False,
@@ -116,8 +116,8 @@ def start_handler_span(
 def event(
     level: int,
     target: str,
-    message: str,
-    fields: Optional[Mapping[str, Any]] = None,
+    message: object,
+    fields: Optional[Dict[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
 ) -> None:
@@ -166,20 +166,20 @@ def level_index(name: str) -> int:
 def max_level_index() -> int:
     """The most verbose level any output records (5 = off)."""
 
-def record_metric(kind: str, name: str, value: float, labels: Optional[Mapping[str, Any]] = None) -> None:
+def record_metric(kind: str, name: str, value: float, labels: Optional[Dict[str, Any]] = None) -> None:
     """Records a metric value (``counter``, ``up_down_counter``, ``histogram``, ``gauge``)."""
 
 def lifecycle(
     name: str,
     duration_ms: Optional[float] = None,
-    labels: Optional[Mapping[str, Any]] = None,
-    fields: Optional[Mapping[str, Any]] = None,
+    labels: Optional[Dict[str, Any]] = None,
+    fields: Optional[Dict[str, Any]] = None,
     parent: Optional[_Parent] = None,
     correlation: Optional[Correlation] = None,
 ) -> None:
     """Emits a lifecycle event (``task.*``/``step.*``) along the core's route."""
 
-def run_step(message: Mapping[str, Any], callback: Callable[[], T]) -> T:
+def run_step(message: Dict[str, Any], callback: Callable[[], T]) -> T:
     """Calls ``callback()`` as the step ``message`` inside the Rust ``execute_step`` span."""
 
 def stats() -> Dict[str, int]:

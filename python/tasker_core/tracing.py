@@ -580,8 +580,8 @@ def _emit(level: int, message: Any, fields: Dict[str, Any], target: Optional[str
     """Sends an event to the core; never raises (a failure is reported once on stderr)."""
     try:
         parent, corr = _context()
-        text = message if isinstance(message, str) else _safe_str(message)
-        _native.event(level, target if target is not None else _caller_module(2), text, fields, parent, corr)
+        # The native side takes str(message) (or "<unprintable TYPE>") itself.
+        _native.event(level, target if target is not None else _caller_module(2), message, fields, parent, corr)
     except Exception as exc:
         _report("log call", exc)
 

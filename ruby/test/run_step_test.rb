@@ -43,6 +43,16 @@ class RunStepTest < Minitest::Test
     assert_includes step[:events], "step.failed"
   end
 
+  def test_a_throw_out_of_the_block_completes_the_step_and_goes_on
+    step_name = unique("halted")
+    value = catch(:halt) { T.run_step(step_message(step_name)) { throw :halt, 7 } }
+    assert_equal 7, value
+    step = COLLECTOR.span("execute_step") { |s| s[:attributes]["step_name"] == step_name }
+    refute_equal "STATUS_CODE_ERROR", step[:status]
+    assert_includes step[:events], "step.completed"
+    refute_includes step[:events], "step.failed"
+  end
+
   def test_an_invalid_message_raises_the_gems_error_naming_the_field
     error = assert_raises(T::Error) { T.run_step(attempt: 1) { flunk "must not run" } }
     assert_match(/step_name/, error.message)

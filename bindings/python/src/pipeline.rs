@@ -20,11 +20,7 @@ use crate::errors::{guard, tracing_error, TracingError};
 static GUARD: Mutex<Option<TelemetryGuard>> = Mutex::new(None);
 
 fn duration(timeout: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(timeout).map_err(|_| {
-        TracingError::new_err(format!(
-            "invalid timeout {timeout}: expected a non-negative number of seconds"
-        ))
-    })
+    tasker_telemetry::timeout_from_secs(timeout).map_err(tracing_error)
 }
 
 /// Installs console logging from the environment (`TASKER_CONFIG`, `TASKER_LOG_*`, …), as done
@@ -48,10 +44,10 @@ pub fn init_logging() -> PyResult<Option<String>> {
 #[pyo3(signature = (config_path=None, overrides=Vec::new()))]
 pub fn init(
     py: Python<'_>,
-    config_path: Option<Text>,
+    config_path: Option<PathBuf>,
     overrides: Vec<(Text, Text)>,
 ) -> PyResult<()> {
-    let config_path = config_path.map(|p| PathBuf::from(p.0));
+    // A PathBuf keeps a path that is not UTF-8 (os.fsdecode's surrogate escapes) as it was.
     guard("init", || {
         let mut config = TelemetryConfig::load_from(config_path.as_deref(), &ProcessEnv)
             .map_err(tracing_error)?;
@@ -174,7 +170,10 @@ pub fn lifecycle(
 ) -> PyResult<()> {
     guard("lifecycle", || {
         let event = LifecycleEvent::parse(&name).map_err(tracing_error)?;
-        let duration = duration_ms.map(|ms| duration(ms / 1000.0)).transpose()?;
+        let duration = duration_ms
+            .map(LifecycleEvent::duration_from_ms)
+            .transpose()
+            .map_err(tracing_error)?;
         let labels = convert::labels(labels);
         let fields = convert::fields(fields);
         let correlation = correlation_arg(correlation.as_ref());

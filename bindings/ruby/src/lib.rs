@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
+use magnus::error::ErrorType;
 use magnus::prelude::*;
 use magnus::value::Lazy;
 use magnus::{function, method, Error, ExceptionClass, RArray, RHash, RModule, Ruby, Value};
@@ -248,12 +249,7 @@ fn init(ruby: &Ruby, path: Value, overrides: Option<RHash>) -> Result<(), Error>
 
 /// A timeout in seconds; an error (never a panic) for a negative, infinite or NaN one.
 fn seconds(ruby: &Ruby, timeout: f64) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(timeout).map_err(|_| {
-        error(
-            ruby,
-            format!("invalid timeout {timeout}: expected a non-negative number of seconds"),
-        )
-    })
+    tasker_telemetry::timeout_from_secs(timeout).map_err(|e| error(ruby, e))
 }
 
 fn flush(ruby: &Ruby, timeout: f64) -> Result<(), Error> {
@@ -469,7 +465,10 @@ fn lifecycle(
             .map(|(k, v)| opentelemetry::KeyValue::new(k.to_owned(), v.to_otel()))
             .collect();
         let fields = convert::fields(fields);
-        let duration = duration_ms.map(|d| seconds(ruby, d / 1000.0)).transpose()?;
+        let duration = duration_ms
+            .map(LifecycleEvent::duration_from_ms)
+            .transpose()
+            .map_err(|e| error(ruby, e))?;
         with_parent(parent, ruby.qnil().as_value(), |p| {
             event.emit_with(p, correlation_of(correlation), duration, &labels, &fields)
         });
@@ -483,12 +482,16 @@ fn after_fork_in_child(ruby: &Ruby) -> Result<(), Error> {
 
 /// Runs the block as the step `message` through the core's per-step path (`step::run_step`):
 /// the block runs inside the Rust `execute_step` span. A Ruby exception from the block marks the
-/// step failed and is re-raised unchanged.
+/// step failed and is re-raised unchanged; `throw`, `break` or `return` out of the block end the
+/// step as completed (as they end a `span` block) and then go on.
 fn run_step(ruby: &Ruby, message: RHash) -> Result<Value, Error> {
     let fields = convert::fields(Some(message));
     guard(ruby, || {
         let message = StepMessage::from_fields(&fields).map_err(|e| error(ruby, e))?;
-        step::run_step(&message, || ruby.yield_value::<_, Value>(()))
+        step::run_step(&message, || match ruby.yield_value::<_, Value>(()) {
+            Err(jump) if matches!(jump.error_type(), ErrorType::Jump(_)) => Ok(Err(jump)),
+            result => result.map(Ok),
+        })?
     })
 }
 
@@ -569,12 +572,12 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
         "initialized?",
         function!(tasker_telemetry::is_initialized, 0),
     )?;
-    // Bench helpers (not public API): the physical floor of a call into the extension, and the
-    // pipeline the benchmarks measure (benches/ruby/bench.rb).
-    native.define_module_function("noop", function!(|| (), 0))?;
     native.define_module_function("run_step", function!(run_step, 1))?;
     native.define_module_function("stats", function!(stats, 0))?;
     native.define_module_function("shutdown_timeout", function!(shutdown_timeout, 0))?;
+    // Bench helpers (not public API): the physical floor of a call into the extension, and the
+    // pipeline the benchmarks measure (benches/ruby/bench.rb).
+    native.define_module_function("noop", function!(|| (), 0))?;
     native.define_module_function("_bench_pipeline", function!(bench_pipeline, 0))?;
     native.define_module_function(
         "_bench_rust_spans",

@@ -313,8 +313,9 @@ module TaskerCore
         with_state([], nil, nil) { Native.run_step(message) { yield } }
       end
 
-      # Counts of spans this process handed to its exporters:
-      # +{spans_started:, spans_ended:}+ (a forked child starts at zero).
+      # This process's export counters (a forked child starts at zero): +spans_started+,
+      # +spans_ended+, +spans_exported+, +spans_dropped+, +spans_pending+ (queued or in a request),
+      # +logs_dropped+, +metrics_dropped+.
       def stats = Native.stats
 
       # W3C headers (traceparent, tracestate, baggage with the correlation) for the current context.
@@ -347,7 +348,7 @@ module TaskerCore
       # Emits a lifecycle event (e.g. "step.completed") along the core's route: span event,
       # log line, counter and histogram.
       def lifecycle(name, duration_ms: nil, labels: {}, **fields)
-        duration = duration_ms.equal?(nil) ? nil : number(duration_ms, "lifecycle #{safe_string(name)} duration_ms")
+        duration = duration_ms.equal?(nil) ? nil : number(duration_ms) { "lifecycle #{safe_string(name)} duration_ms" }
         s = state
         Native.lifecycle(name, duration, hash_arg(labels, "lifecycle labels"), fields, s.stack.last, s.correlation)
       end
@@ -409,7 +410,7 @@ module TaskerCore
       end
 
       def metric(kind, name, value, labels)
-        Native.record_metric(METRIC_KINDS.fetch(kind), name, number(value, "#{kind} #{safe_string(name)} value"), labels)
+        Native.record_metric(METRIC_KINDS.fetch(kind), name, number(value) { "#{kind} #{safe_string(name)} value" }, labels)
         true
       end
 
@@ -462,19 +463,20 @@ module TaskerCore
       end
 
       # A Float from a Numeric (Error for anything else, e.g. a String or a Complex).
-      def number(value, what)
-        raise Error, "#{what} must be Numeric, got #{type_name(value)}" unless Numeric === value
+      # +value+ as a Float; the block names the value for the error (built only on failure).
+      def number(value)
+        raise Error, "#{yield} must be Numeric, got #{type_name(value)}" unless Numeric === value
 
         Float(value)
       rescue TypeError, RangeError, ArgumentError, FloatDomainError => e
-        raise Error, "#{what}: #{safe_inspect(value)} is not a real number (#{e.message})"
+        raise Error, "#{yield}: #{safe_inspect(value)} is not a real number (#{e.message})"
       end
 
       # A timeout in seconds (the native side rejects negative and NaN ones).
       def seconds(value, what)
         raise Error, "#{what} must be a number of seconds, got #{type_name(value)}" unless Numeric === value
 
-        number(value, what)
+        number(value) { what }
       end
       # rubocop:enable Style/CaseEquality
 
