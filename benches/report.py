@@ -358,9 +358,11 @@ def markdown(report: Dict[str, Any], ruby: Dict[str, Any], python: Dict[str, Any
     w(
         "Every language measures against the same pipeline (`tasker_telemetry::testing::BenchPipeline`): "
         "the production subscriber stack, JSON console lines written to `/dev/null` (one `write(2)` "
-        "per line, as on a real stream), spans through the OpenTelemetry layer and a batch span "
-        "processor into an exporter that discards them (so export cost stops at the batch queue, "
-        "as with a collector that keeps up), and an SDK meter that aggregates but never exports. "
+        "per line, as on a real stream), spans through the OpenTelemetry layer and the export "
+        "path of OTLP export (queue admission, redaction, the batch span processor with the "
+        "configured sizes, export accounting) into an exporter that discards them (so export cost "
+        "stops at the batch queue, as with a collector that keeps up), and an SDK meter that "
+        "aggregates but never exports. "
         "Ruby and Python run it through their bindings' bench helper (`Native._bench_pipeline`, "
         "`_native._BenchPipeline`); the gem and the wheel are built in release mode from this tree.\n"
     )
