@@ -106,8 +106,9 @@ fn pipeline(
 
 /// The pipeline the benchmarks of every language measure: the production subscriber stack (JSON
 /// console lines, OpenTelemetry layer) with the export path of OTLP export (queue admission,
-/// batch span processor, export accounting) in front of an exporter that discards ([`Discard`]), console lines written to `/dev/null` (one `write(2)` per line, as on a
-/// real stream), and an SDK meter (aggregating, never exported) behind the metric registry.
+/// batch span processor, export accounting) in front of an exporter that discards
+/// ([`Discard`]), console lines written to `/dev/null` (one `write(2)` per line, as on a real
+/// stream), and an SDK meter (aggregating, never exported) behind the metric registry.
 /// Spans are scoped to threads that run [`BenchPipeline::run`]; the meter is process-wide.
 pub struct BenchPipeline {
     /// The subscriber.
