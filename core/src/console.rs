@@ -115,6 +115,21 @@ impl Buffers {
 
 thread_local! {
     static BUF: RefCell<Buffers> = RefCell::new(Buffers::new());
+    static MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the console muted on this thread: events it emits are exported (spans, OTLP
+/// logs) but not printed. For a host logging framework that prints its records itself (Python
+/// `logging` with its own stream handler), so that no line is printed twice.
+pub fn muted<R>(f: impl FnOnce() -> R) -> R {
+    struct Unmute(bool);
+    impl Drop for Unmute {
+        fn drop(&mut self) {
+            MUTED.with(|m| m.set(self.0));
+        }
+    }
+    let _unmute = Unmute(MUTED.with(|m| m.replace(true)));
+    f()
 }
 
 impl<S> Layer<S> for ConsoleLayer
@@ -122,6 +137,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if MUTED.with(|m| m.get()) {
+            return;
+        }
         let settings = self.settings.load();
         BUF.with(|buf| {
             // A re-entrant event (e.g. from a writer) gets its own buffer.

@@ -278,6 +278,9 @@ pub enum Parent<'a> {
     Span(&'a DynSpan),
     /// A context extracted from another process's headers.
     Remote(&'a RemoteContext),
+    /// An OpenTelemetry context, e.g. that of a span that has ended (its children still
+    /// belong to it, as the OpenTelemetry API has it).
+    Context(&'a Context),
     /// No parent: a new trace.
     Root,
 }
@@ -312,6 +315,7 @@ fn parent_context(parent: Parent<'_>, correlation: Option<&Arc<Correlation>>) ->
         Parent::Current => (Context::current(), false),
         Parent::Span(p) => (p.cx.clone(), true),
         Parent::Remote(r) => (r.context().clone(), true),
+        Parent::Context(cx) => (cx.clone(), true),
         Parent::Root => (Context::new(), true),
     };
     match correlation {
@@ -363,7 +367,7 @@ impl DynSpan {
         let tracing_parent = match args.parent {
             Parent::Current => None,
             Parent::Span(p) => Some(p.span.id()),
-            Parent::Remote(_) | Parent::Root => Some(None),
+            Parent::Remote(_) | Parent::Context(_) | Parent::Root => Some(None),
         };
         let span = if interned.is_some() {
             let values: Vec<Option<&dyn tracing::Value>> = args
@@ -473,20 +477,16 @@ impl DynSpan {
         if self.span.is_disabled() {
             return;
         }
-        let max = crate::fields::max_value_len();
-        let mut attrs = vec![
-            KeyValue::new("exception.type", kind.to_owned()),
-            KeyValue::new(
-                "exception.message",
-                crate::fields::truncate(message.to_owned(), max),
-            ),
-        ];
-        if let Some(st) = stacktrace {
-            attrs.push(KeyValue::new(
-                "exception.stacktrace",
-                crate::fields::truncate(st.to_owned(), max),
-            ));
+        let fields = crate::fields::Exception {
+            kind,
+            message,
+            stacktrace,
         }
+        .fields();
+        let attrs: Vec<KeyValue> = fields
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
+            .collect();
         for kv in &attrs {
             self.span.set_attribute(kv.key.clone(), kv.value.clone());
         }
@@ -595,7 +595,7 @@ pub fn event(args: EventArgs<'_>) {
     let dispatch = |values: &tracing::field::ValueSet<'_>| match args.parent {
         Parent::Current => tracing::Event::dispatch(meta, values),
         Parent::Span(p) => tracing::Event::child_of(p.span.id(), meta, values),
-        Parent::Remote(_) | Parent::Root => {
+        Parent::Remote(_) | Parent::Context(_) | Parent::Root => {
             tracing::Event::child_of(None::<tracing::Id>, meta, values)
         }
     };

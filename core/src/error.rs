@@ -67,8 +67,11 @@ pub enum ConfigError {
         allowed: String,
     },
     /// `init` was called while telemetry is already initialised.
-    #[error("telemetry is already initialised in this process: call init() once at start-up and keep the returned guard (after shutdown(), telemetry cannot be initialised again)")]
-    AlreadyInitialized,
+    #[error("{call} was already called in this process: call it once at start-up (after shutdown, telemetry cannot be started again)")]
+    AlreadyInitialized {
+        /// The call as the user spells it (`tasker_telemetry::init()`, `tracing.init()`).
+        call: &'static str,
+    },
     /// Another library installed a global `tracing` subscriber first.
     #[error("another global tracing subscriber is already installed in this process; remove it (tasker-telemetry installs its own) or do not call init()")]
     SubscriberConflict,

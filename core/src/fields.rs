@@ -35,6 +35,66 @@ pub fn truncate_name(name: &str) -> std::borrow::Cow<'_, str> {
     truncate_str(name, MAX_NAME_LEN)
 }
 
+/// Deepest nesting a binding converts from a Ruby or Python value; a deeper container becomes
+/// [`DEPTH_MARKER`].
+pub const MAX_CONVERT_DEPTH: usize = 32;
+
+/// What a container nested deeper than [`MAX_CONVERT_DEPTH`] becomes.
+pub const DEPTH_MARKER: &str = "<nested deeper than 32 levels>";
+
+/// What a container met again inside itself becomes.
+pub const CYCLE_MARKER: &str = "[cycle]";
+
+/// What a value whose string form cannot be had (`to_s` / `__str__` raised or returned a
+/// non-string) becomes.
+///
+/// ```
+/// assert_eq!(tasker_telemetry::fields::unprintable("Widget"), "<unprintable Widget>");
+/// ```
+pub fn unprintable(type_name: &str) -> String {
+    format!("<unprintable {type_name}>")
+}
+
+/// Whether `s` is the [`unprintable`] marker of some type.
+pub fn is_unprintable(s: &str) -> bool {
+    s.strip_prefix("<unprintable ")
+        .is_some_and(|rest| rest.ends_with('>') && !rest[..rest.len() - 1].contains(['<', '>']))
+}
+
+/// Attribute keys of a recorded exception (OpenTelemetry semantic conventions).
+pub mod exception {
+    /// The exception's class, qualified (`ZeroDivisionError`, `app.errors.Declined`).
+    pub const TYPE: &str = "exception.type";
+    /// Its message.
+    pub const MESSAGE: &str = "exception.message";
+    /// Its formatted backtrace.
+    pub const STACKTRACE: &str = "exception.stacktrace";
+}
+
+/// An exception as a binding hands it over: class name, message and backtrace.
+#[derive(Debug, Clone, Copy)]
+pub struct Exception<'a> {
+    /// The class name.
+    pub kind: &'a str,
+    /// The message.
+    pub message: &'a str,
+    /// The backtrace, when there is one.
+    pub stacktrace: Option<&'a str>,
+}
+
+impl Exception<'_> {
+    /// The `exception.*` fields (message and backtrace cut to the value length limit).
+    pub fn fields(&self) -> Fields {
+        let mut out = Fields::with_capacity(3);
+        out.insert_scalar(exception::TYPE, Scalar::Str(self.kind.to_owned()));
+        out.insert_scalar(exception::MESSAGE, Scalar::Str(self.message.to_owned()));
+        if let Some(st) = self.stacktrace {
+            out.insert_scalar(exception::STACKTRACE, Scalar::Str(st.to_owned()));
+        }
+        out
+    }
+}
+
 static MAX_VALUE_LEN: AtomicUsize = AtomicUsize::new(8192);
 
 /// Sets the string length limit (from `telemetry.spans.max_attribute_length`).
@@ -240,6 +300,13 @@ impl Fields {
             slot.1 = value;
         } else {
             self.entries.push((key, value));
+        }
+    }
+
+    /// Inserts every field of `other` (a key already present takes the new value).
+    pub fn extend(&mut self, other: Fields) {
+        for (k, v) in other.entries {
+            self.insert_scalar(k, v);
         }
     }
 

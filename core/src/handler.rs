@@ -56,6 +56,7 @@ pub fn start_handler_span(
     let base = inherited.cloned().or_else(|| match parent {
         Parent::Span(s) => s.correlation(),
         Parent::Remote(r) => r.correlation().cloned(),
+        Parent::Context(cx) => Correlation::from_context(cx),
         _ => Correlation::current(),
     });
     let mut correlation = match context.text(keys::CORRELATION_ID) {

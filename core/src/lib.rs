@@ -22,13 +22,15 @@
 //! - [`correlation`]: [`CorrelationId`], [`Correlation`] scopes carried by spans, logs and futures;
 //! - [`propagation`]: W3C `traceparent`/`tracestate`/`baggage` [`inject`](propagation::inject) and [`extract`](propagation::extract);
 //! - [`dynamic`]: spans and events with run-time names and fields, for foreign callers;
-//! - [`fields`]: how foreign values become attributes (flattening, truncation);
+//! - [`fields`]: how foreign values become attributes (flattening, truncation, markers);
+//! - [`foreign`]: the contract the Ruby and Python bindings share (start-up, parents, spans,
+//!   events, ids, the step path, panics, errors);
 //! - [`handler`]: the `handler_execution` span of a step handler, with the step's correlation;
 //! - [`redaction`]: secret-looking fields replaced by `[REDACTED]` before any output;
 //! - [`console`]: the pretty/compact/JSON log line formats;
 //! - [`metrics`]: cached instruments and the metric [`catalogue`](metrics::catalogue);
 //! - [`lifecycle`]: task/step lifecycle events routed to traces, logs and metrics;
-//! - [`level`]: level names as foreign callers spell them;
+//! - [`level`]: the one table of level names, and filters spelled with them;
 //! - [`step`]: [`run_step`](step::run_step), the per-step path a worker runs around a handler;
 //! - [`view`]: OTLP-JSON trace files drawn as terminal waterfalls (`tasker-telemetry view FILE`);
 //! - [`stats`]: export accounting: spans handed to the exporters, delivered, dropped and why;
@@ -44,6 +46,7 @@ pub mod error;
 mod export;
 pub mod fields;
 mod file_export;
+pub mod foreign;
 pub mod handler;
 pub mod level;
 pub mod lifecycle;
@@ -54,6 +57,7 @@ pub mod propagation;
 pub mod redaction;
 pub mod stats;
 pub mod step;
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 pub mod view;

@@ -265,6 +265,7 @@ impl LifecycleEvent {
             match parent {
                 Parent::Span(s) => add(s.context()),
                 Parent::Current => Context::map_current(add),
+                Parent::Context(cx) => add(cx),
                 Parent::Remote(_) | Parent::Root => {}
             }
         }

@@ -35,6 +35,44 @@ pub enum InstrumentKind {
     Gauge,
 }
 
+impl InstrumentKind {
+    /// Every kind with its name as the bindings spell it.
+    pub const NAMES: &'static [(&'static str, InstrumentKind)] = &[
+        ("counter", InstrumentKind::Counter),
+        ("up_down_counter", InstrumentKind::UpDownCounter),
+        ("histogram", InstrumentKind::Histogram),
+        ("gauge", InstrumentKind::Gauge),
+    ];
+
+    /// The kind named `name` (`counter`, `up_down_counter`, `histogram`, `gauge`).
+    ///
+    /// ```
+    /// use tasker_telemetry::metrics::InstrumentKind;
+    /// assert_eq!(InstrumentKind::from_name("gauge").unwrap(), InstrumentKind::Gauge);
+    /// assert!(InstrumentKind::from_name("meter").unwrap_err().to_string().contains("up_down_counter"));
+    /// ```
+    pub fn from_name(name: &str) -> Result<Self, TelemetryError> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| TelemetryError::InvalidInput {
+                what: "instrument kind",
+                message: format!(
+                    "{name:?} is not one; expected counter, up_down_counter, histogram or gauge"
+                ),
+            })
+    }
+}
+
+/// Metric labels from converted foreign fields (flat values as attributes).
+pub fn labels(fields: &crate::fields::Fields) -> Vec<KeyValue> {
+    fields
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
+        .collect()
+}
+
 /// A metric of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricDef {

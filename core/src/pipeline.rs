@@ -61,6 +61,8 @@ pub(crate) struct Pipeline {
 #[derive(Default)]
 struct State {
     initialized: bool,
+    /// Started by a binding at load ([`crate::foreign::startup`]), not by an explicit call.
+    automatic: bool,
     shut_down: bool,
     config: Option<TelemetryConfig>,
     exporters: Option<Exporters>,
@@ -224,7 +226,13 @@ fn apply_logging(
 /// ```
 pub fn init_logging(config: &TelemetryConfig) -> Result<(), ConfigError> {
     let p = pipeline(config, None)?;
-    apply_logging(p, config, None)
+    apply_logging(p, config, None)?;
+    let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
+    if !state.initialized {
+        // Until init, the console's configuration is the one in force (shutdown_timeout, ...).
+        state.config = Some(config.clone());
+    }
+    Ok(())
 }
 
 /// Installs the pipeline and starts export (when `config` has an endpoint and is enabled).
@@ -252,12 +260,90 @@ pub fn init_with_writer(
     let p = pipeline(&config, writer.clone())?;
     let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
     if state.initialized {
-        return Err(ConfigError::AlreadyInitialized);
+        return Err(ConfigError::AlreadyInitialized {
+            call: "tasker_telemetry::init()",
+        });
     }
     apply_logging(p, &config, writer)?;
     start_export(p, &mut state, config)?;
     state.initialized = true;
     Ok(TelemetryGuard { done: false })
+}
+
+/// Starts export at a binding's load ([`crate::foreign::startup`]); an explicit start later
+/// applies its configuration over this one ([`start_explicitly`]).
+pub(crate) fn start_automatically(config: TelemetryConfig) -> Result<(), ConfigError> {
+    let p = pipeline(&config, None)?;
+    let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
+    if state.initialized {
+        return Ok(());
+    }
+    apply_logging(p, &config, None)?;
+    start_export(p, &mut state, config)?;
+    state.initialized = true;
+    state.automatic = true;
+    Ok(())
+}
+
+/// A binding's explicit `init`: starts telemetry, or, after [`start_automatically`], restarts
+/// export with `config` (what was recorded before is flushed to the old exporters first, so
+/// nothing is lost). A second explicit start is [`ConfigError::AlreadyInitialized`] naming
+/// `call`. The binding keeps no guard: its exit hook flushes, and `shutdown` stops export.
+pub(crate) fn start_explicitly(
+    call: &'static str,
+    config: TelemetryConfig,
+) -> Result<(), ConfigError> {
+    let p = pipeline(&config, None)?;
+    let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
+    if state.initialized && !state.automatic || state.shut_down {
+        return Err(ConfigError::AlreadyInitialized { call });
+    }
+    let old = state.exporters.take();
+    if let Some(old) = &old {
+        // Everything ended so far goes out through the exporters it was queued in.
+        let _ = old.tracer_provider.force_flush();
+        if let Some(mp) = &old.meter_provider {
+            let _ = mp.force_flush();
+        }
+        if let Some(lp) = &old.logger_provider {
+            let _ = lp.force_flush();
+        }
+    }
+    apply_logging(p, &config, None)?;
+    let restarted = start_export(p, &mut state, config);
+    state.initialized = true;
+    state.automatic = false;
+    drop(state);
+    if let Some(old) = old {
+        retire(old);
+    }
+    restarted
+}
+
+/// Shuts down exporters that were replaced, off the caller's thread (they were flushed).
+fn retire(old: Exporters) {
+    let _ = std::thread::Builder::new()
+        .name("tasker-telemetry-retire".to_owned())
+        .spawn(move || {
+            let Exporters {
+                tracer_provider,
+                meter_provider,
+                logger_provider,
+                runtime,
+                _dropped_metric,
+            } = old;
+            let timeout = DEFAULT_SHUTDOWN_TIMEOUT;
+            let _ = tracer_provider.shutdown_with_timeout(timeout);
+            if let Some(mp) = meter_provider {
+                let _ = mp.shutdown_with_timeout(timeout);
+            }
+            if let Some(lp) = logger_provider {
+                let _ = lp.shutdown_with_timeout(timeout);
+            }
+            if let Some(rt) = runtime {
+                rt.shutdown_background();
+            }
+        });
 }
 
 fn start_export(
@@ -276,7 +362,9 @@ fn start_export(
         ]),
     );
     if config.exports() {
-        stats::reset();
+        if state.exporters.is_none() && !state.initialized {
+            stats::reset();
+        }
         let exporters = export::build_exporters(&config, redactor.clone())?;
         opentelemetry::global::set_tracer_provider(exporters.tracer_provider.clone());
         if let Some(mp) = &exporters.meter_provider {

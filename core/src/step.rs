@@ -110,6 +110,95 @@ impl Drop for Entered<'_> {
     }
 }
 
+/// A step in progress: its `execute_step` span and correlation, started by [`StepRun::start`]
+/// and ended by [`StepRun::finish`]. [`run_step`] (Rust handlers) and the bindings'
+/// `run_step` (through [`crate::foreign`]) are built on it, so the step path is the same in
+/// every language.
+#[derive(Debug)]
+pub struct StepRun {
+    span: DynSpan,
+    correlation: Arc<Correlation>,
+    labels: Vec<KeyValue>,
+    started: Instant,
+}
+
+impl StepRun {
+    /// Opens the `execute_step` span of `message` and emits `step.claimed` and
+    /// `step.executing`. Its parent is the remote context of `message.headers` when valid,
+    /// else `parent`.
+    pub fn start(message: &StepMessage, parent: Parent<'_>) -> StepRun {
+        let correlation = Arc::new(message.correlation.clone());
+        let remote = (!message.headers.is_empty())
+            .then(|| propagation::extract_map(&message.headers))
+            .filter(|r| r.is_valid());
+        let parent = remote.as_ref().map_or(parent, Parent::Remote);
+        let mut fields = Fields::with_capacity(3);
+        fields.insert_scalar("step_name", Scalar::Str(message.step_name.clone()));
+        fields.insert_scalar("handler.name", Scalar::Str(message.handler.clone()));
+        fields.insert_scalar("attempt", Scalar::Int(message.attempt));
+        let span = DynSpan::start(SpanStart {
+            name: STEP_SPAN_NAME,
+            level: Level::INFO,
+            target: STEP_TARGET,
+            fields: &fields,
+            parent,
+            correlation: Some(&correlation),
+        });
+        let mut labels = vec![KeyValue::new("step_name", message.step_name.clone())];
+        if let Some(ns) = &message.correlation.namespace {
+            labels.push(KeyValue::new("namespace", ns.clone()));
+        }
+        let run = StepRun {
+            span,
+            correlation,
+            labels,
+            started: Instant::now(),
+        };
+        let none = Fields::new();
+        run.emit(LifecycleEvent::StepClaimed, None, &none);
+        run.emit(LifecycleEvent::StepExecuting, None, &none);
+        StepRun {
+            started: Instant::now(),
+            ..run
+        }
+    }
+
+    /// The `execute_step` span (the parent of the handler's spans).
+    pub fn span(&self) -> &DynSpan {
+        &self.span
+    }
+
+    /// The step's correlation.
+    pub fn correlation(&self) -> &Arc<Correlation> {
+        &self.correlation
+    }
+
+    fn emit(&self, event: LifecycleEvent, duration: Option<std::time::Duration>, extra: &Fields) {
+        event.emit_with(
+            Parent::Span(&self.span),
+            Some(&self.correlation),
+            duration,
+            &self.labels,
+            extra,
+        )
+    }
+
+    /// Emits `step.completed`, or `step.failed` with `error` (error status, an `error` field),
+    /// with the duration since `step.executing`, and ends the span.
+    pub fn finish(self, error: Option<&str>) {
+        let elapsed = Some(self.started.elapsed());
+        match error {
+            None => self.emit(LifecycleEvent::StepCompleted, elapsed, &Fields::new()),
+            Some(text) => {
+                self.span.set_error(text);
+                let mut extra = Fields::with_capacity(1);
+                extra.insert_scalar("error", Scalar::Str(text.to_owned()));
+                self.emit(LifecycleEvent::StepFailed, elapsed, &extra);
+            }
+        }
+    }
+}
+
 /// Runs `handler` as the step `message`: opens the `execute_step` span (parent: the remote
 /// context of `message.headers` when valid, else the current span), makes it and the step's
 /// correlation current on this thread, emits `step.claimed` and `step.executing`, runs the
@@ -129,58 +218,14 @@ pub fn run_step<T, E: fmt::Display>(
     message: &StepMessage,
     handler: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
-    let correlation = Arc::new(message.correlation.clone());
-    let remote = (!message.headers.is_empty())
-        .then(|| propagation::extract_map(&message.headers))
-        .filter(|r| r.is_valid());
-    let parent = remote.as_ref().map_or(Parent::Current, Parent::Remote);
-    let mut fields = Fields::with_capacity(3);
-    fields.insert_scalar("step_name", Scalar::Str(message.step_name.clone()));
-    fields.insert_scalar("handler.name", Scalar::Str(message.handler.clone()));
-    fields.insert_scalar("attempt", Scalar::Int(message.attempt));
-    let span = DynSpan::start(SpanStart {
-        name: STEP_SPAN_NAME,
-        level: Level::INFO,
-        target: STEP_TARGET,
-        fields: &fields,
-        parent,
-        correlation: Some(&correlation),
-    });
-    let mut labels = vec![KeyValue::new("step_name", message.step_name.clone())];
-    if let Some(ns) = &message.correlation.namespace {
-        labels.push(KeyValue::new("namespace", ns.clone()));
-    }
-    let emit = |event: LifecycleEvent, duration, extra: &Fields| {
-        event.emit_with(
-            Parent::Span(&span),
-            Some(&correlation),
-            duration,
-            &labels,
-            extra,
-        )
-    };
-    let none = Fields::new();
-    emit(LifecycleEvent::StepClaimed, None, &none);
+    let run = StepRun::start(message, Parent::Current);
     let result = {
         let _correlation = message.correlation.clone().enter();
-        span.enter_raw();
-        let _entered = Entered(&span);
-        emit(LifecycleEvent::StepExecuting, None, &none);
-        let started = Instant::now();
-        let result = handler();
-        let elapsed = Some(started.elapsed());
-        match &result {
-            Ok(_) => emit(LifecycleEvent::StepCompleted, elapsed, &none),
-            Err(e) => {
-                let text = e.to_string();
-                span.set_error(&text);
-                let mut extra = Fields::with_capacity(1);
-                extra.insert_scalar("error", Scalar::Str(text));
-                emit(LifecycleEvent::StepFailed, elapsed, &extra);
-            }
-        }
-        result
+        run.span().enter_raw();
+        let _entered = Entered(run.span());
+        handler()
     };
-    span.end();
+    let error = result.as_ref().err().map(ToString::to_string);
+    run.finish(error.as_deref());
     result
 }

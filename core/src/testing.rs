@@ -273,3 +273,20 @@ pub fn attr(span: &SpanData, key: &str) -> Option<String> {
         .find(|kv| kv.key.as_str() == key)
         .map(|kv| kv.value.to_string())
 }
+
+/// Runs `f` inside a Rust `tracing` span named `name`, as an orchestrator calling a handler
+/// in-process would. The span's parent is the language's `parent` (its context borrowed on this
+/// thread for this call only), with `correlation` in scope. Returns `f`'s value and the span's
+/// trace and span ids. The bindings' `_with_rust_span` / `_testing_rust_span` hooks.
+pub fn in_rust_span<T>(
+    name: &str,
+    parent: Option<&crate::foreign::ForeignParent>,
+    correlation: Option<&std::sync::Arc<crate::Correlation>>,
+    f: impl FnOnce() -> T,
+) -> (T, Option<String>, Option<String>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let _borrowed = crate::foreign::parent_context(parent, correlation).attach();
+    let span = tracing::info_span!("rust_span", otel.name = %name);
+    let (trace_id, span_id) = crate::propagation::ids(&span.context()).unzip();
+    (span.in_scope(f), trace_id, span_id)
+}

@@ -79,7 +79,10 @@ fn console_then_init_then_second_init_then_shutdown() {
     assert!(dynamic::interned_callsites() <= 3);
 
     let err = tasker_telemetry::init(config).unwrap_err();
-    assert!(matches!(err, ConfigError::AlreadyInitialized), "{err}");
+    assert!(
+        matches!(err, ConfigError::AlreadyInitialized { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("already initialised"));
 
     guard.shutdown(Duration::from_secs(2)).unwrap();

@@ -1,0 +1,557 @@
+//! [`TelemetryConfig`]: defaults, TOML files, the `TASKER_ENV` overlay and environment variables.
+//!
+//! Precedence, lowest first: built-in defaults, the base file (`TASKER_CONFIG` or an explicit
+//! path), the environment overlay `<dir>/<TASKER_ENV>.toml` (where `<dir>` is the base file's
+//! folder, or `./config` when there is no base file), then environment variables (the standard
+//! `OTEL_*` ones and `TASKER_*`), then programmatic overrides ([`TelemetryConfig::set`]).
+//!
+//! Every key is described once, in [`SETTINGS`] (`settings.rs`), which drives parsing of files,
+//! environment variables and overrides alike, and the README's configuration reference; the
+//! value parsers are in `parse.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{ConfigError, Origin};
+use crate::fields::FieldValue;
+use crate::redaction::DEFAULT_REDACT_KEYS;
+
+mod parse;
+mod settings;
+
+use parse::{boolean, Raw};
+use settings::find_setting;
+pub use settings::{Setting, SETTINGS};
+
+/// OTLP wire protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP over gRPC (tonic); the core runs its own Tokio runtime for it.
+    Grpc,
+    /// OTLP protobuf over HTTP (blocking client on the exporter thread; no runtime needed).
+    HttpProtobuf,
+}
+
+/// Which traces are recorded and exported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerKind {
+    /// Record every trace.
+    AlwaysOn,
+    /// Record nothing.
+    AlwaysOff,
+    /// Record a fraction (`ratio`) of traces, ignoring the parent's decision.
+    TraceIdRatio,
+    /// Follow the parent's decision; root spans are always recorded (the default).
+    ParentBasedAlwaysOn,
+    /// Follow the parent's decision; root spans are recorded with probability `ratio`.
+    ParentBasedTraceIdRatio,
+}
+
+/// Console log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, coloured when writing to a terminal, fields on the same line.
+    Pretty,
+    /// One JSON object per line with stable keys (see the crate docs).
+    Json,
+    /// Like `Pretty` but terse: no span path, no colours by default.
+    Compact,
+}
+
+/// Where console log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    /// Standard output.
+    Stdout,
+    /// Standard error (the default: keeps stdout free for a worker's protocol or a program's data).
+    Stderr,
+}
+
+/// OTLP request headers (e.g. an auth token). Their values are never printed, not even by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub BTreeMap<String, String>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "[REDACTED]")))
+            .finish()
+    }
+}
+
+/// `[telemetry.otlp]`: where and how spans and metrics are exported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpConfig {
+    /// Collector endpoint, e.g. `http://127.0.0.1:4317`; `None` means no export.
+    pub endpoint: Option<String>,
+    /// OTLP-JSON file the spans are appended to when no endpoint is set.
+    pub file: Option<PathBuf>,
+    /// Wire protocol.
+    pub protocol: Protocol,
+    /// Timeout of one export request.
+    pub timeout: Duration,
+    /// Extra request headers.
+    pub headers: Headers,
+    /// Maximum spans per export request.
+    pub batch_size: usize,
+    /// Spans (and log records) buffered for export before new ones are dropped and counted.
+    pub max_queue_size: usize,
+    /// How often a partial batch is sent.
+    pub scheduled_delay: Duration,
+    /// Longest wait for delivery when the process ends (guard drop, Ruby `at_exit`, Python
+    /// `atexit`).
+    pub shutdown_timeout: Duration,
+    /// Dropped telemetry is reported by one warning at most this often.
+    pub drop_warning_interval: Duration,
+}
+
+/// `[telemetry.sampling]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingConfig {
+    /// The sampler.
+    pub sampler: SamplerKind,
+    /// The ratio for the ratio samplers, in `0.0..=1.0`.
+    pub ratio: f64,
+}
+
+/// `[telemetry.spans]`: limits applied to every span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanConfig {
+    /// Attributes kept per span.
+    pub max_attributes: u32,
+    /// Events kept per span.
+    pub max_events: u32,
+    /// String field values longer than this many bytes are truncated with a marker.
+    pub max_attribute_length: usize,
+    /// Distinct shapes (name, level, target, field names) of foreign spans and events that get
+    /// their own `tracing` callsite; past this bound a shared fallback callsite is used.
+    pub max_dynamic_callsites: usize,
+}
+
+/// `[telemetry.metrics]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// Export metrics when an endpoint is configured.
+    pub enabled: bool,
+    /// How often metrics are exported.
+    pub export_interval: Duration,
+    /// Keep `correlation_id`, `trace_id` and `span_id` labels (unbounded cardinality; off by default).
+    pub allow_correlation_labels: bool,
+}
+
+/// `[telemetry.logging]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingConfig {
+    /// Console line format.
+    pub format: LogFormat,
+    /// Console filter in `RUST_LOG` syntax; decides what is printed, not what is exported.
+    pub level: String,
+    /// Export filter in `RUST_LOG` syntax; decides which spans and events are exported.
+    pub export_level: String,
+    /// Also export log events as OTLP logs.
+    pub export_logs: bool,
+    /// Console destination.
+    pub output: LogOutput,
+    /// Colours: `None` = when the output is a terminal.
+    pub ansi: Option<bool>,
+    /// Key patterns whose values are replaced by `[REDACTED]` (case-insensitive substring match).
+    pub redact_keys: Vec<String>,
+}
+
+/// The whole configuration. `TelemetryConfig::default()` is pretty console output and no export.
+///
+/// ```
+/// use tasker_telemetry::TelemetryConfig;
+///
+/// let config = TelemetryConfig::from_toml_str(r#"
+///     [telemetry]
+///     service_name = "orchestrator"
+///     [telemetry.otlp]
+///     endpoint = "http://127.0.0.1:4318"
+/// "#).unwrap();
+/// assert_eq!(config.service_name, "orchestrator");
+/// assert!(TelemetryConfig::from_toml_str("[telemetry.otlp]\nprotocol = \"udp\"")
+///     .unwrap_err().to_string().contains("telemetry.otlp.protocol"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// `service.name` of every span, metric and log.
+    pub service_name: String,
+    /// `service.version`, when set.
+    pub service_version: Option<String>,
+    /// `deployment.environment.name`, from `TASKER_ENV`.
+    pub environment: Option<String>,
+    /// Master switch for OpenTelemetry export (`OTEL_SDK_DISABLED=true` turns it off).
+    pub enabled: bool,
+    /// Extra resource attributes.
+    pub resource_attributes: BTreeMap<String, String>,
+    /// `[telemetry.otlp]`.
+    pub otlp: OtlpConfig,
+    /// `[telemetry.sampling]`.
+    pub sampling: SamplingConfig,
+    /// `[telemetry.spans]`.
+    pub spans: SpanConfig,
+    /// `[telemetry.metrics]`.
+    pub metrics: MetricsConfig,
+    /// `[telemetry.logging]`.
+    pub logging: LoggingConfig,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            service_name: "tasker".to_owned(),
+            service_version: None,
+            environment: None,
+            enabled: true,
+            resource_attributes: BTreeMap::new(),
+            otlp: OtlpConfig {
+                endpoint: None,
+                file: None,
+                protocol: Protocol::HttpProtobuf,
+                timeout: Duration::from_secs(10),
+                headers: Headers::default(),
+                batch_size: 512,
+                max_queue_size: 2048,
+                scheduled_delay: Duration::from_millis(5000),
+                shutdown_timeout: Duration::from_millis(5000),
+                drop_warning_interval: Duration::from_millis(60_000),
+            },
+            sampling: SamplingConfig {
+                sampler: SamplerKind::ParentBasedAlwaysOn,
+                ratio: 1.0,
+            },
+            spans: SpanConfig {
+                max_attributes: 128,
+                max_events: 128,
+                max_attribute_length: 8192,
+                max_dynamic_callsites: 4096,
+            },
+            metrics: MetricsConfig {
+                enabled: true,
+                export_interval: Duration::from_millis(60_000),
+                allow_correlation_labels: false,
+            },
+            logging: LoggingConfig {
+                format: LogFormat::Pretty,
+                level: "info".to_owned(),
+                export_level: "info".to_owned(),
+                export_logs: false,
+                output: LogOutput::Stderr,
+                ansi: None,
+                redact_keys: DEFAULT_REDACT_KEYS
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// A source of environment variables; lets tests load configuration without touching the
+/// process environment.
+pub trait EnvSource {
+    /// The variable's value, if set and not empty.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl EnvSource for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.trim().is_empty()).cloned()
+    }
+}
+
+impl EnvSource for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.trim().is_empty()).cloned()
+    }
+}
+
+impl TelemetryConfig {
+    /// Loads the configuration the way a service does at start-up: the file named by
+    /// `TASKER_CONFIG` (if any), the `TASKER_ENV` overlay, then environment variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(None, &ProcessEnv)
+    }
+
+    /// Like [`load`](Self::load) with an explicit base file (which wins over `TASKER_CONFIG`)
+    /// and an explicit environment.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use tasker_telemetry::{TelemetryConfig, config::Protocol};
+    ///
+    /// let env = BTreeMap::from([("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), "grpc".to_owned())]);
+    /// let config = TelemetryConfig::load_from(None, &env).unwrap();
+    /// assert_eq!(config.otlp.protocol, Protocol::Grpc);
+    /// ```
+    pub fn load_from(path: Option<&Path>, env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        let base = path
+            .map(Path::to_path_buf)
+            .or_else(|| env.var("TASKER_CONFIG").map(PathBuf::from));
+        if let Some(base) = &base {
+            config.merge_file(base)?;
+        }
+        if let Some(tasker_env) = env.var("TASKER_ENV") {
+            let dir = base
+                .as_ref()
+                .and_then(|b| b.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from("config"));
+            let overlay = dir.join(format!("{}.toml", tasker_env.trim()));
+            if overlay.is_file() {
+                config.merge_file(&overlay)?;
+            }
+            config.environment = Some(tasker_env.trim().to_owned());
+        }
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document (no environment variables applied).
+    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        config.merge_toml(toml, Path::new("<string>"))?;
+        Ok(config)
+    }
+
+    /// Applies one TOML file over this configuration.
+    pub fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.merge_toml(&text, path)
+    }
+
+    fn merge_toml(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let origin = Origin::File(path.to_path_buf());
+        let mut flat = Vec::new();
+        flatten_toml("", &table, &mut flat);
+        for (key, value) in flat {
+            let setting =
+                SETTINGS
+                    .iter()
+                    .find(|s| s.key == key)
+                    .ok_or_else(|| ConfigError::UnknownKey {
+                        key: key.clone(),
+                        origin: origin.clone(),
+                    })?;
+            self.apply(setting, Raw::Toml(value), origin.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Applies the environment variables of [`SETTINGS`] (first set variable per key wins).
+    pub fn apply_env(&mut self, env: &dyn EnvSource) -> Result<(), ConfigError> {
+        for setting in SETTINGS {
+            for name in setting.env {
+                if let Some(value) = env.var(name) {
+                    let value = if *name == "OTEL_SDK_DISABLED" {
+                        // The variable says "disabled"; the key says "enabled".
+                        match boolean(Raw::Str(&value)) {
+                            Ok(disabled) => (!disabled).to_string(),
+                            Err(allowed) => {
+                                return Err(invalid(
+                                    setting,
+                                    Raw::Str(&value),
+                                    Origin::Env(name),
+                                    allowed,
+                                ))
+                            }
+                        }
+                    } else {
+                        value
+                    };
+                    self.apply(setting, Raw::Str(&value), Origin::Env(name))?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one key from a string, as an environment variable would (`key` may omit the
+    /// `telemetry.` prefix). This is how the Ruby and Python `init(**overrides)` work.
+    ///
+    /// ```
+    /// let mut config = tasker_telemetry::TelemetryConfig::default();
+    /// config.set("otlp.protocol", "grpc").unwrap();
+    /// config.set("logging_format", "json").unwrap(); // keyword-argument spelling
+    /// let err = config.set("otlp.timeout_ms", "soon").unwrap_err();
+    /// assert!(err.to_string().contains("an integer"));
+    /// ```
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let setting = find_setting(key).ok_or_else(|| ConfigError::UnknownKey {
+            key: key.to_owned(),
+            origin: Origin::Override,
+        })?;
+        self.apply(setting, Raw::Str(value), Origin::Override)
+    }
+
+    /// Sets one key from a native value, as the Ruby and Python `init(**overrides)` pass them
+    /// (`key` may omit the `telemetry.` prefix and use `_` after the section: `otlp_endpoint`).
+    /// Strings, numbers and booleans are read as an environment variable's text would be; lists
+    /// and tables as in a TOML file; [`FieldValue::Null`] (Ruby `nil`, Python `None`) leaves the
+    /// key as configured.
+    ///
+    /// ```
+    /// use tasker_telemetry::fields::FieldValue;
+    /// let mut config = tasker_telemetry::TelemetryConfig::default();
+    /// config.set_value("otlp_timeout_ms", &FieldValue::Int(250)).unwrap();
+    /// config.set_value("logging_redact_keys", &FieldValue::List(vec!["pin".into()])).unwrap();
+    /// config.set_value("service_name", &FieldValue::Null).unwrap();
+    /// assert_eq!(config.otlp.timeout.as_millis(), 250);
+    /// assert_eq!(config.logging.redact_keys, vec!["pin"]);
+    /// assert_eq!(config.service_name, "tasker");
+    /// ```
+    pub fn set_value(&mut self, key: &str, value: &FieldValue) -> Result<(), ConfigError> {
+        let setting = find_setting(key).ok_or_else(|| ConfigError::UnknownKey {
+            key: key.to_owned(),
+            origin: Origin::Override,
+        })?;
+        let text = match value {
+            FieldValue::Null => return Ok(()),
+            FieldValue::Str(s) if crate::fields::is_unprintable(s) => {
+                return Err(invalid(
+                    setting,
+                    Raw::Str(s),
+                    Origin::Override,
+                    "a value with a string form (its `to_s` / `__str__` raised)".to_owned(),
+                ))
+            }
+            FieldValue::Str(s) => s.clone(),
+            FieldValue::Int(i) => i.to_string(),
+            FieldValue::Float(f) => f.to_string(),
+            FieldValue::Bool(b) => b.to_string(),
+            FieldValue::List(_) | FieldValue::Map(_) => {
+                let toml = to_toml(value);
+                return self.apply(setting, Raw::Toml(&toml), Origin::Override);
+            }
+        };
+        self.apply(setting, Raw::Str(&text), Origin::Override)
+    }
+
+    fn apply(
+        &mut self,
+        setting: &'static Setting,
+        raw: Raw<'_>,
+        origin: Origin,
+    ) -> Result<(), ConfigError> {
+        (setting.apply)(self, raw).map_err(|allowed| invalid(setting, raw, origin, allowed))
+    }
+
+    /// Whether spans leave the process (to the endpoint, else to the OTLP-JSON file).
+    pub fn exports(&self) -> bool {
+        self.enabled && (self.otlp.endpoint.is_some() || self.otlp.file.is_some())
+    }
+}
+
+/// A list or table override as the TOML value a file would hold (`nil`/`None` entries dropped).
+fn to_toml(value: &FieldValue) -> toml::Value {
+    match value {
+        FieldValue::Str(s) => toml::Value::String(s.clone()),
+        FieldValue::Int(i) => toml::Value::Integer(*i),
+        FieldValue::Float(f) => toml::Value::Float(*f),
+        FieldValue::Bool(b) => toml::Value::Boolean(*b),
+        FieldValue::Null => toml::Value::String(String::new()),
+        FieldValue::List(items) => toml::Value::Array(
+            items
+                .iter()
+                .filter(|v| !matches!(v, FieldValue::Null))
+                .map(to_toml)
+                .collect(),
+        ),
+        FieldValue::Map(entries) => toml::Value::Table(
+            entries
+                .iter()
+                .filter(|(_, v)| !matches!(v, FieldValue::Null))
+                .map(|(k, v)| (k.clone(), to_toml(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn invalid(
+    setting: &'static Setting,
+    raw: Raw<'_>,
+    origin: Origin,
+    allowed: String,
+) -> ConfigError {
+    ConfigError::InvalidValue {
+        key: setting.key,
+        origin,
+        value: raw.shown(setting.secret),
+        allowed,
+    }
+}
+
+/// Flattens nested tables to dotted keys, stopping at tables that are values of a setting
+/// (`resource_attributes`, `headers`).
+fn flatten_toml<'a>(
+    prefix: &str,
+    table: &'a toml::Table,
+    out: &mut Vec<(String, &'a toml::Value)>,
+) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) if !SETTINGS.iter().any(|s| s.key == key) => {
+                flatten_toml(&key, t, out)
+            }
+            _ => out.push((key, v)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_overrides_refuse_an_unprintable_value_naming_the_key() {
+        let mut config = TelemetryConfig::default();
+        let err = config
+            .set_value("service_name", &FieldValue::from("<unprintable Widget>"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("telemetry.service_name") && err.contains("__str__"),
+            "{err}"
+        );
+        config
+            .set_value("service_name", &FieldValue::from("<unprintable>"))
+            .unwrap();
+    }
+
+    #[test]
+    fn every_setting_key_is_unique_and_under_telemetry() {
+        let mut keys: Vec<_> = SETTINGS.iter().map(|s| s.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), SETTINGS.len());
+        assert!(keys.iter().all(|k| k.starts_with("telemetry.")));
+    }
+}
