@@ -19,7 +19,8 @@ install_gem() { # $1 = gem file, $2 = GEM_HOME
   GEM_HOME="$2" GEM_PATH="$2:$default_gem_path" gem install --local --no-document "$1" >/dev/null
 }
 
-say "installing the source gem (compiles the extension)"
+say "installing the source gem (compiles the extension, with the test hooks)"
+export TASKER_TRACING_FEATURES=testing
 gem_home="$root/target/ruby-gems"
 install_gem ruby/pkg/tasker_core-tracing-*[0-9].gem "$gem_home"
 
@@ -43,7 +44,8 @@ say "the platform gem installs without a compiler and loads"
 native_home="$root/target/ruby-gems-native"
 install_gem ruby/pkg/tasker_core-tracing-*-x86_64-linux*.gem "$native_home"
 GEM_HOME="$native_home" GEM_PATH="$native_home:$default_gem_path" CARGO=/bin/false \
-  ruby -rtasker_core/tracing -e 'v = TaskerCore::Tracing.span("platform_gem") { |s| s.trace_id }; abort "no trace id" unless v =~ /\A\h{32}\z/; puts "platform gem ok"'
+  ruby -rtasker_core/tracing -e 'abort "test hooks shipped" if TaskerCore::Tracing::Native.respond_to?(:noop)' \
+  -e 'v = TaskerCore::Tracing.span("platform_gem") { |s| s.trace_id }; abort "no trace id" unless v =~ /\A\h{32}\z/; puts "platform gem ok (no test hooks)"'
 
 echo "ruby: $((runs - failures)) passed, ${failures} failed"
 [ "$rc" -eq 0 ] && [ "$failures" -eq 0 ]

@@ -1,0 +1,124 @@
+//! Life cycle (start-up at `require`, `init`, `flush`, `shutdown`, fork hooks), levels, metrics
+//! and lifecycle events. What each does is the core's (`tasker_telemetry::foreign`); this file
+//! converts arguments and releases the GVL around anything that may wait.
+
+use magnus::{Error, RArray, RHash, Ruby, Value};
+use tasker_telemetry::foreign;
+use tasker_telemetry::lifecycle::LifecycleEvent;
+
+use crate::context::{correlation_of, parent_of};
+use crate::convert::{self, opt_text, text};
+use crate::errors::{error, foreign_error, guard};
+use crate::gvl::without_gvl;
+
+/// What the gem does at `require`: console logging, export when the environment asks for it.
+/// Returns `[exporting, problem]` (the error line already printed, or nil).
+pub fn startup(ruby: &Ruby) -> Result<RArray, Error> {
+    let started = guard(ruby, "startup", || {
+        without_gvl(foreign::startup).ok_or_else(|| error(ruby, "start-up failed"))
+    })?;
+    let out = ruby.ary_new_capa(2);
+    out.push(started.exporting)?;
+    out.push(started.problem)?;
+    Ok(out)
+}
+
+/// `TaskerCore::Tracing.init(config_path:, **overrides)`.
+pub fn init(ruby: &Ruby, path: Value, overrides: Option<RHash>) -> Result<(), Error> {
+    let path = opt_text(path);
+    let overrides = convert::values(overrides);
+    guard(ruby, "init", || {
+        let path = path.as_deref().map(std::path::Path::new);
+        match without_gvl(|| foreign::init("TaskerCore::Tracing.init", path, &overrides)) {
+            Some(result) => result.map_err(|e| foreign_error(ruby, e)),
+            None => Err(error(ruby, "init failed unexpectedly")),
+        }
+    })
+}
+
+/// A flush or shutdown timeout in seconds (nil: the configured shutdown timeout).
+fn timeout(ruby: &Ruby, seconds: Option<f64>) -> Result<std::time::Duration, Error> {
+    foreign::timeout(seconds).map_err(|e| foreign_error(ruby, e))
+}
+
+pub fn flush(ruby: &Ruby, seconds: Option<f64>) -> Result<(), Error> {
+    let timeout = timeout(ruby, seconds)?;
+    match without_gvl(move || tasker_telemetry::flush(timeout)) {
+        Some(result) => result.map_err(|e| foreign_error(ruby, e)),
+        None => Err(error(ruby, "flush failed unexpectedly")),
+    }
+}
+
+pub fn shutdown(ruby: &Ruby, seconds: Option<f64>) -> Result<(), Error> {
+    let timeout = timeout(ruby, seconds)?;
+    match without_gvl(move || tasker_telemetry::shutdown(timeout)) {
+        Some(result) => result.map_err(|e| foreign_error(ruby, e)),
+        None => Err(error(ruby, "shutdown failed unexpectedly")),
+    }
+}
+
+/// `telemetry.otlp.shutdown_timeout_ms` in seconds: how long the `at_exit` flush may wait.
+pub fn shutdown_timeout() -> f64 {
+    tasker_telemetry::shutdown_timeout().as_secs_f64()
+}
+
+pub fn before_fork() {
+    without_gvl(tasker_telemetry::before_fork);
+}
+
+pub fn after_fork_in_child(ruby: &Ruby) -> Result<(), Error> {
+    tasker_telemetry::after_fork_in_child().map_err(|e| foreign_error(ruby, e))
+}
+
+/// The core's level names and indices (`tasker_telemetry::level::LEVEL_NAMES`), as a Hash of
+/// Symbols.
+pub fn level_names(ruby: &Ruby) -> Result<RHash, Error> {
+    let out = ruby.hash_new();
+    for (name, index) in tasker_telemetry::level::LEVEL_NAMES {
+        out.aset(ruby.to_symbol(name), *index)?;
+    }
+    Ok(out)
+}
+
+/// The most verbose level any output records (0 = trace … 4 = error, 5 = off).
+pub fn max_level() -> u8 {
+    tasker_telemetry::dynamic::max_level_index()
+}
+
+pub fn record_metric(
+    ruby: &Ruby,
+    kind: Value,
+    name: Value,
+    value: f64,
+    labels: Option<RHash>,
+) -> Result<(), Error> {
+    let (kind, name, labels) = (text(kind), text(name), convert::fields(labels));
+    guard(ruby, "metric", || {
+        foreign::record_metric(&kind, &name, value, &labels).map_err(|e| foreign_error(ruby, e))
+    })
+}
+
+pub fn lifecycle(
+    ruby: &Ruby,
+    name: Value,
+    duration_ms: Option<f64>,
+    labels: Option<RHash>,
+    fields: Option<RHash>,
+    parent: Value,
+    correlation: Value,
+) -> Result<(), Error> {
+    let (name, labels, fields) = (text(name), convert::fields(labels), convert::fields(fields));
+    let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
+    guard(ruby, "lifecycle", || {
+        let event = LifecycleEvent::parse(&name).map_err(|e| foreign_error(ruby, e))?;
+        let duration = duration_ms
+            .map(LifecycleEvent::duration_from_ms)
+            .transpose()
+            .map_err(|e| foreign_error(ruby, e))?;
+        let labels = tasker_telemetry::metrics::labels(&labels);
+        foreign::with_parent(parent.as_ref(), |p| {
+            event.emit_with(p, correlation.as_ref(), duration, &labels, &fields)
+        });
+        Ok(())
+    })
+}

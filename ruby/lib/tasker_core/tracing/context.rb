@@ -1,0 +1,129 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  module Tracing
+    # What +current_context+ returns and +with_context+ takes.
+    Context = Struct.new(:span, :correlation, :remote)
+
+    STATE_KEY = :__tasker_core_tracing_state
+    private_constant :STATE_KEY
+
+    # Fiber-local state: the span stack, the correlation and the remote context.
+    class State
+      attr_accessor :stack, :correlation, :remote
+
+      def initialize
+        @stack = []
+        @correlation = nil
+        @remote = nil
+      end
+
+      # The parent of a new span or event: the innermost span, else the remote context.
+      def parent = @stack.last || @remote
+    end
+    private_constant :State
+
+    class << self
+      # Runs the block with a correlation (a UUIDv7 is generated when +correlation_id+ is nil).
+      def with_correlation(correlation_id: nil, parent_correlation_id: nil, task_uuid: nil, step_uuid: nil,
+                           namespace: nil)
+        correlation = Native.correlation(correlation_id, parent_correlation_id, task_uuid, step_uuid, namespace)
+        s = state
+        previous = s.correlation
+        s.correlation = correlation
+        begin
+          yield correlation.correlation_id
+        ensure
+          s.correlation = previous
+        end
+      end
+
+      # The correlation id in effect (this fiber's, its span's or remote context's, else a
+      # Rust scope's), or nil.
+      def current_correlation_id = current[2]&.correlation_id
+
+      # The current trace id (32 hex digits), or nil.
+      def current_trace_id = current[0]
+
+      # The current span id (16 hex digits), or nil.
+      def current_span_id = current[1]
+
+      # This fiber's span, correlation and remote context, to hand to another Thread, Fiber or
+      # Enumerator (Ruby 3.1 has no inheritable fiber storage).
+      def current_context
+        s = state
+        Context.new(s.stack.last, s.correlation, s.remote)
+      end
+
+      # Runs the block with a context from +current_context+ (e.g. in a new Thread).
+      def with_context(context, &block)
+        unless Context === context # rubocop:disable Style/CaseEquality -- also for a BasicObject
+          raise Error, "with_context expects a context from current_context, got #{type_name(context)}"
+        end
+
+        with_state(context.span ? [context.span] : [], context.correlation, context.remote, &block)
+      end
+
+      # W3C headers (traceparent, tracestate, baggage with the correlation) for the current context.
+      def inject
+        s = state
+        Native.inject(s.parent, s.correlation)
+      end
+
+      # Continues the trace of +headers+ (from +inject+ in another process) inside the block;
+      # the correlation comes from the baggage. Invalid headers are ignored.
+      def with_remote_context(headers)
+        remote = Native.extract(hash_arg(headers, "with_remote_context headers"))
+        with_state([], remote.correlation || state.correlation, remote) { yield remote }
+      end
+
+      # Runs the block as a step through the core's per-step path, the same in every language:
+      # the +execute_step+ span continuing the orchestrator's trace from +message["headers"]+
+      # (else under this fiber's current span, or the Rust span that called into Ruby), the
+      # step's correlation (+correlation_id+, +task_uuid+, +step_uuid+, +namespace+), the
+      # +step.claimed+, +step.executing+ and +step.completed+/+step.failed+ lifecycle events.
+      # Inside the block, the +execute_step+ span and the step's correlation are this fiber's
+      # current ones. The block's value is returned; an exception marks the step failed and is
+      # re-raised.
+      #   run_step(step_name: "charge_payment", handler: "PaymentHandler", attempt: 1,
+      #            correlation_id: id, headers: headers) { handler.call(input) }
+      def run_step(message)
+        message = hash_arg(message, "run_step message")
+        Native.run_step(message, state.parent) do |span, correlation|
+          with_state([span], correlation, nil) { yield }
+        end
+      end
+
+      # @api private
+      def state
+        Thread.current[STATE_KEY] ||= State.new
+      end
+
+      private
+
+      # +[trace_id, span_id, correlation]+ of this fiber's context.
+      def current
+        s = state
+        Native.current(s.parent, s.correlation)
+      end
+
+      # Runs the block with this fiber's stack, correlation and remote context replaced.
+      def with_state(stack, correlation, remote)
+        s = state
+        saved_stack = s.stack
+        saved_correlation = s.correlation
+        saved_remote = s.remote
+        s.stack = stack
+        s.correlation = correlation
+        s.remote = remote
+        begin
+          yield
+        ensure
+          s.stack = saved_stack
+          s.correlation = saved_correlation
+          s.remote = saved_remote
+        end
+      end
+    end
+  end
+end
