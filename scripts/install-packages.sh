@@ -36,6 +36,8 @@ if [ "${1:-}" != "--force" ] && ! sources_changed && installed; then
 fi
 
 export CARGO_TARGET_DIR="$root/target"
+# The cross-language tests and the benches use the test and bench hooks.
+export TASKER_TRACING_FEATURES=testing
 say "building the gem and installing it into target/ruby-gems (compiles the extension)"
 bash ruby/script/build-gem
 rm -rf "$gem_home"
@@ -46,6 +48,6 @@ say "building the Python wheel and installing it into .venv"
 "$VENV/bin/python" -m pip install -q -r python/requirements-test.txt
 wheels="$root/target/python-wheels"
 rm -rf "$wheels"
-(cd python && "$VENV/bin/maturin" build --release --quiet -o "$wheels")
+(cd python && "$VENV/bin/maturin" build --release --quiet --features testing -o "$wheels")
 "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$wheels"/tasker_core_tracing-*-cp39-abi3-*.whl
 touch "$stamp"

@@ -17,10 +17,18 @@ say "pip install ./python (from source)"
 "$PY" -m pip install -q --force-reinstall --no-deps ./python
 (cd /tmp && "$PY" -c 'from tasker_core import tracing; tracing.info("installed from source")' 2>/dev/null)
 
-say "abi3 wheel (maturin build --release)"
+say "abi3 wheel as released (maturin build --release): ships no test hooks"
 rm -rf "$WHEELS"
-(cd python && "$VENV/bin/maturin" build --release --quiet -o "$WHEELS")
-wheel="$(ls "$WHEELS"/tasker_core_tracing-*-cp39-abi3-*.whl)"
+(cd python && "$VENV/bin/maturin" build --release --quiet -o "$WHEELS/release")
+"$PY" -m pip install -q --force-reinstall --no-deps "$WHEELS"/release/tasker_core_tracing-*-abi3-*.whl
+(cd /tmp && "$PY" -c 'from tasker_core import _native, tracing
+assert not hasattr(_native, "_noop"), "test hooks shipped in the release wheel"
+with tracing.span("release_wheel") as s: assert s.trace_id
+print("release wheel ok (no test hooks)")')
+
+say "abi3 wheel with the test hooks (maturin build --release --features testing)"
+(cd python && "$VENV/bin/maturin" build --release --quiet --features testing -o "$WHEELS")
+wheel="$(ls "$WHEELS"/tasker_core_tracing-*-abi3-*.whl)"
 echo "built $wheel"
 "$PY" -m pip install -q --force-reinstall --no-deps "$wheel"
 

@@ -1,22 +1,23 @@
 """Type stub of ``tasker_core._native``, the Rust extension behind :mod:`tasker_core.tracing`.
 
-Not a public API: use :mod:`tasker_core.tracing`. Name, message and key arguments accept any
-object (``str()`` of it, lone surrogates replaced); level arguments are indexes
-(0 = trace, 1 = debug, 2 = info, 3 = warn, 4 = error). ``parent`` is the Python-side current
-span or remote context; ``None`` means the Rust span current on this thread (a Rust caller), or
-no parent when the thread's current span is another context's Python span.
+Not a public API: use :mod:`tasker_core.tracing`. It lists what a released wheel ships (test
+and bench hooks exist only in builds with the ``testing`` feature). Name, message and key
+arguments accept any object (``str()`` of it, lone surrogates replaced); level arguments are
+indexes (0 = trace, 1 = debug, 2 = info, 3 = warn, 4 = error). ``parent`` is the Python-side
+current span or remote context; with none, a new span's parent is the Rust span that called
+into Python (if any). The parent rule is the core's (``tasker_telemetry::foreign::resolve``).
 """
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 T = TypeVar("T")
 
-CYCLE_MARKER: str
-"""The string that replaces a container met again inside itself."""
-
 class TracingError(Exception):
-    """Raised when telemetry cannot do what was asked (invalid configuration, a bad id, a failed flush)."""
+    """Raised when telemetry cannot do what was asked (a bad id, a failed flush, invalid input)."""
+
+class ConfigError(TracingError):
+    """Raised for an invalid telemetry configuration, or a second explicit init()."""
 
 class Correlation:
     """A correlation id with the optional workflow ids."""
@@ -75,143 +76,71 @@ class Span:
     @property
     def is_recording(self) -> bool:
         """Whether any output records the span."""
+    @property
+    def is_finished(self) -> bool:
+        """Whether it has ended."""
     def set(self, key: str, value: Any) -> None:
         """Sets an attribute."""
     def add_event(self, name: str, fields: Optional[Dict[str, Any]] = None) -> None:
         """Adds a span event."""
     def record_exception(self, kind: str, message: str, stacktrace: Optional[str] = None) -> None:
-        """Records an exception and error status."""
+        """Records an exception and sets the error status."""
     def set_error(self, description: str) -> None:
-        """Sets error status."""
-    def enter(self) -> None:
-        """Makes the span current on this thread (pair with ``exit``)."""
-    def exit(self) -> None:
-        """Undoes ``enter``."""
-    def end(self, exit: bool = False) -> None:
-        """Ends the span (idempotent); with ``exit``, undoes ``enter`` first."""
+        """Sets the error status."""
+    def end(self) -> None:
+        """Ends the span (idempotent)."""
+    def detach(self) -> None:
+        """Marks the span as no longer current anywhere (its contextvar could not be reset)."""
 
-_Parent = Union[Span, RemoteContext]
+Parent = Union[Span, RemoteContext]
 
 def start_span(
-    name: str,
+    name: Any,
     level: int,
-    target: str,
+    target: Any,
     fields: Optional[Dict[str, Any]] = None,
-    parent: Optional[_Parent] = None,
+    parent: Optional[Parent] = None,
     correlation: Optional[Correlation] = None,
-    enter: bool = False,
-) -> Span:
-    """Starts a span (with ``enter``, also makes it current on this thread)."""
-
+) -> Span: ...
 def start_handler_span(
-    handler_name: str,
+    handler_name: Any,
     context: Optional[Dict[str, Any]] = None,
-    parent: Optional[_Parent] = None,
+    parent: Optional[Parent] = None,
     correlation: Optional[Correlation] = None,
-    enter: bool = False,
-) -> Tuple[Span, Correlation]:
-    """Starts the ``handler_execution`` span; returns it and the step's correlation (with
-    ``enter``, the span is also made current on this thread)."""
-
+) -> Tuple[Span, Correlation]: ...
 def event(
     level: int,
-    target: str,
-    message: object,
+    target: Any,
+    message: Any,
     fields: Optional[Dict[str, Any]] = None,
-    parent: Optional[_Parent] = None,
+    parent: Optional[Parent] = None,
     correlation: Optional[Correlation] = None,
-) -> None:
-    """Emits a log event."""
-
-def inject(
-    parent: Optional[_Parent] = None, correlation: Optional[Correlation] = None,
-) -> Dict[str, str]:
-    """W3C headers for the given parent and correlation."""
-
-def extract(headers: Dict[Any, Any]) -> RemoteContext:
-    """Reads a remote context from W3C headers (keys and values as ``str()``)."""
-
+    exception: Optional[Tuple[str, str, str]] = None,
+    console: bool = True,
+) -> None: ...
+def inject(parent: Optional[Parent] = None, correlation: Optional[Correlation] = None) -> Dict[str, str]: ...
+def extract(headers: Dict[Any, Any]) -> RemoteContext: ...
 def current(
-    parent: Optional[_Parent] = None, correlation: Optional[Correlation] = None,
-) -> Tuple[Optional[str], Optional[str], Optional[Correlation]]:
-    """``(trace_id, span_id, correlation)`` of the span a new span would get as its parent."""
-
-def init_logging() -> Optional[str]:
-    """Console logging from the environment; returns a warning when that configuration is invalid."""
-
-def init(config_path: Optional[Union[str, PathLike[str]]] = None, overrides: Sequence[Tuple[str, str]] = ...) -> None:
-    """Starts telemetry with export."""
-
-def is_initialized() -> bool:
-    """Whether ``init`` has run and ``shutdown`` has not."""
-
-def flush(timeout: float) -> None:
-    """Exports everything buffered (GIL released)."""
-
-def shutdown(timeout: float) -> None:
-    """Flushes and stops export (GIL released)."""
-
-def shutdown_timeout() -> float:
-    """``telemetry.otlp.shutdown_timeout_ms`` in seconds: how long the exit flush may wait."""
-
-def before_fork() -> None:
-    """Fork hook: exports what is queued."""
-
-def after_fork_in_child() -> None:
-    """Fork hook: rebuilds the exporters in the child."""
-
-def level_index(name: str) -> int:
-    """The index of a level name; TracingError for an unknown one."""
-
-def max_level_index() -> int:
-    """The most verbose level any output records (5 = off)."""
-
-def record_metric(kind: str, name: str, value: float, labels: Optional[Dict[str, Any]] = None) -> None:
-    """Records a metric value (``counter``, ``up_down_counter``, ``histogram``, ``gauge``)."""
-
+    parent: Optional[Parent] = None, correlation: Optional[Correlation] = None
+) -> Tuple[Optional[str], Optional[str], Optional[Correlation]]: ...
+def startup() -> Tuple[bool, Optional[str]]: ...
+def init(config_path: Optional[Union[str, PathLike[str]]] = None, overrides: Optional[Dict[str, Any]] = None) -> None: ...
+def is_initialized() -> bool: ...
+def is_exporting() -> bool: ...
+def flush(timeout: Optional[float] = None) -> None: ...
+def shutdown(timeout: Optional[float] = None) -> None: ...
+def before_fork() -> None: ...
+def after_fork_in_child() -> None: ...
+def level_names() -> List[Tuple[str, int]]: ...
+def max_level_index() -> int: ...
+def record_metric(kind: Any, name: Any, value: float, labels: Optional[Dict[str, Any]] = None) -> None: ...
 def lifecycle(
-    name: str,
+    name: Any,
     duration_ms: Optional[float] = None,
     labels: Optional[Dict[str, Any]] = None,
     fields: Optional[Dict[str, Any]] = None,
-    parent: Optional[_Parent] = None,
+    parent: Optional[Parent] = None,
     correlation: Optional[Correlation] = None,
-) -> None:
-    """Emits a lifecycle event (``task.*``/``step.*``) along the core's route."""
-
-def run_step(message: Dict[str, Any], callback: Callable[[], T]) -> T:
-    """Calls ``callback()`` as the step ``message`` inside the Rust ``execute_step`` span."""
-
-def stats() -> Dict[str, int]:
-    """Export counters: ``spans_started``, ``spans_ended``, ``spans_exported``, ``spans_dropped``,
-    ``spans_pending``, ``logs_dropped``, ``metrics_dropped``."""
-
-def _testing_rust_span(
-    name: str, callback: Callable[[], T], correlation_id: Optional[str] = None
-) -> Tuple[T, Optional[str], Optional[str]]:
-    """Test hook: calls ``callback`` inside a Rust ``info_span!``; returns ``(result, trace_id, span_id)``."""
-
-class _TestingCapture:
-    """Test hook: the production pipeline with spans and console lines kept in memory."""
-
-    def __init__(self, overrides: Sequence[Tuple[str, str]] = ...) -> None: ...
-    def run(self, callback: Callable[[], T]) -> T:
-        """Calls ``callback`` with this capture as the thread's pipeline."""
-    def spans(self) -> List[Dict[str, Any]]:
-        """Spans ended so far."""
-    def lines(self) -> List[str]:
-        """Console lines written so far."""
-
-def _noop() -> None:
-    """Bench helper: a call into the extension that does nothing (the floor of a crossing)."""
-
-def _bench_rust_spans(n: int) -> None:
-    """Bench helper: ``n`` dynamic spans with 3 fields started, entered, exited and ended in Rust."""
-
-class _BenchPipeline:
-    """Bench helper: the core's benchmark pipeline (JSON lines to /dev/null, batch export to an
-    exporter that discards, an SDK meter)."""
-
-    def __init__(self) -> None: ...
-    def run(self, callback: Callable[[], T]) -> T:
-        """Calls ``callback`` with this pipeline as the thread's subscriber."""
+) -> None: ...
+def run_step(message: Dict[str, Any], callback: Callable[[Span, Correlation], T], parent: Optional[Parent] = None) -> T: ...
+def stats() -> Dict[str, int]: ...

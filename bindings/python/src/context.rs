@@ -1,21 +1,18 @@
 //! Correlation and trace context as Python sees them: `Correlation` and `RemoteContext`
-//! objects (kept by the Python side in contextvars), the choice of a parent, `inject` and
-//! `extract`.
+//! objects (kept by the Python side in contextvars), parents, `current`, `inject` and
+//! `extract`. The parent rule itself is the core's (`tasker_telemetry::foreign::resolve`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry::Context;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tasker_telemetry::dynamic::Parent;
+use tasker_telemetry::foreign::{self, ForeignParent};
 use tasker_telemetry::propagation::{self, RemoteContext};
 use tasker_telemetry::Correlation;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::convert::{text_pairs, Text};
-use crate::errors::{guard, tracing_error};
+use crate::errors::{foreign_error, guard};
 use crate::span::Span;
 
 /// A correlation: `correlation_id` plus the optional workflow ids.
@@ -50,7 +47,7 @@ impl PyCorrelation {
                 namespace.as_deref(),
             )
             .map(|c| Self { inner: Arc::new(c) })
-            .map_err(tracing_error)
+            .map_err(foreign_error)
         })
     }
 
@@ -97,7 +94,7 @@ impl PyCorrelation {
 /// A trace context received from another process (W3C `traceparent`, `tracestate`, `baggage`).
 #[pyclass(frozen, name = "RemoteContext", module = "tasker_core._native")]
 pub struct PyRemoteContext {
-    pub inner: RemoteContext,
+    pub inner: Arc<RemoteContext>,
 }
 
 #[pymethods]
@@ -131,74 +128,23 @@ impl PyRemoteContext {
 /// Where a new span or event attaches, as the Python side passes it.
 #[derive(FromPyObject)]
 pub enum ParentArg<'py> {
-    /// A span of the Python-side stack.
+    /// A span of the Python side.
     Span(Bound<'py, Span>),
     /// A context from `remote_context(headers)`.
     Remote(Bound<'py, PyRemoteContext>),
 }
 
-/// The parent a new span or event actually gets.
-enum Resolved<'a, 'py> {
-    Span(&'a Bound<'py, Span>),
-    Remote(&'a RemoteContext),
-    Current,
-    Root,
-}
-
-/// Resolves `parent`: the given span (unless Rust code called from inside it called back into
-/// Python: then the Rust span current on the thread) or remote context. With no parent, the
-/// span current on this thread (a Rust span calling into Python), unless that is a Python span
-/// entered by another context (an interleaved asyncio task): then none.
-fn resolve<'a, 'py>(parent: Option<&'a ParentArg<'py>>) -> Resolved<'a, 'py> {
-    match parent {
-        Some(ParentArg::Span(span)) if span.get().rust_span_on_top() => Resolved::Current,
-        Some(ParentArg::Span(span)) => Resolved::Span(span),
-        Some(ParentArg::Remote(remote)) => Resolved::Remote(&remote.get().inner),
-        None if crate::span::python_span_current() => Resolved::Root,
-        None => Resolved::Current,
-    }
-}
-
-/// Calls `f` with the core's parent for `parent` (see [`resolve`]).
-pub fn with_parent<R>(parent: Option<&ParentArg<'_>>, f: impl FnOnce(Parent<'_>) -> R) -> R {
-    match resolve(parent) {
-        Resolved::Span(span) => span.get().with_parent(f),
-        Resolved::Remote(remote) => f(Parent::Remote(remote)),
-        Resolved::Current => f(Parent::Current),
-        Resolved::Root => f(Parent::Root),
+/// The Python side's current parent, as the core takes it.
+pub fn parent_of(parent: Option<&ParentArg<'_>>) -> Option<ForeignParent> {
+    match parent? {
+        ParentArg::Span(span) => Some(ForeignParent::Span(span.get().inner.clone())),
+        ParentArg::Remote(remote) => Some(ForeignParent::Remote(remote.get().inner.clone())),
     }
 }
 
 /// The correlation of a `Correlation` argument.
-pub fn correlation_arg(c: Option<&Bound<'_, PyCorrelation>>) -> Option<Arc<Correlation>> {
+pub fn correlation_of(c: Option<&Bound<'_, PyCorrelation>>) -> Option<Arc<Correlation>> {
     c.map(|c| c.get().inner.clone())
-}
-
-/// The OpenTelemetry context a parent stands for, with `correlation` placed in it when given.
-fn parent_context(
-    parent: Option<&ParentArg<'_>>,
-    correlation: Option<Arc<Correlation>>,
-) -> Context {
-    let cx = match resolve(parent) {
-        Resolved::Span(span) => span.get().context(),
-        Resolved::Remote(remote) => remote.context().clone(),
-        Resolved::Current => thread_context_of_current_span(),
-        Resolved::Root => Context::new(),
-    };
-    match correlation {
-        Some(c) => (*c).clone().into_context(&cx),
-        None => cx,
-    }
-}
-
-/// The context of the Rust span current on this thread (or the attached context).
-fn thread_context_of_current_span() -> Context {
-    let cx = tracing::Span::current().context();
-    if cx.span().span_context().is_valid() {
-        cx
-    } else {
-        Context::current()
-    }
 }
 
 /// W3C headers (`traceparent`, `tracestate`, `baggage`) for the given parent and correlation.
@@ -208,9 +154,12 @@ pub fn inject(
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
 ) -> PyResult<HashMap<String, String>> {
+    let (parent, correlation) = (
+        parent_of(parent.as_ref()),
+        correlation_of(correlation.as_ref()),
+    );
     guard("inject", || {
-        let cx = parent_context(parent.as_ref(), correlation_arg(correlation.as_ref()));
-        Ok(propagation::inject_context(&cx))
+        Ok(foreign::inject(parent.as_ref(), correlation.as_ref()))
     })
 }
 
@@ -221,33 +170,30 @@ pub fn extract(headers: &Bound<'_, PyDict>) -> PyResult<PyRemoteContext> {
     let headers = text_pairs(headers);
     guard("extract", || {
         let inner = propagation::extract(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        Ok(PyRemoteContext { inner })
+        Ok(PyRemoteContext {
+            inner: Arc::new(inner),
+        })
     })
 }
 
-/// `(trace_id, span_id, correlation)` of the span a new span would get as its parent (see
-/// [`resolve`]), each `None` when absent; `correlation` wins over the parent's.
+/// `(trace_id, span_id, correlation)` of the span a new span would get as its parent, each
+/// `None` when absent.
 #[pyfunction]
 #[pyo3(signature = (parent=None, correlation=None))]
 pub fn current(
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
 ) -> PyResult<(Option<String>, Option<String>, Option<PyCorrelation>)> {
+    let (parent, correlation) = (
+        parent_of(parent.as_ref()),
+        correlation_of(correlation.as_ref()),
+    );
     guard("current", || {
-        let thread_scope = matches!(resolve(parent.as_ref()), Resolved::Current);
-        let cx = parent_context(parent.as_ref(), correlation_arg(correlation.as_ref()));
-        let sc = cx.span().span_context().clone();
-        let (trace_id, span_id) = if sc.is_valid() {
-            (
-                Some(sc.trace_id().to_string()),
-                Some(sc.span_id().to_string()),
-            )
-        } else {
-            (None, None)
-        };
-        let correlation = Correlation::from_context(&cx)
-            .or_else(|| thread_scope.then(Correlation::current).flatten())
-            .map(|inner| PyCorrelation { inner });
-        Ok((trace_id, span_id, correlation))
+        let now = foreign::current(parent.as_ref(), correlation.as_ref());
+        Ok((
+            now.trace_id,
+            now.span_id,
+            now.correlation.map(|inner| PyCorrelation { inner }),
+        ))
     })
 }

@@ -4,22 +4,18 @@
 //! dicts (and other mappings) flatten to dotted keys and lists/tuples/sets become JSON lists (both
 //! done by the core); `datetime`/`date`/`time` become ISO 8601 strings; bytes are decoded as
 //! UTF-8 (lossily); anything else is `str(value)`, or `<unprintable TYPE>` when `__str__` raises.
-//! A container that contains itself is cut with the string `[cycle]` (as in the Ruby gem).
+//! Depth and cycle limits and their markers are the core's (`tasker_telemetry::fields`), as in
+//! the Ruby glue.
 
-use opentelemetry::KeyValue;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMapping, PySet,
     PyString, PyTuple, PyType,
 };
-use tasker_telemetry::fields::{FieldValue, Fields};
-
-/// Nesting deeper than this is not converted (marker string instead).
-const MAX_DEPTH: usize = 32;
-
-/// Marker for a container met again inside itself.
-pub const CYCLE_MARKER: &str = "[cycle]";
+use tasker_telemetry::fields::{
+    unprintable, FieldValue, Fields, CYCLE_MARKER, DEPTH_MARKER, MAX_CONVERT_DEPTH,
+};
 
 /// Keeps the containers being converted, to cut cycles.
 struct Walk {
@@ -71,12 +67,11 @@ pub fn field(key: &str, value: &Bound<'_, PyAny>) -> Fields {
     out
 }
 
-/// Metric labels: the fields' flat values as OpenTelemetry attributes.
-pub fn labels(dict: Option<&Bound<'_, PyDict>>) -> Vec<KeyValue> {
-    fields(dict)
-        .iter()
-        .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
-        .collect()
+/// A dict as `(key, native value)` pairs, not flattened (configuration overrides).
+pub fn values(dict: Option<&Bound<'_, PyDict>>) -> Vec<(String, FieldValue)> {
+    let mut walk = Walk { path: Vec::new() };
+    dict.map(|d| d.iter().map(|(k, v)| (text(&k), walk.value(&v))).collect())
+        .unwrap_or_default()
 }
 
 /// `str(obj)`, or `<unprintable TYPE>` when that raises.
@@ -92,7 +87,7 @@ pub fn text(obj: &Bound<'_, PyAny>) -> String {
                 .qualname()
                 .map(|n| n.to_string())
                 .unwrap_or_else(|_| "object".to_owned());
-            format!("<unprintable {name}>")
+            unprintable(&name)
         }
     }
 }
@@ -150,8 +145,8 @@ impl Walk {
         if self.path.contains(&id) {
             return FieldValue::Str(CYCLE_MARKER.to_owned());
         }
-        if self.path.len() >= MAX_DEPTH {
-            return FieldValue::Str(format!("<nested deeper than {MAX_DEPTH} levels>"));
+        if self.path.len() >= MAX_CONVERT_DEPTH {
+            return FieldValue::Str(DEPTH_MARKER.to_owned());
         }
         self.path.push(id);
         let value = self.container(obj);

@@ -1,113 +1,27 @@
 //! Spans and events started from Python: the `Span` object, `start_span`,
 //! `start_handler_span` and `event`.
 
-use std::cell::RefCell;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use opentelemetry::Context;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tasker_telemetry::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
-use tasker_telemetry::handler::start_handler_span as core_handler_span;
-use tasker_telemetry::propagation;
+use tasker_telemetry::fields::Exception;
+use tasker_telemetry::foreign::{self, ForeignSpan, Start};
 use tracing::Level;
 
-use crate::context::{correlation_arg, with_parent, ParentArg, PyCorrelation};
+use crate::context::{correlation_of, parent_of, ParentArg, PyCorrelation};
 use crate::convert::{self, Text};
-use crate::errors::{guard, tracing_error, TracingError};
+use crate::errors::{foreign_error, guard};
 
-/// The core's level for an index 0 (trace) … 4 (error), as `level_index` returns.
+/// The core's level for an index 0 (trace) … 4 (error).
 pub fn level(index: u8) -> PyResult<Level> {
-    tasker_telemetry::level::level_from_index(index)
-        .map_err(|e| TracingError::new_err(e.to_string()))
-}
-
-enum State {
-    /// Running: the span itself.
-    Open(DynSpan),
-    /// Ended: its context, for children started later (a copied contextvars context).
-    Ended(Context),
-}
-
-thread_local! {
-    /// Python spans entered (`Span.enter`) on this thread, innermost last.
-    static ENTERED: RefCell<Vec<tracing::Id>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Whether the span current on this thread is a Python span (entered with `Span.enter`).
-pub fn python_span_current() -> bool {
-    tracing::Span::current()
-        .id()
-        .is_some_and(|current| ENTERED.with(|entered| entered.borrow().contains(&current)))
+    tasker_telemetry::level::level_from_index(index).map_err(foreign_error)
 }
 
 /// A span started from Python. Ends on `end()`, or when collected.
 #[pyclass(frozen, module = "tasker_core._native")]
 pub struct Span {
-    state: Mutex<State>,
-}
-
-impl Span {
-    /// Wraps a started span; with `enter`, also makes it current on this thread (one crossing
-    /// instead of two for `with span(...)`).
-    fn new(span: DynSpan, enter: bool) -> Self {
-        if enter {
-            enter_span(&span);
-        }
-        Span {
-            state: Mutex::new(State::Open(span)),
-        }
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Runs `f` on the span while it is open (a no-op once ended).
-    fn with_open(&self, f: impl FnOnce(&DynSpan)) {
-        if let State::Open(span) = &*self.state() {
-            f(span)
-        }
-    }
-
-    /// Whether a Rust span was entered on this thread after this span: Rust code called from
-    /// inside this span called back into Python, so new spans belong under that Rust span. (A
-    /// Python span of another asyncio task entered meanwhile does not count.)
-    pub fn rust_span_on_top(&self) -> bool {
-        let State::Open(span) = &*self.state() else {
-            return false;
-        };
-        let (Some(own), Some(current)) = (span.span().id(), tracing::Span::current().id()) else {
-            return false;
-        };
-        current != own
-            && ENTERED.with(|entered| {
-                let entered = entered.borrow();
-                entered.contains(&own) && !entered.contains(&current)
-            })
-    }
-
-    /// Calls `f` with this span as the parent (its context once it has ended).
-    pub fn with_parent<R>(&self, f: impl FnOnce(Parent<'_>) -> R) -> R {
-        let state = self.state();
-        match &*state {
-            State::Open(span) => f(Parent::Span(span)),
-            State::Ended(cx) => {
-                let cx = cx.clone();
-                drop(state);
-                let remote = propagation::extract_map(&propagation::inject_context(&cx));
-                f(Parent::Remote(&remote))
-            }
-        }
-    }
-
-    /// The span's OpenTelemetry context.
-    pub fn context(&self) -> Context {
-        match &*self.state() {
-            State::Open(span) => span.context().clone(),
-            State::Ended(cx) => cx.clone(),
-        }
-    }
+    pub inner: Arc<ForeignSpan>,
 }
 
 #[pymethods]
@@ -115,30 +29,32 @@ impl Span {
     /// Trace id (32 hex digits), or `None` when the span is not recorded.
     #[getter]
     fn trace_id(&self) -> Option<String> {
-        propagation::ids(&self.context()).map(|(t, _)| t)
+        self.inner.trace_id()
     }
 
     /// Span id (16 hex digits), or `None` when the span is not recorded.
     #[getter]
     fn span_id(&self) -> Option<String> {
-        propagation::ids(&self.context()).map(|(_, s)| s)
+        self.inner.span_id()
     }
 
     /// Whether any output (console or export) records this span.
     #[getter]
     fn is_recording(&self) -> bool {
-        matches!(&*self.state(), State::Open(s) if !s.is_disabled())
+        self.inner.is_recording()
+    }
+
+    /// Whether it has ended.
+    #[getter]
+    fn is_finished(&self) -> bool {
+        self.inner.is_finished()
     }
 
     /// Sets an attribute (a dict value sets one attribute per flattened key).
     fn set(&self, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let fields = convert::field(&key, value);
         guard("Span.set", || {
-            let fields = convert::field(&key, value);
-            self.with_open(|span| {
-                for (k, v) in fields.iter() {
-                    span.set(k, v);
-                }
-            });
+            self.inner.set(&fields);
             Ok(())
         })
     }
@@ -146,9 +62,9 @@ impl Span {
     /// Adds a span event with fields.
     #[pyo3(signature = (name, fields=None))]
     fn add_event(&self, name: Text, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let fields = convert::fields(fields);
         guard("Span.add_event", || {
-            let fields = convert::fields(fields);
-            self.with_open(|span| span.add_event(&name, &fields));
+            self.inner.add_event(&name, &fields);
             Ok(())
         })
     }
@@ -162,7 +78,11 @@ impl Span {
         stacktrace: Option<Text>,
     ) -> PyResult<()> {
         guard("Span.record_exception", || {
-            self.with_open(|span| span.record_exception(&kind, &message, stacktrace.as_deref()));
+            self.inner.record_exception(Exception {
+                kind: &kind,
+                message: &message,
+                stacktrace: stacktrace.as_deref(),
+            });
             Ok(())
         })
     }
@@ -170,71 +90,29 @@ impl Span {
     /// Sets error status with a description.
     fn set_error(&self, description: Text) -> PyResult<()> {
         guard("Span.set_error", || {
-            self.with_open(|span| span.set_error(&description));
+            self.inner.set_error(&description);
             Ok(())
         })
     }
 
-    /// Makes the span current on this thread (Rust code called meanwhile nests under it); pair
-    /// with `exit()` on the same thread.
-    fn enter(&self) -> PyResult<()> {
-        guard("Span.enter", || {
-            self.with_open(enter_span);
-            Ok(())
-        })
-    }
-
-    /// Undoes `enter()`.
-    fn exit(&self) -> PyResult<()> {
-        guard("Span.exit", || {
-            self.with_open(exit_span);
-            Ok(())
-        })
-    }
-
-    /// Ends the span (idempotent); with `exit`, first undoes `enter()` (one crossing instead of
-    /// two at the end of `with span(...)`).
-    #[pyo3(signature = (exit=false))]
-    fn end(&self, exit: bool) -> PyResult<()> {
+    /// Ends the span (idempotent).
+    fn end(&self) -> PyResult<()> {
         guard("Span.end", || {
-            let mut state = self.state();
-            if let State::Open(span) = &*state {
-                if exit {
-                    exit_span(span);
-                }
-                let cx = span.context().clone();
-                // Dropping the running span ends it.
-                *state = State::Ended(cx);
-            }
+            self.inner.end();
             Ok(())
         })
     }
-}
 
-fn enter_span(span: &DynSpan) {
-    span.enter_raw();
-    if let Some(id) = span.span().id() {
-        ENTERED.with(|entered| entered.borrow_mut().push(id));
+    /// Marks the span as no longer current anywhere (the Python side could not reset its
+    /// contextvar): where a context still holds it, new spans attach to its parent instead.
+    fn detach(&self) {
+        self.inner.detach();
     }
 }
 
-fn exit_span(span: &DynSpan) {
-    if let Some(id) = span.span().id() {
-        ENTERED.with(|entered| {
-            let mut entered = entered.borrow_mut();
-            if let Some(i) = entered.iter().rposition(|e| *e == id) {
-                entered.remove(i);
-            }
-        });
-    }
-    span.exit_raw();
-}
-
-/// Starts a span at level index `level` under `parent` (see `with_parent`).
-/// With `enter`, the span is also made current on this thread (as `Span.enter`).
+/// Starts a span at level index `level` under the Python side's `parent`.
 #[pyfunction]
-#[pyo3(signature = (name, level, target, fields=None, parent=None, correlation=None, enter=false))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (name, level, target, fields=None, parent=None, correlation=None))]
 pub fn start_span(
     name: Text,
     level: u8,
@@ -242,56 +120,63 @@ pub fn start_span(
     fields: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
-    enter: bool,
 ) -> PyResult<Span> {
+    let fields = convert::fields(fields);
+    let (parent, correlation) = (
+        parent_of(parent.as_ref()),
+        correlation_of(correlation.as_ref()),
+    );
     guard("span", || {
-        let level = self::level(level)?;
-        let fields = convert::fields(fields);
-        let correlation = correlation_arg(correlation.as_ref());
-        let span = with_parent(parent.as_ref(), |parent| {
-            DynSpan::start(SpanStart {
-                name: &name,
-                level,
-                target: &target,
-                fields: &fields,
-                parent,
-                correlation: correlation.as_ref(),
-            })
+        let span = ForeignSpan::start(Start {
+            name: &name,
+            level: self::level(level)?,
+            target: &target,
+            fields: &fields,
+            parent: parent.as_ref(),
+            correlation: correlation.as_ref(),
         });
-        Ok(Span::new(span, enter))
+        Ok(Span {
+            inner: Arc::new(span),
+        })
     })
 }
 
 /// Starts the `handler_execution` span of a step handler from its step context; returns the
-/// span and the step's correlation (with `enter`, the span is also made current on this thread).
+/// span and the step's correlation.
 #[pyfunction]
-#[pyo3(signature = (handler_name, context=None, parent=None, correlation=None, enter=false))]
+#[pyo3(signature = (handler_name, context=None, parent=None, correlation=None))]
 pub fn start_handler_span(
     handler_name: Text,
     context: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
-    enter: bool,
 ) -> PyResult<(Span, PyCorrelation)> {
+    let context = convert::fields(context);
+    let (parent, correlation) = (
+        parent_of(parent.as_ref()),
+        correlation_of(correlation.as_ref()),
+    );
     guard("handler_span", || {
-        let context = convert::fields(context);
-        let inherited = correlation_arg(correlation.as_ref());
-        let started = with_parent(parent.as_ref(), |parent| {
-            core_handler_span(&handler_name, &context, parent, inherited.as_ref())
-        })
-        .map_err(tracing_error)?;
+        let (span, correlation) = ForeignSpan::handler(
+            &handler_name,
+            &context,
+            parent.as_ref(),
+            correlation.as_ref(),
+        )
+        .map_err(foreign_error)?;
         Ok((
-            Span::new(started.span, enter),
-            PyCorrelation {
-                inner: started.correlation,
+            Span {
+                inner: Arc::new(span),
             },
+            PyCorrelation { inner: correlation },
         ))
     })
 }
 
-/// Emits a log event at level index `level`, attached to `parent`.
+/// Emits a log event at level index `level` under `parent`; `exception` is `None` or
+/// `(type, message, stacktrace)`; `console=False` exports it without printing it.
 #[pyfunction]
-#[pyo3(signature = (level, target, message, fields=None, parent=None, correlation=None))]
+#[pyo3(signature = (level, target, message, fields=None, parent=None, correlation=None, exception=None, console=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn event(
     level: u8,
@@ -300,20 +185,28 @@ pub fn event(
     fields: Option<&Bound<'_, PyDict>>,
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
+    exception: Option<(Text, Text, Text)>,
+    console: bool,
 ) -> PyResult<()> {
+    let fields = convert::fields(fields);
+    let (parent, correlation) = (
+        parent_of(parent.as_ref()),
+        correlation_of(correlation.as_ref()),
+    );
     guard("event", || {
-        let level = self::level(level)?;
-        let fields = convert::fields(fields);
-        let correlation: Option<Arc<_>> = correlation_arg(correlation.as_ref());
-        with_parent(parent.as_ref(), |parent| {
-            dynamic::event(EventArgs {
-                level,
-                target: &target,
-                message: &message,
-                fields: &fields,
-                parent,
-                correlation: correlation.as_ref(),
-            })
+        foreign::event(foreign::Event {
+            level: self::level(level)?,
+            target: &target,
+            message: &message,
+            fields: &fields,
+            exception: exception.as_ref().map(|(kind, message, stack)| Exception {
+                kind,
+                message,
+                stacktrace: Some(&**stack).filter(|s| !s.is_empty()),
+            }),
+            console,
+            parent: parent.as_ref(),
+            correlation: correlation.as_ref(),
         });
         Ok(())
     })

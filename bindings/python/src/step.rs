@@ -1,21 +1,39 @@
-//! The per-step path (`tasker_telemetry::step::run_step`) around a Python handler, and the
+//! The per-step path (`tasker_telemetry::foreign::run_step`) around a Python handler, and the
 //! process's export counters.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tasker_telemetry::step::{self, StepMessage};
+use tasker_telemetry::foreign::{self, Outcome};
 
+use crate::context::{parent_of, ParentArg, PyCorrelation};
 use crate::convert;
-use crate::errors::{guard, tracing_error};
+use crate::errors::{foreign_error, guard};
+use crate::span::Span;
 
-/// Calls `callback()` as the step `message` inside the Rust `execute_step` span; a Python
-/// exception marks the step failed and is raised again unchanged.
+/// Calls `callback(span, correlation)` as the step `message` under the Python side's `parent`
+/// (the Python side makes the `execute_step` span and the step's correlation current in its
+/// contextvars); a Python exception marks the step failed and is raised again unchanged.
 #[pyfunction]
-pub fn run_step(message: &Bound<'_, PyDict>, callback: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+#[pyo3(signature = (message, callback, parent=None))]
+pub fn run_step(
+    message: &Bound<'_, PyDict>,
+    callback: Bound<'_, PyAny>,
+    parent: Option<ParentArg<'_>>,
+) -> PyResult<Py<PyAny>> {
     let fields = convert::fields(Some(message));
+    let parent = parent_of(parent.as_ref());
     guard("run_step", || {
-        let message = StepMessage::from_fields(&fields).map_err(tracing_error)?;
-        step::run_step(&message, || callback.call0().map(Bound::unbind))
+        foreign::run_step(&fields, parent.as_ref(), |span, correlation| {
+            let args = (Span { inner: span }, PyCorrelation { inner: correlation });
+            match callback.call1(args) {
+                Ok(value) => Outcome::Ok(value.unbind()),
+                Err(error) => Outcome::Failed {
+                    description: error.to_string(),
+                    error,
+                },
+            }
+        })
+        .map_err(foreign_error)?
     })
 }
 

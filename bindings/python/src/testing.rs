@@ -1,5 +1,6 @@
-//! Test-only hooks (not public API): a Rust span that calls back into Python, and an in-memory
-//! capture of spans and console lines.
+//! Test and bench hooks (not public API; built only with the `testing` feature, which the test
+//! and bench scripts ask for): a Rust span that calls back into Python, an in-memory capture of
+//! spans and console lines, the core's benchmark pipeline, and a no-op call.
 
 use std::borrow::Cow;
 
@@ -9,36 +10,39 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tasker_telemetry::testing::{capture, BenchPipeline, Capture};
 use tasker_telemetry::{Correlation, TelemetryConfig};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::context::{correlation_of, parent_of, ParentArg, PyCorrelation};
 use crate::errors::{guard, tracing_error};
 
-/// Opens a Rust `info_span!` named `name` (inside a correlation scope when `correlation_id` is
-/// given) and calls `callback()` inside it on this thread. Returns `(result, trace_id, span_id)`
-/// of the Rust span.
+/// Calls `callback()` inside a Rust `tracing` span named `name` under the Python side's
+/// `parent` (`tasker_telemetry::testing::in_rust_span`), inside a correlation scope when
+/// `correlation_id` is given. Returns `(result, trace_id, span_id)` of the Rust span.
 #[pyfunction]
-#[pyo3(signature = (name, callback, correlation_id=None))]
+#[pyo3(signature = (name, callback, correlation_id=None, parent=None, correlation=None))]
 pub fn _testing_rust_span(
     name: &str,
     callback: Bound<'_, PyAny>,
     correlation_id: Option<&str>,
+    parent: Option<ParentArg<'_>>,
+    correlation: Option<Bound<'_, PyCorrelation>>,
 ) -> PyResult<(Py<PyAny>, Option<String>, Option<String>)> {
     let scope = correlation_id
         .map(|id| Correlation::from_parts(Some(id), None, None, None, None))
         .transpose()
         .map_err(tracing_error)?
         .map(Correlation::enter);
-    let span = tracing::info_span!("rust_span", otel.name = %name);
-    let sc = opentelemetry::trace::TraceContextExt::span(&span.context())
-        .span_context()
-        .clone();
-    let result = span.in_scope(|| callback.call0())?;
+    let (parent, correlation) = (
+        parent_of(parent.as_ref()),
+        correlation_of(correlation.as_ref()),
+    );
+    let (result, trace_id, span_id) = tasker_telemetry::testing::in_rust_span(
+        name,
+        parent.as_ref(),
+        correlation.as_ref(),
+        || callback.call0(),
+    );
     drop(scope);
-    Ok((
-        result.unbind(),
-        sc.is_valid().then(|| sc.trace_id().to_string()),
-        sc.is_valid().then(|| sc.span_id().to_string()),
-    ))
+    Ok((result?.unbind(), trace_id, span_id))
 }
 
 /// The production pipeline with spans kept in memory and console lines captured, active on the
@@ -160,4 +164,14 @@ impl _BenchPipeline {
     fn run(&self, callback: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         self.inner.run(|| callback.call0()).map(Bound::unbind)
     }
+}
+
+/// Adds the hooks to the native module.
+pub fn define(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<_TestingCapture>()?;
+    m.add_class::<_BenchPipeline>()?;
+    m.add_function(wrap_pyfunction!(_testing_rust_span, m)?)?;
+    m.add_function(wrap_pyfunction!(_noop, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_rust_spans, m)?)?;
+    Ok(())
 }

@@ -1,0 +1,94 @@
+"""Life cycle: what happens at import (the core's start-up policy), ``init``, ``flush``,
+``shutdown``, the exit flush and the fork hooks."""
+
+from __future__ import annotations
+
+import atexit
+import os
+from typing import Any, Dict, Optional, Union
+
+from . import _events, _native
+from ._native import TracingError
+from ._util import report, seconds
+
+
+def init(config_path: Optional[Union[str, "os.PathLike[str]"]] = None, **overrides: Any) -> None:
+    """Starts telemetry with export. The configuration is read from ``config_path`` (or
+    ``TASKER_CONFIG``), the ``TASKER_ENV`` overlay and the ``OTEL_*`` / ``TASKER_*``
+    environment variables, then ``overrides``: configuration keys without the ``telemetry.``
+    prefix, with ``_`` after the section (``service_name="worker"``, ``otlp_endpoint=url``,
+    ``logging_format="json"``; dotted keys work too), as Python values (str, numbers, bools,
+    lists such as ``logging_redact_keys``, dicts such as ``otlp_headers``; ``None`` leaves a key
+    as configured). After the automatic start at import (an export variable was set), it
+    applies the overrides: export restarts, nothing recorded is lost. Raises ConfigError for an
+    invalid configuration or a second call."""
+    try:
+        path = None if config_path is None else os.fsdecode(config_path)
+    except TypeError:
+        raise TracingError(
+            f"init config_path must be a path (str or os.PathLike), got {type(config_path).__qualname__}"
+        ) from None
+    _native.init(path, overrides)
+    _events.refresh_max_level()
+
+
+def is_initialized() -> bool:
+    """Whether telemetry has started (at import or by :func:`init`) and not shut down."""
+    return _native.is_initialized()
+
+
+def is_exporting() -> bool:
+    """Whether spans currently leave the process (to a collector or a file)."""
+    return _native.is_exporting()
+
+
+def flush(timeout: Optional[float] = None) -> None:
+    """Exports everything buffered, waiting at most ``timeout`` seconds (default
+    ``telemetry.otlp.shutdown_timeout_ms``; the GIL is released meanwhile). Raises TracingError
+    when something could not be delivered, naming what: spans still queued or in an export
+    request when the time ran out, or lost in failed requests."""
+    _native.flush(None if timeout is None else seconds(timeout, "flush timeout"))
+
+
+def shutdown(timeout: Optional[float] = None) -> None:
+    """Flushes and stops export (idempotent; the GIL is released meanwhile). Console logging
+    goes on; telemetry cannot be initialised again. Raises TracingError on a delivery failure."""
+    _native.shutdown(None if timeout is None else seconds(timeout, "shutdown timeout"))
+
+
+def stats() -> Dict[str, int]:
+    """The process's export counters (a forked child starts at zero): ``spans_started``,
+    ``spans_ended`` (handed to the export queue), ``spans_exported`` (accepted by the
+    collector), ``spans_dropped`` (queue full, failed export, or after shutdown),
+    ``spans_pending`` (queued or in an export request), ``logs_dropped`` and
+    ``metrics_dropped``."""
+    return _native.stats()
+
+
+def _flush_at_exit() -> None:
+    """Delivers what is buffered when the interpreter exits (normally, ``sys.exit``, an
+    uncaught exception), waiting at most ``telemetry.otlp.shutdown_timeout_ms``. Not run on
+    ``os._exit`` or a signal's default action (see the README on SIGTERM)."""
+    if _native.is_exporting():
+        try:
+            _native.flush(None)
+        except Exception as exc:
+            report("flush at exit", exc)
+
+
+def _after_fork_in_child() -> None:
+    try:
+        _native.after_fork_in_child()
+    except Exception as exc:
+        report("re-creating exporters after fork", exc)
+
+
+def setup() -> None:
+    """At import: console logging, and export when the environment asks for it (the core's
+    start-up policy; an invalid setting has printed its error line, and the console uses the
+    defaults)."""
+    _native.startup()
+    _events.refresh_max_level()
+    atexit.register(_flush_at_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_native.before_fork, after_in_child=_after_fork_in_child)
