@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict
@@ -21,9 +20,8 @@ from tasker_core import tracing
 sys.path.insert(0, str(Path(__file__).resolve().parent / "handlers"))
 from inventory_handlers import HANDLERS  # noqa: E402
 
-# Export settings come from the environment the orchestrator gives us: OTEL_SERVICE_NAME and
-# OTEL_EXPORTER_OTLP_ENDPOINT, or TASKER_OTLP_FILE.
-tracing.init()
+# Export starts at import from the environment the orchestrator gives us (OTEL_SERVICE_NAME and
+# OTEL_EXPORTER_OTLP_ENDPOINT, or TASKER_OTLP_FILE); nothing to call.
 tracing.install_logging()  # stdlib logging goes through the core too
 
 CONTEXT_KEYS = ("correlation_id", "task_uuid", "step_uuid", "namespace", "task_name", "step_name", "attempt", "retry_limit")
@@ -38,37 +36,28 @@ def reply(message: Dict[str, Any]) -> None:
         PROTOCOL.flush()
 
 
-def run_handler(request: Dict[str, Any], lifecycle: bool) -> Any:
-    """Runs the handler in its handler_execution span. In "workers" mode the worker also emits
-    the step lifecycle events; in "in-process" mode the core's run_step already did."""
+def run_handler(request: Dict[str, Any]) -> Any:
+    """Runs the handler in its handler_execution span (inside the step's execute_step span)."""
     step = request["step"]
     handler = HANDLERS[step["handler"]]
     context = {k: step[k] for k in CONTEXT_KEYS if k in step}
     context["handler_class"] = step["handler"]
     with tracing.handler_span(step["handler"], context):
-        if lifecycle:
-            tracing.lifecycle("step.claimed")
-            tracing.lifecycle("step.executing")
-        started = time.perf_counter()
-        try:
-            result = handler(request["input"], fail=bool(request.get("fail")))
-        except Exception as exc:
-            if lifecycle:
-                tracing.lifecycle("step.failed", duration_ms=(time.perf_counter() - started) * 1000, fields={"error": str(exc)})
-            raise
-        if lifecycle:
-            tracing.lifecycle("step.completed", duration_ms=(time.perf_counter() - started) * 1000)
-        return result
+        return handler(request["input"], fail=bool(request.get("fail")))
 
 
 def handle(request: Dict[str, Any]) -> None:
+    """The package's per-step path, run_step: the execute_step span and the step lifecycle
+    events. "in-process": the core continues the headers of the message itself; "workers": the
+    worker continues them with remote_context, and run_step nests under that context."""
     step = request["step"]
     try:
         if request.get("mode") == "in-process":
-            result = tracing.run_step(step, lambda: run_handler(request, lifecycle=False))
+            result = tracing.run_step(step, lambda: run_handler(request))
         else:
+            message = {k: v for k, v in step.items() if k != "headers"}
             with tracing.remote_context(step.get("headers", {})):
-                result = run_handler(request, lifecycle=True)
+                result = tracing.run_step(message, lambda: run_handler(request))
         reply({"id": request["id"], "ok": True, "result": result})
     except Exception as exc:  # the orchestrator decides about retries
         reply({"id": request["id"], "ok": False, "error": f"{type(exc).__name__}: {exc}"})

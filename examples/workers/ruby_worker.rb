@@ -13,9 +13,9 @@ require "tasker_core/tracing"
 require_relative "handlers/payment_handler"
 
 T = TaskerCore::Tracing
-# Export settings come from the environment the orchestrator gives us: OTEL_SERVICE_NAME and
-# OTEL_EXPORTER_OTLP_ENDPOINT, or TASKER_OTLP_FILE.
-T.init
+# Export starts at require from the environment the orchestrator gives us (OTEL_SERVICE_NAME and
+# OTEL_EXPORTER_OTLP_ENDPOINT, or TASKER_OTLP_FILE); T.init(**overrides) would apply settings
+# over that.
 LOGGER = T::Logger.new(progname: "ruby-worker")
 HANDLERS = { "PaymentHandler" => PaymentHandler.new(LOGGER) }.freeze
 CONTEXT_KEYS = %w[correlation_id task_uuid step_uuid namespace task_name step_name attempt retry_limit].freeze
@@ -24,36 +24,26 @@ PROTOCOL = $stdout.dup
 PROTOCOL.sync = true
 $stdout.reopen($stderr) # anything else a handler prints stays off the protocol stream
 
-def monotonic_ms = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond)
-
-# Runs the handler in its handler_execution span. In "workers" mode the worker also emits the
-# step lifecycle events; in "in-process" mode the core's run_step already did.
-def run_handler(request, lifecycle:)
+# Runs the handler in its handler_execution span (inside the step's execute_step span).
+def run_handler(request)
   step = request.fetch("step")
   handler = HANDLERS.fetch(step.fetch("handler"))
   context = step.slice(*CONTEXT_KEYS).merge("handler_class" => step["handler"])
-  T.handler_span(step["handler"], context) do
-    T.lifecycle("step.claimed") if lifecycle
-    T.lifecycle("step.executing") if lifecycle
-    started = monotonic_ms
-    begin
-      result = handler.call(request.fetch("input"), fail: request["fail"])
-      T.lifecycle("step.completed", duration_ms: monotonic_ms - started) if lifecycle
-      result
-    rescue StandardError => e
-      T.lifecycle("step.failed", duration_ms: monotonic_ms - started, error: e.message) if lifecycle
-      raise
-    end
-  end
+  T.handler_span(step["handler"], context) { handler.call(request.fetch("input"), fail: request["fail"]) }
 end
 
+# The gem's per-step path, run_step: the execute_step span and the step lifecycle events.
+# "in-process": the core continues the headers of the message itself; "workers": the worker
+# continues them with with_remote_context, and run_step nests under that context.
 def handle(request)
   step = request.fetch("step")
   result =
     if request["mode"] == "in-process"
-      T.run_step(step) { run_handler(request, lifecycle: false) }
+      T.run_step(step) { run_handler(request) }
     else
-      T.with_remote_context(step.fetch("headers", {})) { run_handler(request, lifecycle: true) }
+      T.with_remote_context(step.fetch("headers", {})) do
+        T.run_step(step.except("headers")) { run_handler(request) }
+      end
     end
   { id: request["id"], ok: true, result: result }
 rescue StandardError => e

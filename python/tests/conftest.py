@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import pytest
 
-from tasker_core import _native, tracing
+from tasker_core import _events, _native, tracing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from harness.collector import Collector  # noqa: E402  (the repository's tests/ folder)
@@ -26,7 +26,7 @@ class Capture:
 
     def __init__(self, overrides: Sequence[Tuple[str, str]] = ()) -> None:
         self._inner = _native._TestingCapture(list(overrides))
-        tracing._refresh_max_level()
+        _events.refresh_max_level()
 
     def run(self, fn: Callable[[], Any]) -> Any:
         return self._inner.run(fn)
@@ -56,14 +56,14 @@ class Capture:
 def capture() -> Iterator[Capture]:
     """A capture with JSON console lines (everything at info and above)."""
     yield Capture([("logging.format", "json")])
-    tracing._refresh_max_level()
+    _events.refresh_max_level()
 
 
 @pytest.fixture
 def capture_factory() -> Iterator[Callable[..., Capture]]:
     """Builds captures with other overrides."""
     yield lambda *overrides: Capture(overrides)
-    tracing._refresh_max_level()
+    _events.refresh_max_level()
 
 
 def run_python(code: str, env: Optional[Dict[str, str]] = None, timeout: float = 60) -> subprocess.CompletedProcess:

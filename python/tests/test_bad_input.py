@@ -278,7 +278,8 @@ def test_bad_values_for_init_shutdown_and_the_environment_are_named():
     assert "-> ok" not in out, out
     assert "config_path int -> TracingError: init config_path must be a path" in out
     assert "/nonexistent/t.toml" in out
-    assert "override unprintable -> TracingError: init service_name" in out
+    assert "override unprintable -> TracingError:" in out and "telemetry.service_name" in out
+    assert "<unprintable Unprintable>" in out and "__str__" in out
     assert "telemetry.otlp.protocol" in out and '"pigeon"' in out and "grpc, http/protobuf" in out
     assert "telemetry.otlp.timeout_ms" in out and '"-5"' in out and "an integer from 1" in out
     assert "telemetry.otlp.max_queue_size" in out and '"lots"' in out

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tasker_core import tracing
+from tasker_core import _events, _util, tracing
 
 
 def test_events_carry_target_fields_and_span(capture):
@@ -37,7 +37,7 @@ def test_enabled_is_answered_on_the_python_side_and_disabled_calls_stay_there(ca
             raise AssertionError(f"crossed into Rust: {name}")
 
     assert tracing.enabled("info") and tracing.enabled(logging.ERROR) and not tracing.enabled("debug")
-    monkeypatch.setattr(tracing, "_native", Spy())
+    monkeypatch.setattr(_events, "_native", Spy())
     tracing.debug("invisible", big=list(range(1000)))
     tracing.trace("invisible")
     tracing.event("debug", "invisible")
@@ -95,7 +95,7 @@ def test_install_logging_replaces_its_previous_handler():
 
 
 def test_failures_in_log_calls_are_reported_once_and_never_raised(capture, monkeypatch, capsys):
-    tracing._reported.clear()
+    _util._reported.clear()
     logger = logging.getLogger("tests.broken")
     logger.propagate = False  # pytest's own handler would raise on the bad record
     handler = tracing.install_logging(logger="tests.broken")
@@ -113,7 +113,7 @@ def test_failures_in_log_calls_are_reported_once_and_never_raised(capture, monke
         def __getattr__(self, name):
             raise RuntimeError("native failure")
 
-    monkeypatch.setattr(tracing, "_native", Broken())
+    monkeypatch.setattr(_events, "_native", Broken())
     tracing.info("x")
     tracing.error("y")
     err = capsys.readouterr().err

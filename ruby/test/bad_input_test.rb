@@ -143,7 +143,7 @@ class BadInputTest < Minitest::Test
       span.set(:int_key, 2**70)
     end
     span = COLLECTOR.span("#{name}_\u{fffd}")
-    assert_match(/\A#<BasicObject \(to_s raised/, span[:attributes]["basic"])
+    assert_equal "<unprintable BasicObject>", span[:attributes]["basic"]
     assert_equal "\u{fffd}", span[:attributes]["binary"]
     assert_equal (2**70).to_s, span[:attributes]["int_key"]
     assert_includes span[:events], "caf\u{fffd}"

@@ -121,6 +121,9 @@ ENV["OTEL_BSP_SCHEDULE_DELAY"] = "100"
 ENV["OTEL_METRIC_EXPORT_INTERVAL"] = "200"
 ENV["TASKER_LOG_LEVEL"] ||= "warn"
 require "tasker_core/tracing"
+# As an application does: the gem started export at require (OTEL_EXPORTER_OTLP_ENDPOINT is set);
+# an explicit init applies its settings over that.
+TaskerCore::Tracing.init(service_name: "ruby-tests")
 
 module TestSupport
   T = TaskerCore::Tracing

@@ -78,16 +78,13 @@ def check_handlers(spans: List[Span], by_id: Dict[str, Span], report: Dict[str, 
         key = (h.attributes["step_name"], int(h.attributes["attempt"]))
         step = steps[key]
         assert h.service == HANDLER_STEPS[key[0]]
-        if mode == "workers":
-            # The worker continued the orchestrator's step span through traceparent.
-            assert h.parent_id == step.span_id, f"{key}: handler parent {h.parent_id} != step {step.span_id}"
-        else:
-            # In-process: the handler nests under the Rust execute_step span current in the
-            # worker, which continues the orchestrator's step span.
-            rust = by_id[h.parent_id]
-            assert (rust.name, rust.service) == ("execute_step", h.service)
-            assert rust.parent_id == step.span_id
-            assert rust.attributes["step_name"] == key[0]
+        # Both modes run the package's run_step: the handler nests under the worker's
+        # execute_step span, which continues the orchestrator's step span (through the headers
+        # in the message, or the worker's remote_context in "workers" mode).
+        rust = by_id[h.parent_id]
+        assert (rust.name, rust.service) == ("execute_step", h.service), f"{key} ({mode})"
+        assert rust.parent_id == step.span_id
+        assert rust.attributes["step_name"] == key[0]
         # Nested handler spans nest under their own handler (concurrent steps never cross).
         children = [s for s in spans if s.parent_id == h.span_id]
         expected = {"charge_payment": {"authorize_card", "capture_payment"}, "reserve_inventory": {"reserve_sku"},

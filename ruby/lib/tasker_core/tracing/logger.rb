@@ -3,33 +3,99 @@
 module TaskerCore
   module Tracing
     # A ::Logger whose lines go through the core (console/JSON, OTLP, redaction, correlation)
-    # instead of an IO. Usable wherever a Logger is:
+    # instead of an IO. It takes ::Logger's constructor and calls, so it drops in wherever a
+    # Logger is built or used:
     #
-    #   Rails.logger = TaskerCore::Tracing::Logger.new(progname: "worker")
-    #   logger.info("charged")            # message
-    #   logger.info { "expensive" }       # block evaluated only when enabled
-    #   logger.warn("slow", ms: 830)      # fields (an extension; plain Loggers take one argument)
+    #   Rails.logger = TaskerCore::Tracing::Logger.new($stdout, progname: "worker")
+    #   logger.info("charged")               # message
+    #   logger.info { "expensive" }          # block evaluated only when enabled
+    #   logger.info("Billing") { "charged" } # ::Logger: the argument is the progname, the block the message
+    #   logger.warn("slow", ms: 830)         # fields (an extension; plain Loggers take one argument)
     #   logger.level = :warn
     #
-    # The target (what filters match) is "ruby.<progname>", or "ruby".
+    # The log device (+Logger.new($stdout)+, a path, an IO, nil) and its rotation arguments
+    # (+shift_age+, +shift_size+, +binmode:+, +shift_period_suffix:+) are accepted and ignored:
+    # the core owns the sink (console or JSON lines on stderr, OTLP export), so nothing is
+    # written to, opened at, or closed on the given device.
+    #
+    # - Target (what filters match): "ruby.<progname>" when a progname is set (at construction,
+    #   by +progname=+, or per call as in +info("Billing") { ... }+), else "ruby"; +target:+ wins.
+    # - Levels: +level=+ works as in ::Logger; +debug?+ ... +fatal?+ are also false when the
+    #   core would drop that level. FATAL and UNKNOWN are recorded at the core's error level
+    #   with a +severity+ field ("FATAL" or "ANY").
+    # - +formatter+ (nil by default): when set, the recorded message is
+    #   +formatter.call(severity, time, progname, msg)+ without its trailing newline, which is
+    #   how ActiveSupport::TaggedLogging adds its tags; the core formats the rest of the line.
+    #   +datetime_format+ is kept for ::Logger compatibility and unused.
+    # - Messages: a String; an Exception (its message, with +exception.type+,
+    #   +exception.message+, +exception.stacktrace+ fields); a Hash (its +:message+ is the text,
+    #   the rest fields); anything else by +inspect+. Extra arguments become fields (a Hash) or
+    #   the +extra+ field. A log call never raises: a failure is reported once on stderr.
     class Logger < ::Logger
-      # @param progname [String, nil] default program name, also the target suffix
+      # ::Logger severities (DEBUG=0 ... UNKNOWN=5) to core level indices (0 = trace ... 4 = error).
+      LEVEL_INDEX = if Tracing.const_defined?(:SEVERITY_LEVELS, false)
+                      Tracing::SEVERITY_LEVELS
+                    else
+                      [1, 2, 3, 4, 4, 4].freeze
+                    end
+      # Core level indices to the level names TaskerCore::Tracing.enabled? takes.
+      CORE_LEVELS = %i[trace debug info warn error].freeze
+      # ::Logger's severity labels.
+      LABELS = %w[DEBUG INFO WARN ERROR FATAL ANY].freeze
+      # Severity names accepted by +add+ besides Integers (an extension; ::Logger takes Integers).
+      SEVERITY_NAMES = {
+        "debug" => ::Logger::DEBUG, "info" => ::Logger::INFO, "warn" => ::Logger::WARN,
+        "warning" => ::Logger::WARN, "error" => ::Logger::ERROR, "fatal" => ::Logger::FATAL,
+        "unknown" => ::Logger::UNKNOWN, "any" => ::Logger::UNKNOWN
+      }.freeze
+      NO_FIELDS = {}.freeze
+      # Whether TaskerCore::Tracing.emit takes an Exception (6th argument) and adds its
+      # exception.* fields itself; otherwise the Logger adds them.
+      EMIT_TAKES_EXCEPTION = Tracing.method(:emit).parameters.count { |kind, _| %i[req opt].include?(kind) } >= 6
+      # Ruby source of "the core records the level index +index+" (source text too):
+      # TaskerCore::Tracing.enabled_index? (no Symbol lookup) when there is one, else enabled?.
+      CORE_ENABLED = if Tracing.respond_to?(:enabled_index?)
+                       ->(index) { "Tracing.enabled_index?(#{index})" }
+                     else
+                       ->(index) { "Tracing.enabled?(CORE_LEVELS[#{index}])" }
+                     end
+      private_constant :LEVEL_INDEX, :CORE_LEVELS, :LABELS, :SEVERITY_NAMES, :NO_FIELDS, :EMIT_TAKES_EXCEPTION,
+                       :CORE_ENABLED
+
+      @failure_reported = false
+
+      # @param logdev [IO, String, nil] accepted for ::Logger compatibility and ignored (the core owns the sink)
+      # @param shift_age, shift_size, binmode, shift_period_suffix ignored, as +logdev+
       # @param level [Integer, Symbol, String] the Logger level (default DEBUG: the core's filter decides)
-      def initialize(progname: nil, level: ::Logger::DEBUG, target: nil)
-        super(nil, progname: progname, level: level)
-        @target = target || (progname ? "ruby.#{Tracing.send(:safe_string, progname)}" : "ruby")
+      # @param progname [Object, nil] default program name, also the target suffix
+      # @param formatter [#call, nil] shapes the message text when set
+      # @param datetime_format [String, nil] kept as in ::Logger
+      # @param target [String, nil] the target of every line, instead of "ruby.<progname>"
+      def initialize(logdev = nil, shift_age = 0, shift_size = 1048576, level: ::Logger::DEBUG, progname: nil, # rubocop:disable Lint/UnusedMethodArgument
+                     formatter: nil, datetime_format: nil, binmode: false, shift_period_suffix: "%Y%m%d", target: nil)
+        super(nil, level: level, progname: progname, formatter: formatter, datetime_format: datetime_format)
+        @target = NilClass === target ? nil : safe_string(target)
+        @target_cache = nil
       end
 
-      # ::Logger#add: records one event; returns true like ::Logger.
-      def add(severity, message = nil, progname = nil, fields = nil, &block)
-        severity ||= ::Logger::UNKNOWN
+      # ::Logger#add: records one event; returns true like ::Logger, never raises.
+      #   add(Logger::INFO, "message")
+      #   add(Logger::INFO) { "message" }
+      #   add(Logger::INFO, nil, "progname") { "message" }
+      #   add(Logger::INFO, "message", nil, order_id: 7)     # fields (an extension)
+      def add(severity, message = nil, progname = nil, *args, **kw, &block)
+        severity = severity_of(severity)
         return true if severity < level
 
-        index = SEVERITY_LEVELS.fetch(severity, 4)
-        return true unless Tracing.enabled_index?(index)
+        index = core_index(severity)
+        return true unless core_enabled?(index)
 
-        progname ||= @progname
-        if message.nil?
+        if NilClass === message && block.nil? && NilClass === progname && args.empty? && !kw.empty?
+          message = kw # info(message: "text", order_id: 7): the Hash message form
+          kw = NO_FIELDS
+        end
+        progname = @progname if NilClass === progname
+        if NilClass === message
           if block
             message = block.call
           else
@@ -37,30 +103,56 @@ module TaskerCore
             progname = @progname
           end
         end
-        text, extra = split(message)
-        extra = extra.merge(fields) if fields
-        extra[:progname] = progname if progname && progname != @progname
-        extra[:severity] = ::Logger::SEV_LABEL[severity] || "ANY" if severity >= ::Logger::FATAL
-        Tracing.emit(index, @target, text, extra, {})
+        text, fields = split(message)
+        fields = extra_fields(fields, args, kw) unless args.empty? && kw.empty?
+        text = formatted(severity, progname, Hash === message ? text : message, text) unless NilClass === @formatter
+        (fields ||= {})[:severity] = severity > ::Logger::UNKNOWN ? "ANY" : LABELS[severity] if severity >= ::Logger::FATAL
+        # the fields go as emit's keywords Hash, used as is (no merge, no copy)
+        if EMIT_TAKES_EXCEPTION && Exception === message
+          Tracing.emit(index, target_for(progname), text, nil, fields || NO_FIELDS, message)
+        else
+          Tracing.emit(index, target_for(progname), text, nil, fields || NO_FIELDS)
+        end
         true
       rescue Exception => e # rubocop:disable Lint/RescueException -- a logger never raises
-        Tracing.send(:report, e)
+        report(e)
         true
       end
       alias log add
 
-      %i[debug info warn error fatal unknown].each do |name|
-        severity = ::Logger.const_get(name.upcase)
-        define_method(name) do |message = nil, fields = nil, **kw, &block|
-          return true if severity < level
-
-          add(severity, message, nil, fields ? fields.to_h.merge(kw) : (kw.empty? ? nil : kw), &block)
-        end
+      # debug/info/warn/error/fatal/unknown as in ::Logger: the argument is the message, or the
+      # progname when a block gives the message. Further arguments and keywords are fields.
+      { debug: ::Logger::DEBUG, info: ::Logger::INFO, warn: ::Logger::WARN, error: ::Logger::ERROR,
+        fatal: ::Logger::FATAL, unknown: ::Logger::UNKNOWN }.each do |name, severity|
+        class_eval <<~RUBY, __FILE__, __LINE__ + 1
+          def #{name}(progname = nil, *args, **kw, &block)                  # def info(progname = nil, *args, **kw, &block)
+            return true if #{severity} < level || !#{CORE_ENABLED.(LEVEL_INDEX[severity])} #   return true if 1 < level || !Tracing.enabled_index?(2)
+            return add(#{severity}, nil, progname, &block) if args.empty? && kw.empty? #   return add(1, nil, progname, &block) if ...
+                                                                             #   (no splat: half the cost)
+            add(#{severity}, nil, progname, *args, **kw, &block)             #   add(1, nil, progname, *args, **kw, &block)
+          end
+        RUBY
       end
 
-      # Raw write: recorded as an info event without the trailing newline.
+      # debug? ... fatal?: whether a line at that severity would be recorded (this Logger's
+      # level and the core's filter).
+      %i[debug info warn error fatal].each do |name|
+        severity = ::Logger.const_get(name.upcase)
+        class_eval <<~RUBY, __FILE__, __LINE__ + 1
+          def #{name}?                                                  # def info?
+            level <= #{severity} && #{CORE_ENABLED.(LEVEL_INDEX[severity])} #   level <= 1 && Tracing.enabled_index?(2)
+          end
+        RUBY
+      end
+
+      # Raw write: recorded as an info event without the trailing newline (no formatter).
       def <<(message)
-        add(::Logger::INFO, Tracing.send(:safe_string, message).chomp)
+        return self if ::Logger::INFO < level || !core_enabled?(LEVEL_INDEX[::Logger::INFO])
+
+        Tracing.emit(LEVEL_INDEX[::Logger::INFO], target_for(@progname), safe_string(message).chomp, nil, NO_FIELDS)
+        self
+      rescue Exception => e # rubocop:disable Lint/RescueException -- a logger never raises
+        report(e)
         self
       end
 
@@ -77,21 +169,157 @@ module TaskerCore
       def reopen(_logdev = nil) = self
       def close = nil
 
+      class << self
+        # @api private: reports a failed log call once (when TaskerCore::Tracing does not).
+        def report_failure_once(error)
+          return if @failure_reported
+
+          @failure_reported = true
+          Kernel.warn("tasker_core-tracing: a log call failed and was dropped (reported once): " \
+                      "#{error.class}: #{error.message}")
+        rescue Exception # rubocop:disable Lint/RescueException
+          nil
+        end
+      end
+
       private
 
+      class_eval <<~RUBY, __FILE__, __LINE__ + 1
+        def core_enabled?(index) = #{CORE_ENABLED.('index')}
+      RUBY
+      private :core_enabled?
+
+      # ::Logger severity as an Integer: nil (and anything unrecognised) is UNKNOWN.
+      def severity_of(severity)
+        case severity
+        when Integer then severity
+        when Symbol, String then SEVERITY_NAMES.fetch(severity.to_s.downcase, ::Logger::UNKNOWN)
+        when Numeric then Integer(severity)
+        else ::Logger::UNKNOWN
+        end
+      rescue StandardError # a NaN, an invalid byte sequence
+        ::Logger::UNKNOWN
+      end
+
+      # The core level index of a ::Logger severity (below DEBUG is debug, above UNKNOWN error).
+      def core_index(severity)
+        return LEVEL_INDEX[::Logger::DEBUG] if severity < ::Logger::DEBUG
+        return LEVEL_INDEX[::Logger::UNKNOWN] if severity > ::Logger::UNKNOWN
+
+        LEVEL_INDEX[severity]
+      end
+
+      # "ruby.<progname>", "ruby", or the +target:+ given; cached for the last progname.
+      def target_for(progname)
+        return @target if @target
+        return "ruby" if NilClass === progname || (String === progname && progname.empty?)
+
+        cached = @target_cache
+        return cached[1] if cached && (String === progname || Symbol === progname) && cached[0] == progname
+
+        target = "ruby.#{safe_string(progname)}".freeze
+        if String === progname || Symbol === progname
+          @target_cache = [progname.frozen? ? progname : progname.dup.freeze, target].freeze
+        end
+        target
+      end
+
+      # The message text and its fields (a new Hash, or nil for none).
       def split(message)
         case message
-        when ::String then [message, {}]
+        when ::String then [message, nil]
         when ::Exception
-          [message.message.to_s,
-           { "exception.type" => message.class.name, "exception.message" => message.message.to_s,
-             "exception.stacktrace" => (message.backtrace || []).join("\n") }]
+          text = safe_string(safe_call { message.message })
+          return [text, nil] if EMIT_TAKES_EXCEPTION # the core adds the exception.* fields
+
+          [text,
+           { "exception.type" => safe_string(safe_call { message.class.name }), "exception.message" => text,
+             "exception.stacktrace" => safe_call { (message.backtrace || []).join("\n") }.to_s }]
         when ::Hash
           fields = message.dup
-          text = fields.delete(:message) || fields.delete("message") || ""
-          [text.to_s, fields]
-        else [message.inspect, {}]
+          text = fields.key?(:message) ? fields.delete(:message) : fields.delete("message")
+          [NilClass === text ? "" : safe_string(text), fields]
+        else [safe_inspect(message), nil]
         end
+      end
+
+      # +fields+ with the extra arguments of a log call: Hashes merged in, anything else kept
+      # as +extra+ (one value, or an Array of them); then the keywords.
+      def extra_fields(fields, args, kw)
+        return kw if NilClass === fields && args.empty? # **kw is this call's own Hash
+
+        fields ||= {}
+        others = nil
+        args.each do |arg|
+          case arg
+          when nil then next
+          when ::Hash then fields.merge!(arg)
+          else (others ||= []) << arg
+          end
+        end
+        fields[:extra] = others.size == 1 ? others.first : others if others
+        fields.merge!(kw) unless kw.empty?
+        fields
+      end
+
+      # The formatter's text for one line (its trailing newline removed); the unformatted text
+      # when the formatter raises (reported once).
+      def formatted(severity, progname, message, text)
+        label = severity > ::Logger::UNKNOWN || severity.negative? ? "ANY" : LABELS[severity]
+        safe_string(@formatter.call(label, Time.now, progname, message)).chomp
+      rescue Exception => e # rubocop:disable Lint/RescueException -- a logger never raises
+        report(e)
+        text
+      end
+
+      def safe_call
+        yield
+      rescue Exception # rubocop:disable Lint/RescueException
+        nil
+      end
+
+      # +to_s+ (a String as is), or a placeholder when it raises.
+      def safe_string(value)
+        return value if String === value
+
+        string = value.to_s
+        String === string ? string : "#<#{type_name(value)}>"
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        raised(value, e)
+      end
+
+      # A placeholder for +value+ whose +to_s+ raised +error+ ("#<BasicObject>" when it has none).
+      def raised(value, error)
+        if NoMethodError === error && safe_call { error.name } == :to_s
+          "#<#{type_name(value)}>"
+        else
+          "#<#{type_name(value)} (to_s raised #{safe_call { error.message.to_s.lines.first.to_s.chomp }})>"
+        end
+      end
+
+      # +inspect+, or a placeholder when it raises.
+      def safe_inspect(value)
+        string = value.inspect
+        String === string ? string : "#<#{type_name(value)}>"
+      rescue Exception # rubocop:disable Lint/RescueException
+        "#<#{type_name(value)}>"
+      end
+
+      # The class name of any object, a BasicObject included.
+      def type_name(value)
+        Kernel.instance_method(:class).bind_call(value).name || "an anonymous class"
+      rescue StandardError
+        "BasicObject"
+      end
+
+      def report(error)
+        if Tracing.respond_to?(:report_failure)
+          Tracing.report_failure(error)
+        else
+          Logger.report_failure_once(error)
+        end
+      rescue Exception # rubocop:disable Lint/RescueException
+        nil
       end
     end
   end
