@@ -215,8 +215,12 @@ fn every_invalid_value_names_the_key_the_value_and_what_is_allowed() {
         ("OTEL_SDK_DISABLED", "maybe", "true or false"),
         ("OTEL_RESOURCE_ATTRIBUTES", "novalue", "key=value"),
         ("TASKER_LOG_FORMAT", "xml", "pretty, json, compact"),
-        ("TASKER_LOG_LEVEL", "info,[[", "RUST_LOG syntax"),
-        ("TASKER_EXPORT_LEVEL", "=", "RUST_LOG syntax"),
+        ("TASKER_LOG_LEVEL", "info,[[", "a filter such as"),
+        ("TASKER_EXPORT_LEVEL", "=", "a level after"),
+        // A bare word that is not a level is refused, never read as a target filter (which
+        // turned the console off, errors included).
+        ("TASKER_LOG_LEVEL", "verbose", "is neither"),
+        ("TASKER_EXPORT_LEVEL", "loud", "is neither"),
         ("TASKER_LOG_OUTPUT", "file", "stderr, stdout"),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "-1", "an integer"),
         ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0", "an integer"),

@@ -83,7 +83,9 @@ fn console_then_init_then_second_init_then_shutdown() {
         matches!(err, ConfigError::AlreadyInitialized { .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("already initialised"));
+    assert!(err
+        .to_string()
+        .contains("tasker_telemetry::init() was already called"));
 
     guard.shutdown(Duration::from_secs(2)).unwrap();
     tasker_telemetry::shutdown(Duration::from_secs(2)).unwrap();

@@ -96,6 +96,33 @@ module TaskerCore
         Kernel.warn "tasker_core-tracing: a log call failed and was dropped (reported once): #{error.class}: #{error.message}"
       end
 
+      # The class name of any object, a BasicObject included.
+      # @api private (the Logger uses it too)
+      def type_name(value)
+        Kernel.instance_method(:class).bind_call(value).name || "an anonymous class"
+      rescue StandardError
+        "BasicObject"
+      end
+
+      # +to_s+ (a String as is), or a placeholder when it raises or returns a non-String.
+      # @api private
+      def safe_string(value)
+        return value if String === value # rubocop:disable Style/CaseEquality
+
+        string = value.to_s
+        String === string ? string : "#<#{type_name(value)}>" # rubocop:disable Style/CaseEquality
+      rescue StandardError
+        "#<#{type_name(value)}>"
+      end
+
+      # +inspect+, or a placeholder when it raises.
+      # @api private
+      def safe_inspect(value)
+        value.inspect
+      rescue StandardError
+        "#<#{type_name(value)}>"
+      end
+
       private
 
       # Type checks use Module#=== so that a BasicObject (no is_a?, nil?, class...) gets the
@@ -137,26 +164,6 @@ module TaskerCore
       end
       # rubocop:enable Style/CaseEquality
 
-      # The class name of any object, a BasicObject included.
-      def type_name(value)
-        Kernel.instance_method(:class).bind_call(value).name || "an anonymous class"
-      rescue StandardError
-        "BasicObject"
-      end
-
-      # +to_s+, or a placeholder when it raises (for messages about bad input).
-      def safe_string(value)
-        value.to_s
-      rescue StandardError
-        "#<#{type_name(value)}>"
-      end
-
-      # +inspect+, or a placeholder when it raises.
-      def safe_inspect(value)
-        value.inspect
-      rescue StandardError
-        "#<#{type_name(value)}>"
-      end
     end
 
     # Re-creates the exporters in a forked child (Puma, Unicorn, Resque, Process.fork).

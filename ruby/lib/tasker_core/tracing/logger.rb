@@ -33,13 +33,7 @@ module TaskerCore
     #   the +extra+ field. A log call never raises: a failure is reported once on stderr.
     class Logger < ::Logger
       # ::Logger severities (DEBUG=0 ... UNKNOWN=5) to core level indices (0 = trace ... 4 = error).
-      LEVEL_INDEX = if Tracing.const_defined?(:SEVERITY_LEVELS, false)
-                      Tracing::SEVERITY_LEVELS
-                    else
-                      [1, 2, 3, 4, 4, 4].freeze
-                    end
-      # Core level indices to the level names TaskerCore::Tracing.enabled? takes.
-      CORE_LEVELS = %i[trace debug info warn error].freeze
+      LEVEL_INDEX = Tracing::SEVERITY_LEVELS
       # ::Logger's severity labels.
       LABELS = %w[DEBUG INFO WARN ERROR FATAL ANY].freeze
       # Severity names accepted by +add+ besides Integers (an extension; ::Logger takes Integers).
@@ -49,20 +43,7 @@ module TaskerCore
         "unknown" => ::Logger::UNKNOWN, "any" => ::Logger::UNKNOWN
       }.freeze
       NO_FIELDS = {}.freeze
-      # Whether TaskerCore::Tracing.emit takes an Exception (6th argument) and adds its
-      # exception.* fields itself; otherwise the Logger adds them.
-      EMIT_TAKES_EXCEPTION = Tracing.method(:emit).parameters.count { |kind, _| %i[req opt].include?(kind) } >= 6
-      # Ruby source of "the core records the level index +index+" (source text too):
-      # TaskerCore::Tracing.enabled_index? (no Symbol lookup) when there is one, else enabled?.
-      CORE_ENABLED = if Tracing.respond_to?(:enabled_index?)
-                       ->(index) { "Tracing.enabled_index?(#{index})" }
-                     else
-                       ->(index) { "Tracing.enabled?(CORE_LEVELS[#{index}])" }
-                     end
-      private_constant :LEVEL_INDEX, :CORE_LEVELS, :LABELS, :SEVERITY_NAMES, :NO_FIELDS, :EMIT_TAKES_EXCEPTION,
-                       :CORE_ENABLED
-
-      @failure_reported = false
+      private_constant :LEVEL_INDEX, :LABELS, :SEVERITY_NAMES, :NO_FIELDS
 
       # @param logdev [IO, String, nil] accepted for ::Logger compatibility and ignored (the core owns the sink)
       # @param shift_age, shift_size, binmode, shift_period_suffix ignored, as +logdev+
@@ -88,7 +69,7 @@ module TaskerCore
         return true if severity < level
 
         index = core_index(severity)
-        return true unless core_enabled?(index)
+        return true unless Tracing.enabled_index?(index)
 
         if NilClass === message && block.nil? && NilClass === progname && args.empty? && !kw.empty?
           message = kw # info(message: "text", order_id: 7): the Hash message form
@@ -108,11 +89,7 @@ module TaskerCore
         text = formatted(severity, progname, Hash === message ? text : message, text) unless NilClass === @formatter
         (fields ||= {})[:severity] = severity > ::Logger::UNKNOWN ? "ANY" : LABELS[severity] if severity >= ::Logger::FATAL
         # the fields go as emit's keywords Hash, used as is (no merge, no copy)
-        if EMIT_TAKES_EXCEPTION && Exception === message
-          Tracing.emit(index, target_for(progname), text, nil, fields || NO_FIELDS, message)
-        else
-          Tracing.emit(index, target_for(progname), text, nil, fields || NO_FIELDS)
-        end
+        Tracing.emit(index, target_for(progname), text, nil, fields || NO_FIELDS, Exception === message ? message : nil)
         true
       rescue Exception => e # rubocop:disable Lint/RescueException -- a logger never raises
         report(e)
@@ -126,7 +103,7 @@ module TaskerCore
         fatal: ::Logger::FATAL, unknown: ::Logger::UNKNOWN }.each do |name, severity|
         class_eval <<~RUBY, __FILE__, __LINE__ + 1
           def #{name}(progname = nil, *args, **kw, &block)                  # def info(progname = nil, *args, **kw, &block)
-            return true if #{severity} < level || !#{CORE_ENABLED.(LEVEL_INDEX[severity])} #   return true if 1 < level || !Tracing.enabled_index?(2)
+            return true if #{severity} < level || !Tracing.enabled_index?(#{LEVEL_INDEX[severity]}) #   return true if 1 < level || !Tracing.enabled_index?(2)
             return add(#{severity}, nil, progname, &block) if args.empty? && kw.empty? #   return add(1, nil, progname, &block) if ...
                                                                              #   (no splat: half the cost)
             add(#{severity}, nil, progname, *args, **kw, &block)             #   add(1, nil, progname, *args, **kw, &block)
@@ -140,14 +117,14 @@ module TaskerCore
         severity = ::Logger.const_get(name.upcase)
         class_eval <<~RUBY, __FILE__, __LINE__ + 1
           def #{name}?                                                  # def info?
-            level <= #{severity} && #{CORE_ENABLED.(LEVEL_INDEX[severity])} #   level <= 1 && Tracing.enabled_index?(2)
+            level <= #{severity} && Tracing.enabled_index?(#{LEVEL_INDEX[severity]}) #   level <= 1 && Tracing.enabled_index?(2)
           end
         RUBY
       end
 
       # Raw write: recorded as an info event without the trailing newline (no formatter).
       def <<(message)
-        return self if ::Logger::INFO < level || !core_enabled?(LEVEL_INDEX[::Logger::INFO])
+        return self if ::Logger::INFO < level || !Tracing.enabled_index?(LEVEL_INDEX[::Logger::INFO])
 
         Tracing.emit(LEVEL_INDEX[::Logger::INFO], target_for(@progname), safe_string(message).chomp, nil, NO_FIELDS)
         self
@@ -169,25 +146,7 @@ module TaskerCore
       def reopen(_logdev = nil) = self
       def close = nil
 
-      class << self
-        # @api private: reports a failed log call once (when TaskerCore::Tracing does not).
-        def report_failure_once(error)
-          return if @failure_reported
-
-          @failure_reported = true
-          Kernel.warn("tasker_core-tracing: a log call failed and was dropped (reported once): " \
-                      "#{error.class}: #{error.message}")
-        rescue Exception # rubocop:disable Lint/RescueException
-          nil
-        end
-      end
-
       private
-
-      class_eval <<~RUBY, __FILE__, __LINE__ + 1
-        def core_enabled?(index) = #{CORE_ENABLED.('index')}
-      RUBY
-      private :core_enabled?
 
       # ::Logger severity as an Integer: nil (and anything unrecognised) is UNKNOWN.
       def severity_of(severity)
@@ -229,12 +188,7 @@ module TaskerCore
         case message
         when ::String then [message, nil]
         when ::Exception
-          text = safe_string(safe_call { message.message })
-          return [text, nil] if EMIT_TAKES_EXCEPTION # the core adds the exception.* fields
-
-          [text,
-           { "exception.type" => safe_string(safe_call { message.class.name }), "exception.message" => text,
-             "exception.stacktrace" => safe_call { (message.backtrace || []).join("\n") }.to_s }]
+          [safe_string(safe_call { message.message }), nil] # the core adds the exception.* fields
         when ::Hash
           fields = message.dup
           text = fields.key?(:message) ? fields.delete(:message) : fields.delete("message")
@@ -274,53 +228,14 @@ module TaskerCore
 
       def safe_call
         yield
-      rescue Exception # rubocop:disable Lint/RescueException
-        nil
-      end
-
-      # +to_s+ (a String as is), or a placeholder when it raises.
-      def safe_string(value)
-        return value if String === value
-
-        string = value.to_s
-        String === string ? string : "#<#{type_name(value)}>"
-      rescue Exception => e # rubocop:disable Lint/RescueException
-        raised(value, e)
-      end
-
-      # A placeholder for +value+ whose +to_s+ raised +error+ ("#<BasicObject>" when it has none).
-      def raised(value, error)
-        if NoMethodError === error && safe_call { error.name } == :to_s
-          "#<#{type_name(value)}>"
-        else
-          "#<#{type_name(value)} (to_s raised #{safe_call { error.message.to_s.lines.first.to_s.chomp }})>"
-        end
-      end
-
-      # +inspect+, or a placeholder when it raises.
-      def safe_inspect(value)
-        string = value.inspect
-        String === string ? string : "#<#{type_name(value)}>"
-      rescue Exception # rubocop:disable Lint/RescueException
-        "#<#{type_name(value)}>"
-      end
-
-      # The class name of any object, a BasicObject included.
-      def type_name(value)
-        Kernel.instance_method(:class).bind_call(value).name || "an anonymous class"
       rescue StandardError
-        "BasicObject"
-      end
-
-      def report(error)
-        if Tracing.respond_to?(:report_failure)
-          Tracing.report_failure(error)
-        else
-          Logger.report_failure_once(error)
-        end
-      rescue Exception # rubocop:disable Lint/RescueException
         nil
       end
+
+      def safe_string(value) = Tracing.safe_string(value)
+      def safe_inspect(value) = Tracing.safe_inspect(value)
+
+      def report(error) = Tracing.report_failure(error)
     end
   end
 end
