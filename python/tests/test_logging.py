@@ -8,6 +8,8 @@ import pytest
 
 from tasker_core import _events, _util, tracing
 
+from conftest import run_python
+
 
 def test_events_carry_target_fields_and_span(capture):
     def work():
@@ -138,3 +140,56 @@ def test_metrics_and_lifecycle_events(capture):
     assert any(e["name"] == "step.completed" for e in capture.span("step")["events"])
     with pytest.raises(tracing.TracingError, match="step.teleported"):
         tracing.lifecycle("step.teleported")
+
+
+def test_install_logging_keeps_the_users_level_and_does_not_print_twice():
+    # Before: install_logging() reset the root level to INFO and, next to basicConfig's stream
+    # handler, every line was printed twice.
+    proc = run_python(
+        """
+        import logging
+        from tasker_core import tracing
+        logging.basicConfig(level=logging.DEBUG, format="STDLIB %(message)s")
+        handler = tracing.install_logging()
+        print("LEVEL", logging.getLogger().level, "CONSOLE", handler.console)
+        with tracing.span("with_logging") as span:
+            logging.getLogger("app").debug("once please")
+        """,
+        env={"TASKER_LOG_LEVEL": "debug", "TASKER_OTLP_FILE": "/dev/null"},
+    )
+    assert f"LEVEL {logging.DEBUG} CONSOLE False" in proc.stdout
+    assert proc.stderr.count("once please") == 1, proc.stderr
+    assert "STDLIB once please" in proc.stderr
+
+
+def test_install_logging_on_an_unconfigured_logger_follows_tasker_log_level():
+    proc = run_python(
+        """
+        import logging
+        from tasker_core import tracing
+        handler = tracing.install_logging()
+        print("LEVEL", logging.getLogger().level, "CONSOLE", handler.console)
+        logging.getLogger("app").debug("debug line")
+        """,
+        env={"TASKER_LOG_LEVEL": "debug"},
+    )
+    assert f"LEVEL {logging.DEBUG} CONSOLE True" in proc.stdout
+    assert proc.stderr.count("debug line") == 1, proc.stderr
+
+
+def test_install_logging_exports_records_it_does_not_print(capture):
+    logger = logging.getLogger("tests.quiet")
+    logger.propagate = False
+    handler = tracing.LoggingHandler(console=False)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        def work():
+            with tracing.span("quiet_span"):
+                logger.info("exported only")
+
+        capture.run(work)
+    finally:
+        logger.removeHandler(handler)
+    assert not any(l.get("message") == "exported only" for l in capture.json_lines())
+    assert any(e["name"] == "exported only" for e in capture.span("quiet_span")["events"])

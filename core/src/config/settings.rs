@@ -167,11 +167,11 @@ pub const SETTINGS: &[Setting] = &[
         };
         Ok(())
     }),
-    setting!("telemetry.logging.level", ["TASKER_LOG_LEVEL", "RUST_LOG"], "info", "console filter, `RUST_LOG` syntax (e.g. `info,my_crate=debug`); does not affect export", |c, v| {
+    setting!("telemetry.logging.level", ["TASKER_LOG_LEVEL", "RUST_LOG"], "info", "console filter: a level (`trace`, `debug`, `info`, `warn`/`warning`, `error`, `critical`/`fatal`, any case) or comma-separated `target=level` directives (e.g. `info,my_crate=debug`); a word that is neither is an error; does not affect export", |c, v| {
         c.logging.level = filter(v)?;
         Ok(())
     }),
-    setting!("telemetry.logging.export_level", ["TASKER_EXPORT_LEVEL"], "info", "export filter for spans and events, `RUST_LOG` syntax", |c, v| {
+    setting!("telemetry.logging.export_level", ["TASKER_EXPORT_LEVEL"], "info", "export filter for spans and events, written like `telemetry.logging.level`", |c, v| {
         c.logging.export_level = filter(v)?;
         Ok(())
     }),
