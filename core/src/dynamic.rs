@@ -285,9 +285,10 @@ pub enum Parent<'a> {
     Root,
 }
 
-/// What a foreign span starts with.
+/// What a foreign span starts with. `P` is where it attaches: a [`Parent`] here, the
+/// language's current parent for [`crate::foreign::ForeignSpan::start`].
 #[derive(Debug, Clone, Copy)]
-pub struct SpanStart<'a> {
+pub struct SpanStart<'a, P = Parent<'a>> {
     /// Span name (becomes the OTLP span name).
     pub name: &'a str,
     /// Level, used by filters.
@@ -297,7 +298,7 @@ pub struct SpanStart<'a> {
     /// Fields, recorded as span attributes.
     pub fields: &'a Fields,
     /// The parent.
-    pub parent: Parent<'a>,
+    pub parent: P,
     /// The binding's current correlation, when it keeps its own scope (fiber/contextvar).
     pub correlation: Option<&'a Arc<Correlation>>,
 }

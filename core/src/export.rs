@@ -221,9 +221,64 @@ pub(crate) struct Exporters {
     pub(crate) _dropped_metric: Option<opentelemetry::metrics::ObservableCounter<u64>>,
 }
 
+/// Exports what the providers hold now; the errors, one per signal that failed.
+pub(crate) fn force_flush(
+    tracer_provider: &SdkTracerProvider,
+    meter_provider: Option<&SdkMeterProvider>,
+    logger_provider: Option<&SdkLoggerProvider>,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    if let Err(e) = tracer_provider.force_flush() {
+        errors.push(format!("traces: {e}"));
+    }
+    if let Some(mp) = meter_provider {
+        if let Err(e) = mp.force_flush() {
+            errors.push(format!("metrics: {e}"));
+        }
+    }
+    if let Some(lp) = logger_provider {
+        if let Err(e) = lp.force_flush() {
+            errors.push(format!("logs: {e}"));
+        }
+    }
+    errors
+}
+
 impl Exporters {
     pub(crate) fn tracer(&self) -> SdkTracer {
         self.tracer_provider.tracer(SCOPE)
+    }
+
+    /// Exports what every provider holds now; the errors, one per signal that failed.
+    pub(crate) fn force_flush(&self) -> Vec<String> {
+        force_flush(
+            &self.tracer_provider,
+            self.meter_provider.as_ref(),
+            self.logger_provider.as_ref(),
+        )
+    }
+
+    /// Flushes and stops every provider (each waits at most `timeout`) and the gRPC runtime;
+    /// the errors, one per signal that failed.
+    pub(crate) fn shutdown(self, timeout: std::time::Duration) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.tracer_provider.shutdown_with_timeout(timeout) {
+            errors.push(format!("traces: {e}"));
+        }
+        if let Some(mp) = self.meter_provider {
+            if let Err(e) = mp.shutdown_with_timeout(timeout) {
+                errors.push(format!("metrics: {e}"));
+            }
+        }
+        if let Some(lp) = self.logger_provider {
+            if let Err(e) = lp.shutdown_with_timeout(timeout) {
+                errors.push(format!("logs: {e}"));
+            }
+        }
+        if let Some(rt) = self.runtime {
+            rt.shutdown_background();
+        }
+        errors
     }
 }
 

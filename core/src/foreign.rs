@@ -189,6 +189,20 @@ pub fn init(
     Ok(())
 }
 
+/// A correlation from the parts a binding passes (`correlation_id`, `parent_correlation_id`,
+/// `task_uuid`, `step_uuid`, `namespace`; a UUIDv7 when `correlation_id` is missing); an id
+/// that is not a UUID is an error naming it.
+pub fn correlation(parts: [Option<String>; 5]) -> Result<Correlation, TelemetryError> {
+    let [correlation_id, parent_correlation_id, task_uuid, step_uuid, namespace] = parts;
+    Correlation::from_parts(
+        correlation_id.as_deref(),
+        parent_correlation_id.as_deref(),
+        task_uuid.as_deref(),
+        step_uuid.as_deref(),
+        namespace.as_deref(),
+    )
+}
+
 /// A timeout in seconds as a binding takes it: `None` is the configured
 /// `telemetry.otlp.shutdown_timeout_ms`; negative, infinite or NaN is an error.
 pub fn timeout(seconds: Option<f64>) -> Result<Duration, TelemetryError> {
@@ -313,22 +327,9 @@ pub fn parent_context(
     }
 }
 
-/// What a new span starts with (the binding's converted arguments).
-#[derive(Debug, Clone, Copy)]
-pub struct Start<'a> {
-    /// Span name.
-    pub name: &'a str,
-    /// Level.
-    pub level: Level,
-    /// Target (module, logger or `ruby`).
-    pub target: &'a str,
-    /// Attributes.
-    pub fields: &'a Fields,
-    /// The language's current parent.
-    pub parent: Option<&'a ForeignParent>,
-    /// The language's current correlation.
-    pub correlation: Option<&'a Arc<Correlation>>,
-}
+/// What a binding's new span starts with: its converted arguments and the language's current
+/// parent.
+pub type Start<'a> = SpanStart<'a, Option<&'a ForeignParent>>;
 
 impl ForeignSpan {
     fn wrap(span: DynSpan, parent: Option<&ForeignParent>, caller: Option<tracing::Id>) -> Self {

@@ -300,14 +300,9 @@ pub(crate) fn start_explicitly(
     }
     let old = state.exporters.take();
     if let Some(old) = &old {
-        // Everything ended so far goes out through the exporters it was queued in.
-        let _ = old.tracer_provider.force_flush();
-        if let Some(mp) = &old.meter_provider {
-            let _ = mp.force_flush();
-        }
-        if let Some(lp) = &old.logger_provider {
-            let _ = lp.force_flush();
-        }
+        // Everything ended so far goes out through the exporters it was queued in (a failure
+        // is counted and reported by the exporters' accounting, as for any export).
+        let _ = old.force_flush();
     }
     apply_logging(p, &config, None)?;
     let restarted = start_export(p, &mut state, config);
@@ -324,26 +319,7 @@ pub(crate) fn start_explicitly(
 fn retire(old: Exporters) {
     let _ = std::thread::Builder::new()
         .name("tasker-telemetry-retire".to_owned())
-        .spawn(move || {
-            let Exporters {
-                tracer_provider,
-                meter_provider,
-                logger_provider,
-                runtime,
-                _dropped_metric,
-            } = old;
-            let timeout = DEFAULT_SHUTDOWN_TIMEOUT;
-            let _ = tracer_provider.shutdown_with_timeout(timeout);
-            if let Some(mp) = meter_provider {
-                let _ = mp.shutdown_with_timeout(timeout);
-            }
-            if let Some(lp) = logger_provider {
-                let _ = lp.shutdown_with_timeout(timeout);
-            }
-            if let Some(rt) = runtime {
-                rt.shutdown_background();
-            }
-        });
+        .spawn(move || old.shutdown(DEFAULT_SHUTDOWN_TIMEOUT));
 }
 
 fn start_export(
@@ -518,21 +494,7 @@ pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
         }
     };
     bounded("flush", timeout, move || {
-        let mut errors = Vec::new();
-        if let Err(e) = tp.force_flush() {
-            errors.push(format!("traces: {e}"));
-        }
-        if let Some(mp) = mp {
-            if let Err(e) = mp.force_flush() {
-                errors.push(format!("metrics: {e}"));
-            }
-        }
-        if let Some(lp) = lp {
-            if let Err(e) = lp.force_flush() {
-                errors.push(format!("logs: {e}"));
-            }
-        }
-        errors
+        export::force_flush(&tp, mp.as_ref(), lp.as_ref())
     })
 }
 
@@ -585,33 +547,7 @@ pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
     let Some(exporters) = exporters else {
         return Ok(());
     };
-    let Exporters {
-        tracer_provider,
-        meter_provider,
-        logger_provider,
-        runtime,
-        _dropped_metric,
-    } = exporters;
-    let result = bounded("shutdown", timeout, move || {
-        let mut errors = Vec::new();
-        if let Err(e) = tracer_provider.shutdown_with_timeout(timeout) {
-            errors.push(format!("traces: {e}"));
-        }
-        if let Some(mp) = meter_provider {
-            if let Err(e) = mp.shutdown_with_timeout(timeout) {
-                errors.push(format!("metrics: {e}"));
-            }
-        }
-        if let Some(lp) = logger_provider {
-            if let Err(e) = lp.shutdown_with_timeout(timeout) {
-                errors.push(format!("logs: {e}"));
-            }
-        }
-        if let Some(rt) = runtime {
-            rt.shutdown_background();
-        }
-        errors
-    });
+    let result = bounded("shutdown", timeout, move || exporters.shutdown(timeout));
     // Whatever is still queued or in flight will not be delivered; later items are dropped.
     stats::close();
     result

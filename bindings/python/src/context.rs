@@ -38,16 +38,18 @@ impl PyCorrelation {
         step_uuid: Option<Text>,
         namespace: Option<Text>,
     ) -> PyResult<Self> {
+        let parts = [
+            correlation_id,
+            parent_correlation_id,
+            task_uuid,
+            step_uuid,
+            namespace,
+        ]
+        .map(|p| p.map(|t| t.0));
         guard("correlation", || {
-            Correlation::from_parts(
-                correlation_id.as_deref(),
-                parent_correlation_id.as_deref(),
-                task_uuid.as_deref(),
-                step_uuid.as_deref(),
-                namespace.as_deref(),
-            )
-            .map(|c| Self { inner: Arc::new(c) })
-            .map_err(foreign_error)
+            foreign::correlation(parts)
+                .map(|c| Self { inner: Arc::new(c) })
+                .map_err(foreign_error)
         })
     }
 

@@ -92,13 +92,13 @@ pub fn new_correlation(
     ]
     .map(opt_text);
     guard(ruby, "correlation", || {
-        Correlation::from_parts(
-            correlation_id.as_deref(),
-            parent_correlation_id.as_deref(),
-            task_uuid.as_deref(),
-            step_uuid.as_deref(),
-            namespace.as_deref(),
-        )
+        foreign::correlation([
+            correlation_id,
+            parent_correlation_id,
+            task_uuid,
+            step_uuid,
+            namespace,
+        ])
         .map(|c| RbCorrelation(Arc::new(c)))
         .map_err(|e| foreign_error(ruby, e))
     })
