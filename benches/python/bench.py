@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import opentelemetry.sdk
-from tasker_core import _native, tracing
+from tasker_core import _events, _native, tracing
 
 SMOKE = "--smoke" in sys.argv
 OUT = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else None
@@ -289,7 +289,7 @@ def main() -> None:
     pipeline = _native._BenchPipeline()
 
     def measure() -> Tuple[List[Dict[str, Any]], float]:
-        tracing._refresh_max_level()
+        _events.refresh_max_level()
         with tracing.correlation(namespace="bench"):
             with tracing.span("orchestrator_step"):
                 headers = tracing.inject()
