@@ -29,8 +29,7 @@ use crate::file_export::FileSpanExporter;
 use crate::redaction::{Redactor, REDACTED};
 use crate::stats::{self, Signal};
 
-/// Instrumentation scope name of everything this crate records.
-pub const SCOPE: &str = "tasker-telemetry";
+pub(crate) use crate::SCOPE;
 
 /// The tracer the `tracing` layer uses; swapped when export is configured or restarted.
 #[derive(Debug, Clone)]

@@ -62,6 +62,9 @@ pub mod step;
 pub mod testing;
 pub mod view;
 
+/// The OpenTelemetry instrumentation scope of every tracer, meter and logger the core creates.
+pub(crate) const SCOPE: &str = "tasker-telemetry";
+
 pub use config::TelemetryConfig;
 pub use console::ConsoleWriter;
 pub use correlation::{Correlation, CorrelationGuard, CorrelationId, WithCorrelation};

@@ -25,7 +25,7 @@ pub(crate) struct LogExportLayer {
 }
 
 pub(crate) fn logger(provider: &SdkLoggerProvider) -> SdkLogger {
-    provider.logger(crate::export::SCOPE)
+    provider.logger(crate::SCOPE)
 }
 
 fn severity(level: &Level) -> (Severity, &'static str) {

@@ -323,11 +323,11 @@ pub(crate) fn install(
 }
 
 fn noop_meter() -> Meter {
-    opentelemetry::metrics::NoopMeterProvider::new().meter(crate::export::SCOPE)
+    opentelemetry::metrics::NoopMeterProvider::new().meter(crate::SCOPE)
 }
 
 pub(crate) fn meter_from(provider: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Meter {
-    provider.meter(crate::export::SCOPE)
+    provider.meter(crate::SCOPE)
 }
 
 macro_rules! cached {
