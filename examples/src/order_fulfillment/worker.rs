@@ -130,10 +130,11 @@ impl Worker {
     }
 }
 
-/// The command that starts a worker script: export settings come from the environment.
+/// The command that starts a worker script: export settings come from the environment, and the
+/// gem and the package start export from it when they are loaded.
 pub fn worker_command(interpreter: &str, script: &Path, file: Option<&Path>) -> Command {
     let mut c = Command::new(interpreter);
-    c.arg(script).env("TASKER_TRACING_AUTO_INIT", "0");
+    c.arg(script);
     if let Some(file) = file {
         c.env("TASKER_OTLP_FILE", file);
     }
