@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Mapping, Optional
 
 from . import _native
@@ -11,6 +12,11 @@ from ._util import mapping, safe_repr, safe_str
 
 
 def _number(name: Any, value: Any) -> float:
+    """``value`` as a float when it is a real number (not a bool, not a string: as in Ruby)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TracingError(
+            f"metric {safe_str(name)!r}: value must be a real number, got {type(value).__qualname__} {safe_repr(value)}"
+        )
     try:
         return float(value)
     except Exception:

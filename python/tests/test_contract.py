@@ -32,6 +32,14 @@ def test_fields(capture, case):
     assert line["fields"] == case["fields"]
 
 
+def test_metric_values():
+    for value in CASES["metric_values"]["accepted"]:
+        tracing.gauge("contract_gauge", value)
+    for value in CASES["metric_values"]["rejected"]:
+        with pytest.raises(tracing.TracingError, match="contract_gauge"):
+            tracing.gauge("contract_gauge", value)
+
+
 def test_handler_span_attributes(capture):
     case = CASES["handler_span"]
 

@@ -129,7 +129,7 @@ def test_metrics_and_lifecycle_events(capture):
     tracing.up_down_counter("tasker_steps_in_flight", -1)
     tracing.histogram("tasker_step_execution_duration", 12.5, namespace="payments")
     tracing.gauge("tasker_queue_depth", 3)
-    with pytest.raises(tracing.TracingError, match="not a number"):
+    with pytest.raises(tracing.TracingError, match="must be a real number, got str"):
         tracing.histogram("tasker_step_execution_duration", "slow")
 
     def work():

@@ -37,6 +37,14 @@ class ContractTest < Minitest::Test
     end
   end
 
+  def test_metric_values
+    CASES["metric_values"]["accepted"].each { |v| assert T.gauge("contract_gauge", v) }
+    CASES["metric_values"]["rejected"].each do |v|
+      err = assert_raises(T::Error, v.inspect) { T.gauge("contract_gauge", v) }
+      assert_includes err.message, "contract_gauge"
+    end
+  end
+
   def test_handler_span_attributes
     c = CASES["handler_span"]
     step_name = unique(c["context"]["step_name"])
