@@ -53,11 +53,15 @@ pub(crate) struct ConsoleSettings {
     pub(crate) format: LogFormat,
     pub(crate) ansi: bool,
     pub(crate) writer: ConsoleWriter,
-    pub(crate) redactor: Redactor,
+    pub(crate) redactor: Arc<Redactor>,
 }
 
 impl ConsoleSettings {
-    pub(crate) fn from_config(logging: &LoggingConfig, writer: Option<ConsoleWriter>) -> Self {
+    pub(crate) fn from_config(
+        logging: &LoggingConfig,
+        writer: Option<ConsoleWriter>,
+        redactor: Arc<Redactor>,
+    ) -> Self {
         let writer = writer.unwrap_or(match logging.output {
             LogOutput::Stdout => ConsoleWriter::Stdout,
             LogOutput::Stderr => ConsoleWriter::Stderr,
@@ -74,7 +78,7 @@ impl ConsoleSettings {
             format: logging.format,
             ansi,
             writer,
-            redactor: Redactor::new(&logging.redact_keys),
+            redactor,
         }
     }
 }

@@ -124,9 +124,11 @@ pub(crate) fn build_subscriber(
     writer: Option<ConsoleWriter>,
     tracer: SwapTracer,
 ) -> Result<(impl tracing::Subscriber + Send + Sync + 'static, Pipeline), ConfigError> {
+    let snapshot = config.snapshot();
     let console = Arc::new(ArcSwap::from_pointee(ConsoleSettings::from_config(
         &config.logging,
         writer,
+        snapshot.redactor.clone(),
     )));
     let (console_filter, console_handle) = reload::Layer::new(env_filter(
         "telemetry.logging.level",
@@ -138,9 +140,7 @@ pub(crate) fn build_subscriber(
     )?);
     let (logs_filter, logs_handle) = reload::Layer::new(EnvFilter::new("off"));
     let logger = Arc::new(ArcSwapOption::empty());
-    let log_redactor = Arc::new(ArcSwap::from_pointee(Redactor::new(
-        &config.logging.redact_keys,
-    )));
+    let log_redactor = Arc::new(ArcSwap::new(snapshot.redactor));
 
     let subscriber = Registry::default()
         .with(
@@ -205,14 +205,16 @@ fn apply_logging(
         w @ ConsoleWriter::Custom(_) => Some(w.clone()),
         _ => None,
     });
+    let snapshot = config.snapshot();
     p.console.store(Arc::new(ConsoleSettings::from_config(
         &config.logging,
         writer,
+        snapshot.redactor.clone(),
     )));
     (p.console_filter)(console_filter).map_err(reload_err)?;
-    crate::fields::set_max_value_len(config.spans.max_attribute_length);
-    crate::dynamic::set_max_callsites(config.spans.max_dynamic_callsites);
-    crate::redaction::set_current(Redactor::new(&config.logging.redact_keys));
+    // The one redactor of this configuration: export, log export and metrics take it from
+    // here (`redaction::current`) when export starts.
+    snapshot.install();
     Ok(())
 }
 

@@ -109,8 +109,8 @@ fn current_cell() -> &'static ArcSwap<Redactor> {
 
 /// Makes `redactor` the one used where values are converted (JSON strings of foreign lists and
 /// deep maps); set with the configuration.
-pub(crate) fn set_current(redactor: Redactor) {
-    current_cell().store(Arc::new(redactor));
+pub(crate) fn set_current(redactor: Arc<Redactor>) {
+    current_cell().store(redactor);
 }
 
 /// The redactor of the current configuration.

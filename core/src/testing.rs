@@ -13,7 +13,6 @@ use tracing::Dispatch;
 use crate::config::TelemetryConfig;
 use crate::console::ConsoleWriter;
 use crate::export::{self, ExportProcessor, SwapTracer};
-use crate::redaction::Redactor;
 
 #[derive(Debug, Clone, Default)]
 struct Collect(Arc<Mutex<Vec<SpanData>>>);
@@ -71,7 +70,7 @@ pub fn batch_pipeline<E: SpanExporter + 'static>(
         config,
         export::resource(config),
         exporter,
-        Arc::new(Redactor::new(&config.logging.redact_keys)),
+        config.snapshot().redactor,
     );
     pipeline(config, provider, writer)
 }
@@ -85,7 +84,7 @@ fn with_exporter<E: SpanExporter + 'static>(
         .with_sampler(export::sampler(config))
         .with_span_processor(ExportProcessor::new(
             SimpleSpanProcessor::new(exporter),
-            Arc::new(Redactor::new(&config.logging.redact_keys)),
+            config.snapshot().redactor,
         ))
         .build();
     pipeline(config, provider, writer)
@@ -100,6 +99,8 @@ fn pipeline(
     #[allow(clippy::expect_used)]
     let (subscriber, _pipeline) = crate::pipeline::build_subscriber(config, Some(writer), tracer)
         .expect("test configuration is valid");
+    // Only the value length: a capture leaves the process's redactor and interner bound alone
+    // (captures with other settings run side by side in the tests).
     crate::fields::set_max_value_len(config.spans.max_attribute_length);
     (Dispatch::new(subscriber), provider)
 }
@@ -147,7 +148,7 @@ impl BenchPipeline {
         crate::metrics::install(
             Some(crate::metrics::meter_from(&meter)),
             config.metrics.allow_correlation_labels,
-            Arc::new(Redactor::new(&config.logging.redact_keys)),
+            config.snapshot().redactor,
         );
         Ok(Self {
             dispatch,

@@ -459,9 +459,40 @@ impl TelemetryConfig {
         (setting.apply)(self, raw).map_err(|allowed| invalid(setting, raw, origin, allowed))
     }
 
+    /// What a pipeline derives from this configuration once (see [`Snapshot`]).
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            redactor: std::sync::Arc::new(crate::redaction::Redactor::new(
+                &self.logging.redact_keys,
+            )),
+            max_value_len: self.spans.max_attribute_length,
+            max_callsites: self.spans.max_dynamic_callsites,
+        }
+    }
+
     /// Whether spans leave the process (to the endpoint, else to the OTLP-JSON file).
     pub fn exports(&self) -> bool {
         self.enabled && (self.otlp.endpoint.is_some() || self.otlp.file.is_some())
+    }
+}
+
+/// What a pipeline derives from a configuration, built once ([`TelemetryConfig::snapshot`]):
+/// the one redactor that the console, log export, span export and metric labels share, and the
+/// limits applied to foreign values. [`Snapshot::install`] makes it the process's current one.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) redactor: std::sync::Arc<crate::redaction::Redactor>,
+    pub(crate) max_value_len: usize,
+    pub(crate) max_callsites: usize,
+}
+
+impl Snapshot {
+    /// Makes this snapshot the one that code without a pipeline at hand reads: the value
+    /// length limit (`fields`), the interner bound (`dynamic`), the redactor (`redaction`).
+    pub(crate) fn install(&self) {
+        crate::fields::set_max_value_len(self.max_value_len);
+        crate::dynamic::set_max_callsites(self.max_callsites);
+        crate::redaction::set_current(self.redactor.clone());
     }
 }
 
