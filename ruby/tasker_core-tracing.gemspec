@@ -25,6 +25,6 @@ Gem::Specification.new do |s|
   else
     s.extensions = ["ext/tasker_core_tracing/extconf.rb"]
     s.files += Dir["ext/tasker_core_tracing/extconf.rb", "ext/tasker_core_tracing/Cargo.{toml,lock}",
-                   "ext/tasker_core_tracing/{core,bindings}/**/*.{rs,toml}"]
+                   "ext/tasker_core_tracing/{telemetry-core,bindings}/**/*.{rs,toml}"]
   end
 end

@@ -72,6 +72,12 @@ pub enum ConfigError {
         /// The call as the user spells it (`tasker_telemetry::init()`, `tracing.init()`).
         call: &'static str,
     },
+    /// `init` was called after `shutdown`.
+    #[error("telemetry was shut down in this process; {call} cannot start it again (shut down only when the process ends)")]
+    ShutDown {
+        /// The call as the user spells it.
+        call: &'static str,
+    },
     /// Another library installed a global `tracing` subscriber first.
     #[error("another global tracing subscriber is already installed in this process; remove it (tasker-telemetry installs its own) or do not call init()")]
     SubscriberConflict,

@@ -248,15 +248,6 @@ impl Exporters {
         self.tracer_provider.tracer(SCOPE)
     }
 
-    /// Exports what every provider holds now; the errors, one per signal that failed.
-    pub(crate) fn force_flush(&self) -> Vec<String> {
-        force_flush(
-            &self.tracer_provider,
-            self.meter_provider.as_ref(),
-            self.logger_provider.as_ref(),
-        )
-    }
-
     /// Flushes and stops every provider (each waits at most `timeout`) and the gRPC runtime;
     /// the errors, one per signal that failed.
     pub(crate) fn shutdown(self, timeout: std::time::Duration) -> Vec<String> {

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt;
@@ -38,6 +38,7 @@ use crate::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
 use crate::error::{ConfigError, TelemetryError};
 use crate::fields::{Exception, FieldValue, Fields};
 use crate::handler;
+use crate::lifecycle::LifecycleEvent;
 use crate::metrics::{self, InstrumentKind};
 use crate::pipeline;
 use crate::propagation::{self, RemoteContext};
@@ -102,13 +103,22 @@ pub struct Startup {
 
 /// Whether the environment asks for export at load (see [`AUTO_INIT_VARIABLES`]).
 pub fn auto_init_requested(env: &dyn EnvSource) -> bool {
-    let switched_off = env.var(AUTO_INIT_SWITCH).is_some_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "0" | "false" | "no" | "off"
-        )
-    });
-    !switched_off && AUTO_INIT_VARIABLES.iter().any(|v| env.var(v).is_some())
+    auto_init_switch(env).unwrap_or(true)
+        && AUTO_INIT_VARIABLES.iter().any(|v| env.var(v).is_some())
+}
+
+/// [`AUTO_INIT_SWITCH`] as a boolean (unset: on); an error naming the value when it is neither.
+fn auto_init_switch(env: &dyn EnvSource) -> Result<bool, String> {
+    match env.var(AUTO_INIT_SWITCH) {
+        None => Ok(true),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(format!(
+                "invalid value {v:?} for {AUTO_INIT_SWITCH}: expected 0 or 1 (or true/false); export starts as if it were unset"
+            )),
+        },
+    }
 }
 
 /// What a binding does when it is loaded (`require`, `import`), the same in every language:
@@ -141,16 +151,20 @@ pub fn startup_from(env: &dyn EnvSource) -> Startup {
             problem: Some(report(&e, auto)),
         };
     }
+    let switch_problem = auto_init_switch(env).err().map(|line| {
+        tracing::error!(target: TARGET, "{line}");
+        line
+    });
     if !auto {
         return Startup {
             exporting: false,
-            problem: None,
+            problem: switch_problem,
         };
     }
     match pipeline::start_automatically(config) {
         Ok(()) => Startup {
             exporting: pipeline::is_exporting(),
-            problem: None,
+            problem: switch_problem,
         },
         Err(e) => Startup {
             exporting: false,
@@ -230,6 +244,9 @@ pub struct ForeignSpan {
     parent: Option<ForeignParent>,
     /// Set by [`detach`](Self::detach): the binding could not take it out of a context.
     detached: AtomicBool,
+    /// The correlation a handler span made current, and the one current before it: once the
+    /// span is detached, a context still holding the first gets the second.
+    brought: Option<(Arc<Correlation>, Option<Arc<Correlation>>)>,
     /// Its ids, kept after the end.
     ids: opentelemetry::trace::SpanContext,
 }
@@ -264,8 +281,10 @@ pub enum Resolved<'a> {
     Current,
 }
 
+/// The id of the Rust span current on this thread. (The registry's ids carry their slot's
+/// generation, so a closed span's id does not come back for a new span.)
 fn current_rust_span() -> Option<tracing::Id> {
-    tracing::Span::current().id()
+    tracing::dispatcher::get_default(|d| d.current_span().id().cloned())
 }
 
 /// The parent rule, the same for every language. The language's parent is used, unless a Rust
@@ -289,6 +308,44 @@ pub fn resolve(parent: Option<&ForeignParent>) -> Resolved<'_> {
             _ => Resolved::Span(s),
         },
     }
+}
+
+/// A correlation withdrawn with its span, and the one current before it.
+type Withdrawn = (Weak<Correlation>, Option<Arc<Correlation>>);
+
+/// Correlations withdrawn with a detached handler span that brought them, and the one current
+/// before each. Rare: only spans the binding could not take out of a context land here.
+static WITHDRAWN: Mutex<Vec<Withdrawn>> = Mutex::new(Vec::new());
+static ANY_WITHDRAWN: AtomicBool = AtomicBool::new(false);
+
+fn withdraw(brought: &Arc<Correlation>, before: Option<Arc<Correlation>>) {
+    let mut table = WITHDRAWN.lock().unwrap_or_else(|e| e.into_inner());
+    table.retain(|(w, _)| w.strong_count() > 0);
+    table.push((Arc::downgrade(brought), before));
+    ANY_WITHDRAWN.store(true, Ordering::Release);
+}
+
+/// The language's correlation, unless a detached handler span brought it (a context left
+/// holding it, such as a generator's finished on another thread): then the correlation that
+/// was current before that span.
+fn correlation_in_effect(correlation: Option<&Arc<Correlation>>) -> Option<Arc<Correlation>> {
+    let mut correlation = correlation.cloned();
+    if !ANY_WITHDRAWN.load(Ordering::Acquire) {
+        return correlation;
+    }
+    let table = WITHDRAWN.lock().unwrap_or_else(|e| e.into_inner());
+    // Each step goes to an older correlation; the bound only guards against a cycle.
+    for _ in 0..table.len() {
+        let Some(c) = &correlation else { break };
+        match table
+            .iter()
+            .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(c)))
+        {
+            Some((_, before)) => correlation = before.clone(),
+            None => break,
+        }
+    }
+    correlation
 }
 
 /// Calls `f` with the core's [`Parent`] for `parent` (see [`resolve`]).
@@ -316,13 +373,14 @@ pub fn parent_context(
     parent: Option<&ForeignParent>,
     correlation: Option<&Arc<Correlation>>,
 ) -> Context {
+    let correlation = correlation_in_effect(correlation);
     let cx = match resolve(parent) {
         Resolved::Span(s) => s.context(),
         Resolved::Remote(r) => r.context().clone(),
         Resolved::Current => thread_context(),
     };
     match correlation {
-        Some(c) => (**c).clone().into_context(&cx),
+        Some(c) => (*c).clone().into_context(&cx),
         None => cx,
     }
 }
@@ -339,12 +397,14 @@ impl ForeignSpan {
             caller,
             parent: parent.cloned(),
             detached: AtomicBool::new(false),
+            brought: None,
         }
     }
 
     /// Starts a span under the language's parent (see [`resolve`]).
     pub fn start(args: Start<'_>) -> ForeignSpan {
         let caller = current_rust_span();
+        let correlation = correlation_in_effect(args.correlation);
         let span = with_parent(args.parent, |parent| {
             DynSpan::start(SpanStart {
                 name: args.name,
@@ -352,7 +412,7 @@ impl ForeignSpan {
                 target: args.target,
                 fields: args.fields,
                 parent,
-                correlation: args.correlation,
+                correlation: correlation.as_ref(),
             })
         });
         Self::wrap(span, args.parent, caller)
@@ -368,13 +428,13 @@ impl ForeignSpan {
         correlation: Option<&Arc<Correlation>>,
     ) -> Result<(ForeignSpan, Arc<Correlation>), TelemetryError> {
         let caller = current_rust_span();
+        let inherited = correlation_in_effect(correlation);
         let started = with_parent(parent, |p| {
-            handler::start_handler_span(handler_name, context, p, correlation)
+            handler::start_handler_span(handler_name, context, p, inherited.as_ref())
         })?;
-        Ok((
-            Self::wrap(started.span, parent, caller),
-            started.correlation,
-        ))
+        let mut span = Self::wrap(started.span, parent, caller);
+        span.brought = Some((started.correlation.clone(), inherited));
+        Ok((span, started.correlation))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -469,6 +529,9 @@ impl ForeignSpan {
     /// attach to its own parent instead.
     pub fn detach(&self) {
         self.detached.store(true, Ordering::Relaxed);
+        if let Some((brought, before)) = &self.brought {
+            withdraw(brought, before.clone());
+        }
     }
 }
 
@@ -520,6 +583,7 @@ pub fn event(args: Event<'_>) {
         }
         None => args.fields,
     };
+    let correlation = correlation_in_effect(args.correlation);
     let emit = || {
         with_parent(args.parent, |parent| {
             dynamic::event(EventArgs {
@@ -528,7 +592,7 @@ pub fn event(args: Event<'_>) {
                 message: args.message,
                 fields,
                 parent,
-                correlation: args.correlation,
+                correlation: correlation.as_ref(),
             })
         })
     };
@@ -583,6 +647,28 @@ pub fn record_metric(
 ) -> Result<(), TelemetryError> {
     let kind = InstrumentKind::from_name(kind)?;
     metrics::record(kind, name, value, &metrics::labels(labels))
+}
+
+/// Emits the lifecycle event `name` (`step.completed`, ...) along the core's route under the
+/// language's parent: span event, log line, counter and, with `duration_ms`, the histogram.
+pub fn lifecycle(
+    name: &str,
+    duration_ms: Option<f64>,
+    labels: &Fields,
+    fields: &Fields,
+    parent: Option<&ForeignParent>,
+    correlation: Option<&Arc<Correlation>>,
+) -> Result<(), TelemetryError> {
+    let event = LifecycleEvent::parse(name)?;
+    let duration = duration_ms
+        .map(LifecycleEvent::duration_from_ms)
+        .transpose()?;
+    let labels = metrics::labels(labels);
+    let correlation = correlation_in_effect(correlation);
+    with_parent(parent, |p| {
+        event.emit_with(p, correlation.as_ref(), duration, &labels, fields)
+    });
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------

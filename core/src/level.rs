@@ -108,6 +108,22 @@ fn directive_level(word: &str) -> Option<&'static str> {
 /// assert!(normalize_filter("verbose").unwrap_err().contains("verbose"));
 /// ```
 pub fn normalize_filter(filter: &str) -> Result<String, String> {
+    normalize(filter, false)
+}
+
+/// [`normalize_filter`] for `RUST_LOG`, which other tools set too: its own syntax stays valid (a
+/// bare word that is not a level is a target, as `RUST_LOG` means it), level names are spelled
+/// as [`LEVEL_NAMES`] allows.
+///
+/// ```
+/// use tasker_telemetry::level::normalize_rust_log;
+/// assert_eq!(normalize_rust_log("my_crate,tokio::net=WARNING").unwrap(), "my_crate,tokio::net=warn");
+/// ```
+pub fn normalize_rust_log(filter: &str) -> Result<String, String> {
+    normalize(filter, true)
+}
+
+fn normalize(filter: &str, bare_targets: bool) -> Result<String, String> {
     let mut out = Vec::new();
     for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let (target, word) = match directive.rfind('=') {
@@ -122,6 +138,10 @@ pub fn normalize_filter(filter: &str) -> Result<String, String> {
             _ => (None, directive),
         };
         let Some(level) = directive_level(word) else {
+            if bare_targets && target.is_none() {
+                out.push(directive.to_owned());
+                continue;
+            }
             return Err(match target {
                 Some(t) => format!(
                     "a level after `{}=`, one of {LEVEL_NAMES_TEXT}, off (`{word}` is not one)",
@@ -168,6 +188,13 @@ mod tests {
         }
         assert!(normalize_filter("x=loud").unwrap_err().contains("loud"));
         assert!(normalize_filter("").is_err());
+    }
+
+    #[test]
+    fn rust_log_keeps_its_bare_targets() {
+        assert_eq!(normalize_rust_log("my_crate").unwrap(), "my_crate");
+        assert_eq!(normalize_rust_log("Critical,a::b").unwrap(), "error,a::b");
+        assert!(normalize_rust_log("x=loud").is_err());
     }
 
     #[test]

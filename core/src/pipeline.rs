@@ -288,40 +288,55 @@ pub(crate) fn start_automatically(config: TelemetryConfig) -> Result<(), ConfigE
 }
 
 /// A binding's explicit `init`: starts telemetry, or, after [`start_automatically`], restarts
-/// export with `config` (what was recorded before is flushed to the old exporters first, so
-/// nothing is lost). A second explicit start is [`ConfigError::AlreadyInitialized`] naming
-/// `call`. The binding keeps no guard: its exit hook flushes, and `shutdown` stops export.
+/// export with `config`; the replaced exporters deliver what they hold (within the old
+/// configuration's shutdown timeout) on a thread of their own, so nothing recorded before is
+/// lost and the caller does not wait on the network. When `config` cannot start (an exporter
+/// that cannot be built), what ran before goes on and the call may be retried. A second
+/// explicit start is [`ConfigError::AlreadyInitialized`], a start after `shutdown`
+/// [`ConfigError::ShutDown`], both naming `call`. The binding keeps no guard: its exit hook
+/// flushes, and `shutdown` stops export.
 pub(crate) fn start_explicitly(
     call: &'static str,
     config: TelemetryConfig,
 ) -> Result<(), ConfigError> {
     let p = pipeline(&config, None)?;
     let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
-    if state.initialized && !state.automatic || state.shut_down {
+    if state.shut_down {
+        return Err(ConfigError::ShutDown { call });
+    }
+    if state.initialized && !state.automatic {
         return Err(ConfigError::AlreadyInitialized { call });
     }
+    let previous = state.config.clone();
     let old = state.exporters.take();
-    if let Some(old) = &old {
-        // Everything ended so far goes out through the exporters it was queued in (a failure
-        // is counted and reported by the exporters' accounting, as for any export).
-        let _ = old.force_flush();
+    let started =
+        apply_logging(p, &config, None).and_then(|()| start_export(p, &mut state, config));
+    if let Err(e) = started {
+        if let Some(previous) = previous {
+            let _ = apply_logging(p, &previous, None);
+            if let Some(old) = old {
+                install_exporters(p, &mut state, old, &previous, crate::redaction::current());
+            }
+            state.config = Some(previous);
+        }
+        return Err(e);
     }
-    apply_logging(p, &config, None)?;
-    let restarted = start_export(p, &mut state, config);
     state.initialized = true;
     state.automatic = false;
     drop(state);
     if let Some(old) = old {
-        retire(old);
+        let timeout = previous.map_or(DEFAULT_SHUTDOWN_TIMEOUT, |c| c.otlp.shutdown_timeout);
+        retire(old, timeout);
     }
-    restarted
+    Ok(())
 }
 
-/// Shuts down exporters that were replaced, off the caller's thread (they were flushed).
-fn retire(old: Exporters) {
+/// Shuts down exporters that were replaced (delivering what they hold, at most `timeout`), off
+/// the caller's thread.
+fn retire(old: Exporters, timeout: Duration) {
     let _ = std::thread::Builder::new()
         .name("tasker-telemetry-retire".to_owned())
-        .spawn(move || old.shutdown(DEFAULT_SHUTDOWN_TIMEOUT));
+        .spawn(move || old.shutdown(timeout));
 }
 
 fn start_export(

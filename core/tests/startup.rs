@@ -58,8 +58,23 @@ fn start_up_policy() {
     let good = startup_from(&env(&[("TASKER_OTLP_FILE", &file)]));
     assert_eq!(good.problem, None);
     assert!(good.exporting && is_exporting());
+    tracing::info_span!("before_init").in_scope(|| {});
 
-    // An explicit init after the automatic start applies its overrides instead of failing.
+    // An explicit init that cannot start (its file cannot be opened) leaves the running export
+    // as it was, and may be retried.
+    let broken = [(
+        "otlp_file".to_owned(),
+        FieldValue::from("/nonexistent-dir/spans.jsonl"),
+    )];
+    let err = foreign::init("tracing.init()", None, &broken).expect_err("cannot open the file");
+    assert!(
+        err.to_string().contains("/nonexistent-dir/spans.jsonl"),
+        "{err}"
+    );
+    assert!(is_exporting(), "the automatic export goes on");
+
+    // An explicit init after the automatic start applies its overrides instead of failing, and
+    // what was recorded before reaches its exporter.
     let overrides = [
         ("service_name".to_owned(), FieldValue::from("explicit")),
         ("otlp_file".to_owned(), FieldValue::from(file.as_str())),
@@ -72,7 +87,18 @@ fn start_up_policy() {
     assert!(is_exporting());
     tracing::info_span!("after_restart").in_scope(|| {});
     tasker_telemetry::flush(std::time::Duration::from_secs(5)).expect("delivered");
-    let written = std::fs::read_to_string(&file).expect("the file exporter wrote");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let written = loop {
+        let written = std::fs::read_to_string(&file).unwrap_or_default();
+        if written.contains("before_init") || std::time::Instant::now() > deadline {
+            break written;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        written.contains("before_init"),
+        "recorded before init is delivered"
+    );
     assert!(written.contains("after_restart") && written.contains("explicit"));
 
     // A second explicit init names the call in the language's words.
@@ -84,5 +110,13 @@ fn start_up_policy() {
     assert!(again
         .to_string()
         .contains("tracing.init() was already called"));
+
+    // After shutdown, init says so (not "already called").
+    tasker_telemetry::shutdown(std::time::Duration::from_secs(5)).expect("shut down");
+    let after = foreign::init("tracing.init()", None, &[]).expect_err("after shutdown");
+    assert!(matches!(
+        after,
+        foreign::ForeignError::Config(ConfigError::ShutDown { .. })
+    ));
     let _ = std::fs::remove_dir_all(&dir);
 }

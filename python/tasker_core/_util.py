@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import sys
 import traceback
 from typing import Any, Dict, Mapping, Tuple
@@ -50,8 +51,10 @@ def mapping(value: Any, what: str) -> Dict[Any, Any]:
 
 
 def seconds(value: Any, what: str) -> float:
-    """A timeout in seconds; TracingError for anything that is not a number (the core rejects
-    negative, infinite and NaN ones)."""
+    """A timeout in seconds; TracingError for anything that is not a real number (a string or a
+    bool included, as in Ruby; the core rejects negative, infinite and NaN ones)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TracingError(f"{what} must be a number of seconds, got {safe_repr(value)}")
     try:
         return float(value)
     except Exception:

@@ -161,3 +161,22 @@ def test_context_of_the_current_task_only(capture):
         return parent
 
     assert capture.run(lambda: asyncio.run(main())) is None
+
+
+def test_a_handler_span_finished_on_another_thread_leaves_no_correlation_behind(capture):
+    cid = "0190e7c4-5d2a-7cc0-a7a3-4f1d0c9a0c77"
+
+    def gen():
+        with tracing.handler_span("StreamingHandler", {"correlation_id": cid}):
+            yield 1
+            yield 2
+
+    def work():
+        g = gen()
+        next(g)
+        done = threading.Event()
+        threading.Thread(target=lambda: (capture.run(lambda: list(g)), done.set())).start()
+        done.wait(5)
+        return tracing.current_correlation_id()
+
+    assert capture.run(work) != cid

@@ -140,10 +140,13 @@ def test_python_spellings_of_levels_keep_error_lines(value):
         """
         from tasker_core import tracing
         tracing.error("still printed")
+        tracing.info("filtered out")
         """,
         env={"TASKER_LOG_LEVEL": value},
     )
     assert "still printed" in proc.stderr
+    assert "filtered out" not in proc.stderr, "the level applies"
+    assert "ERROR tasker_telemetry" not in proc.stderr, "the value is accepted, not replaced by defaults"
 
 
 def test_level_names_are_the_cores_table():

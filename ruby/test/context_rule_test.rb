@@ -41,6 +41,10 @@ class ContextRuleTest < Minitest::Test
     T.span(unique("outer")) do
       assert_nil T::Native.current(nil, nil)[1], "the Rust side of the thread sees no Ruby span"
     end
+    assert_nil T::Native.current(nil, nil)[1]
+    T.run_step(step_name: unique("left_nothing")) { nil }
+    assert_nil T::Native.current(nil, nil)[1], "nor after run_step"
+    assert_nil T.current_span_id
   end
 
   def test_a_new_fiber_starts_empty_and_with_context_hands_over

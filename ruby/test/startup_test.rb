@@ -69,7 +69,9 @@ class StartupTest < Minitest::Test
   end
 
   def test_configuration_errors_are_config_errors_and_others_are_not
-    assert_raises(T::ConfigError) { T.init(otlp_protocol: "carrier-pigeon") }
+    err = assert_raises(T::ConfigError) { T.init(otlp_protocol: "carrier-pigeon") }
+    assert_includes err.message, "telemetry.otlp.protocol"
+    assert_includes err.message, "carrier-pigeon"
     err = assert_raises(T::Error) { T.flush(timeout: -1) }
     refute_kind_of T::ConfigError, err
   end
@@ -96,9 +98,12 @@ class StartupTest < Minitest::Test
 
   def test_python_and_ruby_spellings_of_levels_keep_error_lines
     %w[WARNING critical FATAL Error].each do |value|
-      _out, err, status = run_plain('TaskerCore::Tracing.error("still printed")', "TASKER_LOG_LEVEL" => value)
+      _out, err, status = run_plain('TaskerCore::Tracing.error("still printed"); TaskerCore::Tracing.info("filtered out")',
+                                    "TASKER_LOG_LEVEL" => value)
       assert status.success?, err
       assert_includes err, "still printed", value
+      refute_includes err, "filtered out", "the level applies"
+      refute_includes err, "ERROR tasker_telemetry", "the value is accepted, not replaced by defaults"
     end
   end
 

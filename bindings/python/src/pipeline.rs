@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tasker_telemetry::foreign;
-use tasker_telemetry::lifecycle::LifecycleEvent;
 
 use crate::context::{correlation_of, parent_of, ParentArg, PyCorrelation};
 use crate::convert::{self, Text};
@@ -137,15 +136,14 @@ pub fn lifecycle(
         correlation_of(correlation.as_ref()),
     );
     guard("lifecycle", || {
-        let event = LifecycleEvent::parse(&name).map_err(foreign_error)?;
-        let duration = duration_ms
-            .map(LifecycleEvent::duration_from_ms)
-            .transpose()
-            .map_err(foreign_error)?;
-        let labels = tasker_telemetry::metrics::labels(&labels);
-        foreign::with_parent(parent.as_ref(), |p| {
-            event.emit_with(p, correlation.as_ref(), duration, &labels, &fields)
-        });
-        Ok(())
+        foreign::lifecycle(
+            &name,
+            duration_ms,
+            &labels,
+            &fields,
+            parent.as_ref(),
+            correlation.as_ref(),
+        )
+        .map_err(foreign_error)
     })
 }

@@ -105,11 +105,13 @@ pub fn new_correlation(
 }
 
 /// Reads a remote context from headers (names case-insensitive; invalid headers ignored).
-pub fn extract(headers: Option<RHash>) -> RbRemote {
+pub fn extract(ruby: &Ruby, headers: Option<RHash>) -> Result<RbRemote, Error> {
     let pairs = convert::text_pairs(headers);
-    RbRemote(Arc::new(propagation::extract(
-        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    )))
+    guard(ruby, "extract", || {
+        Ok(RbRemote(Arc::new(propagation::extract(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))))
+    })
 }
 
 /// W3C headers for the Ruby side's parent and correlation.

@@ -4,7 +4,6 @@
 
 use magnus::{Error, RArray, RHash, Ruby, Value};
 use tasker_telemetry::foreign;
-use tasker_telemetry::lifecycle::LifecycleEvent;
 
 use crate::context::{correlation_of, parent_of};
 use crate::convert::{self, opt_text, text};
@@ -67,7 +66,9 @@ pub fn before_fork() {
 }
 
 pub fn after_fork_in_child(ruby: &Ruby) -> Result<(), Error> {
-    tasker_telemetry::after_fork_in_child().map_err(|e| foreign_error(ruby, e))
+    guard(ruby, "after_fork_in_child", || {
+        tasker_telemetry::after_fork_in_child().map_err(|e| foreign_error(ruby, e))
+    })
 }
 
 /// The core's level names and indices (`tasker_telemetry::level::LEVEL_NAMES`), as a Hash of
@@ -110,15 +111,14 @@ pub fn lifecycle(
     let (name, labels, fields) = (text(name), convert::fields(labels), convert::fields(fields));
     let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
     guard(ruby, "lifecycle", || {
-        let event = LifecycleEvent::parse(&name).map_err(|e| foreign_error(ruby, e))?;
-        let duration = duration_ms
-            .map(LifecycleEvent::duration_from_ms)
-            .transpose()
-            .map_err(|e| foreign_error(ruby, e))?;
-        let labels = tasker_telemetry::metrics::labels(&labels);
-        foreign::with_parent(parent.as_ref(), |p| {
-            event.emit_with(p, correlation.as_ref(), duration, &labels, &fields)
-        });
-        Ok(())
+        foreign::lifecycle(
+            &name,
+            duration_ms,
+            &labels,
+            &fields,
+            parent.as_ref(),
+            correlation.as_ref(),
+        )
+        .map_err(|e| foreign_error(ruby, e))
     })
 }

@@ -38,30 +38,58 @@ impl RbSpan {
         self.0.is_finished()
     }
 
-    pub fn set(&self, key: Value, value: Value) {
-        self.0.set(&convert::field(key, value));
+    pub fn set(ruby: &Ruby, rb_self: &Self, key: Value, value: Value) -> Result<(), Error> {
+        let fields = convert::field(key, value);
+        guard(ruby, "Span#set", || {
+            rb_self.0.set(&fields);
+            Ok(())
+        })
     }
 
-    pub fn add_event(&self, name: Value, fields: Option<RHash>) {
+    pub fn add_event(
+        ruby: &Ruby,
+        rb_self: &Self,
+        name: Value,
+        fields: Option<RHash>,
+    ) -> Result<(), Error> {
         let (name, fields) = (text(name), convert::fields(fields));
-        self.0.add_event(&name, &fields);
+        guard(ruby, "Span#add_event", || {
+            rb_self.0.add_event(&name, &fields);
+            Ok(())
+        })
     }
 
-    pub fn record_exception(&self, kind: Value, message: Value, backtrace: Value) {
+    pub fn record_exception(
+        ruby: &Ruby,
+        rb_self: &Self,
+        kind: Value,
+        message: Value,
+        backtrace: Value,
+    ) -> Result<(), Error> {
         let (kind, message, backtrace) = (text(kind), text(message), opt_text(backtrace));
-        self.0.record_exception(Exception {
-            kind: &kind,
-            message: &message,
-            stacktrace: backtrace.as_deref(),
-        });
+        guard(ruby, "Span#record_exception", || {
+            rb_self.0.record_exception(Exception {
+                kind: &kind,
+                message: &message,
+                stacktrace: backtrace.as_deref(),
+            });
+            Ok(())
+        })
     }
 
-    pub fn set_error(&self, message: Value) {
-        self.0.set_error(&text(message));
+    pub fn set_error(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
+        let message = text(message);
+        guard(ruby, "Span#set_error", || {
+            rb_self.0.set_error(&message);
+            Ok(())
+        })
     }
 
-    pub fn finish(&self) {
-        self.0.end();
+    pub fn finish(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        guard(ruby, "Span#finish", || {
+            rb_self.0.end();
+            Ok(())
+        })
     }
 }
 

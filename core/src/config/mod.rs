@@ -365,6 +365,15 @@ impl TelemetryConfig {
         for setting in SETTINGS {
             for name in setting.env {
                 if let Some(value) = env.var(name) {
+                    if *name == "RUST_LOG" {
+                        // Set for other tools too: its own syntax stays valid here.
+                        let normal =
+                            parse::rust_log_filter(Raw::Str(&value)).map_err(|allowed| {
+                                invalid(setting, Raw::Str(&value), Origin::Env(name), allowed)
+                            })?;
+                        self.logging.level = normal;
+                        break;
+                    }
                     let value = if *name == "OTEL_SDK_DISABLED" {
                         // The variable says "disabled"; the key says "enabled".
                         match boolean(Raw::Str(&value)) {

@@ -80,6 +80,18 @@ pub(crate) fn float(v: Raw<'_>) -> Result<f64, String> {
 }
 
 pub(crate) fn filter(v: Raw<'_>) -> Result<String, String> {
+    filter_with(v, crate::level::normalize_filter)
+}
+
+/// [`filter`] for `RUST_LOG`'s own syntax (bare targets allowed).
+pub(crate) fn rust_log_filter(v: Raw<'_>) -> Result<String, String> {
+    filter_with(v, crate::level::normalize_rust_log)
+}
+
+fn filter_with(
+    v: Raw<'_>,
+    normalize: fn(&str) -> Result<String, String>,
+) -> Result<String, String> {
     let s = match v {
         Raw::Toml(toml::Value::String(s)) => s.trim().to_owned(),
         Raw::Str(s) => s.trim().to_owned(),
@@ -87,7 +99,7 @@ pub(crate) fn filter(v: Raw<'_>) -> Result<String, String> {
             return Err("a filter string such as `info` or `warn,my_crate=debug`".to_owned())
         }
     };
-    let s = crate::level::normalize_filter(&s)?;
+    let s = normalize(&s)?;
     tracing_subscriber::EnvFilter::builder()
         .parse(&s)
         .map_err(|e| format!("a filter such as `info` or `warn,my_crate=debug` ({e})"))?;

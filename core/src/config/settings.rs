@@ -167,7 +167,7 @@ pub const SETTINGS: &[Setting] = &[
         };
         Ok(())
     }),
-    setting!("telemetry.logging.level", ["TASKER_LOG_LEVEL", "RUST_LOG"], "info", "console filter: a level (`trace`, `debug`, `info`, `warn`/`warning`, `error`, `critical`/`fatal`, any case) or comma-separated `target=level` directives (e.g. `info,my_crate=debug`); a word that is neither is an error; does not affect export", |c, v| {
+    setting!("telemetry.logging.level", ["TASKER_LOG_LEVEL", "RUST_LOG"], "info", "console filter: a level (`trace`, `debug`, `info`, `warn`/`warning`, `error`, `critical`/`fatal`, any case) or comma-separated `target=level` directives (e.g. `info,my_crate=debug`); a word that is neither is an error (`RUST_LOG`, set for other tools too, keeps its own syntax); does not affect export", |c, v| {
         c.logging.level = filter(v)?;
         Ok(())
     }),

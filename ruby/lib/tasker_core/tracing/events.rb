@@ -26,8 +26,11 @@ module TaskerCore
       def level_index(level)
         case level
         when Symbol then LEVELS.fetch(level) { LEVELS.fetch(level.downcase) { raise Error, unknown_level(level) } }
-        when String then LEVELS.fetch(level.downcase.to_sym) { raise Error, unknown_level(level) }
-        when Integer then SEVERITY_LEVELS.fetch(level) { raise Error, unknown_level(level) }
+        when String then LEVELS.fetch(level.strip.downcase.to_sym) { raise Error, unknown_level(level) }
+        when Integer
+          raise Error, unknown_level(level) if level.negative?
+
+          SEVERITY_LEVELS.fetch(level) { raise Error, unknown_level(level) }
         else raise Error, unknown_level(level)
         end
       rescue RangeError, ArgumentError, EncodingError # a bignum, a string that is not text
@@ -42,7 +45,7 @@ module TaskerCore
         return false if index < @max_level
 
         emit(index, "ruby", message, fields, kw, &block)
-      rescue Exception => e # rubocop:disable Lint/RescueException -- logging must never raise
+      rescue StandardError => e # logging never raises; Interrupt, SystemExit and throw go on
         report_failure(e)
         false
       end
@@ -55,7 +58,7 @@ module TaskerCore
             return false if #{index} < @max_level                #   return false if 2 < @max_level
                                                                   #
             emit(#{index}, "ruby", message, fields, kw, &block)  #   emit(2, "ruby", ...)
-          rescue Exception => e # rubocop:disable Lint/RescueException
+          rescue StandardError => e # Interrupt, SystemExit and throw go on
             report_failure(e)
             false
           end
@@ -74,7 +77,7 @@ module TaskerCore
         Native.event(index, target, message, fields, s.parent, s.correlation,
                      exception && exception_parts(exception))
         true
-      rescue Exception => e # rubocop:disable Lint/RescueException
+      rescue StandardError => e # Interrupt, SystemExit and throw go on
         report_failure(e)
         false
       end

@@ -91,7 +91,7 @@ module TaskerCore
         # the fields go as emit's keywords Hash, used as is (no merge, no copy)
         Tracing.emit(index, target_for(progname), text, nil, fields || NO_FIELDS, Exception === message ? message : nil)
         true
-      rescue Exception => e # rubocop:disable Lint/RescueException -- a logger never raises
+      rescue StandardError => e # a logger never raises; Interrupt, SystemExit and throw go on
         report(e)
         true
       end
@@ -122,13 +122,14 @@ module TaskerCore
         RUBY
       end
 
-      # Raw write: recorded as an info event without the trailing newline (no formatter).
+      # Raw write, whatever the level (as ::Logger#<<): recorded as an info event without the
+      # trailing newline (no formatter).
       def <<(message)
-        return self if ::Logger::INFO < level || !Tracing.enabled_index?(LEVEL_INDEX[::Logger::INFO])
+        return self unless Tracing.enabled_index?(LEVEL_INDEX[::Logger::INFO])
 
         Tracing.emit(LEVEL_INDEX[::Logger::INFO], target_for(@progname), safe_string(message).chomp, nil, NO_FIELDS)
         self
-      rescue Exception => e # rubocop:disable Lint/RescueException -- a logger never raises
+      rescue StandardError => e # a logger never raises; Interrupt, SystemExit and throw go on
         report(e)
         self
       end
@@ -221,7 +222,7 @@ module TaskerCore
       def formatted(severity, progname, message, text)
         label = severity > ::Logger::UNKNOWN || severity.negative? ? "ANY" : LABELS[severity]
         safe_string(@formatter.call(label, Time.now, progname, message)).chomp
-      rescue Exception => e # rubocop:disable Lint/RescueException -- a logger never raises
+      rescue StandardError => e # a logger never raises; Interrupt, SystemExit and throw go on
         report(e)
         text
       end
