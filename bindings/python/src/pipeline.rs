@@ -135,15 +135,8 @@ pub fn lifecycle(
         parent_of(parent.as_ref()),
         correlation_of(correlation.as_ref()),
     );
+    let (p, c) = (parent.as_ref(), correlation.as_ref());
     guard("lifecycle", || {
-        foreign::lifecycle(
-            &name,
-            duration_ms,
-            &labels,
-            &fields,
-            parent.as_ref(),
-            correlation.as_ref(),
-        )
-        .map_err(foreign_error)
+        foreign::lifecycle(&name, duration_ms, &labels, &fields, p, c).map_err(foreign_error)
     })
 }

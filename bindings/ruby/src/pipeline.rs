@@ -110,15 +110,9 @@ pub fn lifecycle(
 ) -> Result<(), Error> {
     let (name, labels, fields) = (text(name), convert::fields(labels), convert::fields(fields));
     let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
+    let (p, c) = (parent.as_ref(), correlation.as_ref());
     guard(ruby, "lifecycle", || {
-        foreign::lifecycle(
-            &name,
-            duration_ms,
-            &labels,
-            &fields,
-            parent.as_ref(),
-            correlation.as_ref(),
-        )
-        .map_err(|e| foreign_error(ruby, e))
+        foreign::lifecycle(&name, duration_ms, &labels, &fields, p, c)
+            .map_err(|e| foreign_error(ruby, e))
     })
 }
