@@ -54,20 +54,15 @@ OURS.prepend(ConstructionProbe)
 # arguments (index, target, text, fields, keywords[, exception]).
 if render
   module RenderProbe
-    def add(...)
-      outer = Thread.current[:ruby_logger_compat_logger]
-      Thread.current[:ruby_logger_compat_logger] = self
-      super
-    ensure
-      Thread.current[:ruby_logger_compat_logger] = outer
-    end
-
-    def <<(...)
-      outer = Thread.current[:ruby_logger_compat_logger]
-      Thread.current[:ruby_logger_compat_logger] = self
-      super
-    ensure
-      Thread.current[:ruby_logger_compat_logger] = outer
+    # add and <<: note which Logger is writing while it writes.
+    %i[add <<].each do |name|
+      define_method(name) do |*args, **kw, &block|
+        outer = Thread.current[:ruby_logger_compat_logger]
+        Thread.current[:ruby_logger_compat_logger] = self
+        super(*args, **kw, &block)
+      ensure
+        Thread.current[:ruby_logger_compat_logger] = outer
+      end
     end
   end
   OURS.prepend(RenderProbe)

@@ -40,7 +40,6 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("init", function!(pipeline::init, 2))?;
     native.define_module_function("flush", function!(pipeline::flush, 1))?;
     native.define_module_function("shutdown", function!(pipeline::shutdown, 1))?;
-    native.define_module_function("shutdown_timeout", function!(pipeline::shutdown_timeout, 0))?;
     native.define_module_function("before_fork", function!(pipeline::before_fork, 0))?;
     native.define_module_function(
         "after_fork_in_child",

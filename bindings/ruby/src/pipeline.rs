@@ -56,11 +56,6 @@ pub fn shutdown(ruby: &Ruby, seconds: Option<f64>) -> Result<(), Error> {
     }
 }
 
-/// `telemetry.otlp.shutdown_timeout_ms` in seconds: how long the `at_exit` flush may wait.
-pub fn shutdown_timeout() -> f64 {
-    tasker_telemetry::shutdown_timeout().as_secs_f64()
-}
-
 pub fn before_fork() {
     without_gvl(tasker_telemetry::before_fork);
 }
