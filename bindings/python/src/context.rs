@@ -169,7 +169,7 @@ pub fn inject(
 /// invalid headers are ignored).
 #[pyfunction]
 pub fn extract(headers: &Bound<'_, PyDict>) -> PyResult<PyRemoteContext> {
-    let headers = text_pairs(headers);
+    let headers = text_pairs(headers)?;
     guard("extract", || {
         let inner = propagation::extract(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Ok(PyRemoteContext {

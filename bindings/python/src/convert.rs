@@ -1,4 +1,7 @@
-//! Python values → the core's field values. Never fails: anything unusual becomes a string.
+//! Python values → the core's field values. Anything unusual becomes a string; an `Exception`
+//! raised by `__str__` (or by a broken mapping or iterator) becomes the `<unprintable TYPE>`
+//! marker, and anything else raised meanwhile (`KeyboardInterrupt`, `SystemExit`,
+//! `asyncio.CancelledError`) propagates unchanged.
 //!
 //! str, int (i64; bigger ones as their decimal string), float, bool and None map directly;
 //! dicts (and other mappings) flatten to dotted keys and lists/tuples/sets become JSON lists (both
@@ -7,6 +10,7 @@
 //! Depth and cycle limits and their markers are the core's (`tasker_telemetry::fields`), as in
 //! the Ruby glue.
 
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
@@ -22,16 +26,16 @@ struct Walk {
     path: Vec<usize>,
 }
 
-/// A name, message or key as the core takes it: a `str` (lone surrogates replaced, never an
-/// error), or `str(obj)` of anything else (`<unprintable TYPE>` when that raises). Extraction
-/// never fails, so odd text reaches the core instead of failing the call.
+/// A name, message or key as the core takes it: a `str` (each lone surrogate replaced by one
+/// U+FFFD), or `str(obj)` of anything else (`<unprintable TYPE>` when that raises an
+/// `Exception`). Extraction fails only with what must propagate (`KeyboardInterrupt`…).
 pub struct Text(pub String);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for Text {
     type Error = PyErr;
 
     fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> Result<Self, Self::Error> {
-        Ok(Text(text(&obj)))
+        Ok(Text(text(&obj)?))
     }
 }
 
@@ -44,52 +48,106 @@ impl std::ops::Deref for Text {
 }
 
 /// `(str(key), str(value))` pairs of a mapping (W3C headers, configuration overrides).
-pub fn text_pairs(dict: &Bound<'_, PyDict>) -> Vec<(String, String)> {
-    dict.iter().map(|(k, v)| (text(&k), text(&v))).collect()
+pub fn text_pairs(dict: &Bound<'_, PyDict>) -> PyResult<Vec<(String, String)>> {
+    dict.iter()
+        .map(|(k, v)| Ok((text(&k)?, text(&v)?)))
+        .collect()
 }
 
 /// Converts a `dict[str, Any]` (keyword arguments) to flattened fields.
-pub fn fields(dict: Option<&Bound<'_, PyDict>>) -> Fields {
+pub fn fields(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Fields> {
     let mut out = Fields::new();
     if let Some(dict) = dict {
         let mut walk = Walk { path: Vec::new() };
         for (k, v) in dict.iter() {
-            out.insert(text(&k), walk.value(&v));
+            out.insert(text(&k)?, walk.value(&v)?);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Converts one value under `key` (a dict value flattens to `key.sub` entries).
-pub fn field(key: &str, value: &Bound<'_, PyAny>) -> Fields {
+pub fn field(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Fields> {
     let mut out = Fields::new();
-    out.insert(key, Walk { path: Vec::new() }.value(value));
-    out
+    out.insert(key, Walk { path: Vec::new() }.value(value)?);
+    Ok(out)
 }
 
 /// A dict as `(key, native value)` pairs, not flattened (configuration overrides).
-pub fn values(dict: Option<&Bound<'_, PyDict>>) -> Vec<(String, FieldValue)> {
+pub fn values(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, FieldValue)>> {
     let mut walk = Walk { path: Vec::new() };
-    dict.map(|d| d.iter().map(|(k, v)| (text(&k), walk.value(&v))).collect())
-        .unwrap_or_default()
+    let Some(dict) = dict else {
+        return Ok(Vec::new());
+    };
+    dict.iter()
+        .map(|(k, v)| Ok((text(&k)?, walk.value(&v)?)))
+        .collect()
 }
 
-/// `str(obj)`, or `<unprintable TYPE>` when that raises.
-pub fn text(obj: &Bound<'_, PyAny>) -> String {
+/// `str(obj)`, or `<unprintable TYPE>` when that raises an `Exception`.
+pub fn text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return s.to_string_lossy().into_owned();
+        return Ok(string(s));
     }
     match obj.str() {
-        Ok(s) => s.to_string_lossy().into_owned(),
-        Err(_) => {
-            let name = obj
-                .get_type()
-                .qualname()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "object".to_owned());
-            unprintable(&name)
+        Ok(s) => Ok(string(&s)),
+        Err(e) => rescued(e).map(|()| marker(obj)),
+    }
+}
+
+/// `<unprintable TYPE>` for `obj`.
+fn marker(obj: &Bound<'_, PyAny>) -> String {
+    let name = obj
+        .get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".to_owned());
+    unprintable(&name)
+}
+
+/// `Ok` when `error` is an `Exception`, which a conversion turns into a marker; a
+/// `BaseException` that is not one (`KeyboardInterrupt`, `SystemExit`, `GeneratorExit`,
+/// `asyncio.CancelledError`) is returned, to propagate.
+fn rescued(error: PyErr) -> PyResult<()> {
+    Python::attach(|py| {
+        if error.is_instance_of::<PyException>(py) {
+            Ok(())
+        } else {
+            Err(error)
+        }
+    })
+}
+
+/// A `str` as UTF-8 text, each lone surrogate replaced by one U+FFFD (as Python's
+/// `errors="replace"` does), not the three a byte-wise replacement would give.
+pub fn string(s: &Bound<'_, PyString>) -> String {
+    if let Ok(text) = s.to_cow() {
+        return text.into_owned();
+    }
+    // With "surrogatepass" a lone surrogate is the three bytes ED [A0-BF] [80-BF], which valid
+    // UTF-8 never contains; everything else is valid UTF-8.
+    let Ok(encoded) = s
+        .call_method1("encode", ("utf-8", "surrogatepass"))
+        .and_then(|b| b.cast_into::<PyBytes>().map_err(PyErr::from))
+    else {
+        return s.to_string_lossy().into_owned();
+    };
+    let bytes = encoded.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == 0xED && bytes.get(i + 1).is_some_and(|b| (0xA0..=0xBF).contains(b)) {
+            out.push_str(&String::from_utf8_lossy(&bytes[start..i]));
+            out.push(char::REPLACEMENT_CHARACTER);
+            i = (i + 3).min(bytes.len());
+            start = i;
+        } else {
+            i += 1;
         }
     }
+    out.push_str(&String::from_utf8_lossy(&bytes[start..]));
+    out
 }
 
 fn is_instance(obj: &Bound<'_, PyAny>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> bool {
@@ -99,37 +157,41 @@ fn is_instance(obj: &Bound<'_, PyAny>, cell: &'static PyOnceLock<Py<PyType>>, na
 }
 
 impl Walk {
-    fn value(&mut self, obj: &Bound<'_, PyAny>) -> FieldValue {
+    fn value(&mut self, obj: &Bound<'_, PyAny>) -> PyResult<FieldValue> {
         static DATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         static TIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         if obj.is_none() {
-            return FieldValue::Null;
+            return Ok(FieldValue::Null);
         }
         if let Ok(b) = obj.cast::<PyBool>() {
-            return FieldValue::Bool(b.is_true());
+            return Ok(FieldValue::Bool(b.is_true()));
         }
         if let Ok(s) = obj.cast::<PyString>() {
-            return FieldValue::Str(s.to_string_lossy().into_owned());
+            return Ok(FieldValue::Str(string(s)));
         }
         if obj.cast::<PyInt>().is_ok() {
             return match obj.extract::<i64>() {
-                Ok(i) => FieldValue::Int(i),
-                Err(_) => FieldValue::Str(text(obj)),
+                Ok(i) => Ok(FieldValue::Int(i)),
+                Err(_) => text(obj).map(FieldValue::Str),
             };
         }
         if let Ok(f) = obj.cast::<PyFloat>() {
-            return FieldValue::Float(f.value());
+            return Ok(FieldValue::Float(f.value()));
         }
         if let Ok(b) = obj.cast::<PyBytes>() {
-            return FieldValue::Str(String::from_utf8_lossy(b.as_bytes()).into_owned());
+            return Ok(FieldValue::Str(
+                String::from_utf8_lossy(b.as_bytes()).into_owned(),
+            ));
         }
         if let Ok(b) = obj.cast::<PyByteArray>() {
-            return FieldValue::Str(String::from_utf8_lossy(&b.to_vec()).into_owned());
+            return Ok(FieldValue::Str(
+                String::from_utf8_lossy(&b.to_vec()).into_owned(),
+            ));
         }
         if is_instance(obj, &DATE, "date") || is_instance(obj, &TIME, "time") {
             return match obj.call_method0("isoformat") {
-                Ok(s) => FieldValue::Str(text(&s)),
-                Err(_) => FieldValue::Str(text(obj)),
+                Ok(s) => text(&s).map(FieldValue::Str),
+                Err(e) => rescued(e).and_then(|()| text(obj).map(FieldValue::Str)),
             };
         }
         let is_container = obj.cast::<PyDict>().is_ok()
@@ -139,14 +201,14 @@ impl Walk {
             || obj.cast::<PyFrozenSet>().is_ok()
             || obj.cast::<PyMapping>().is_ok();
         if !is_container {
-            return FieldValue::Str(text(obj));
+            return text(obj).map(FieldValue::Str);
         }
         let id = obj.as_ptr() as usize;
         if self.path.contains(&id) {
-            return FieldValue::Str(CYCLE_MARKER.to_owned());
+            return Ok(FieldValue::Str(CYCLE_MARKER.to_owned()));
         }
         if self.path.len() >= MAX_CONVERT_DEPTH {
-            return FieldValue::Str(DEPTH_MARKER.to_owned());
+            return Ok(FieldValue::Str(DEPTH_MARKER.to_owned()));
         }
         self.path.push(id);
         let value = self.container(obj);
@@ -154,32 +216,42 @@ impl Walk {
         value
     }
 
-    fn container(&mut self, obj: &Bound<'_, PyAny>) -> FieldValue {
+    fn container(&mut self, obj: &Bound<'_, PyAny>) -> PyResult<FieldValue> {
         if let Ok(d) = obj.cast::<PyDict>() {
-            return FieldValue::Map(d.iter().map(|(k, v)| (text(&k), self.value(&v))).collect());
+            let mut entries = Vec::with_capacity(d.len());
+            for (k, v) in d.iter() {
+                entries.push((text(&k)?, self.value(&v)?));
+            }
+            return Ok(FieldValue::Map(entries));
         }
         if let Ok(m) = obj.cast::<PyMapping>() {
-            let Ok(items) = m.items() else {
-                return FieldValue::Str(text(obj));
+            let items = match m.items() {
+                Ok(items) => items,
+                Err(e) => return rescued(e).and_then(|()| text(obj).map(FieldValue::Str)),
             };
             let mut entries = Vec::new();
             for item in items.iter() {
                 match item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
-                    Ok((k, v)) => entries.push((text(&k), self.value(&v))),
-                    Err(_) => return FieldValue::Str(text(obj)),
+                    Ok((k, v)) => entries.push((text(&k)?, self.value(&v)?)),
+                    Err(e) => return rescued(e).and_then(|()| text(obj).map(FieldValue::Str)),
                 }
             }
-            return FieldValue::Map(entries);
+            return Ok(FieldValue::Map(entries));
         }
-        match obj.try_iter() {
-            Ok(iter) => FieldValue::List(
-                iter.map(|item| match item {
-                    Ok(v) => self.value(&v),
-                    Err(_) => FieldValue::Null,
-                })
-                .collect(),
-            ),
-            Err(_) => FieldValue::Str(text(obj)),
+        let iter = match obj.try_iter() {
+            Ok(iter) => iter,
+            Err(e) => return rescued(e).and_then(|()| text(obj).map(FieldValue::Str)),
+        };
+        let mut items = Vec::new();
+        for item in iter {
+            match item {
+                Ok(v) => items.push(self.value(&v)?),
+                Err(e) => {
+                    rescued(e)?;
+                    items.push(FieldValue::Null);
+                }
+            }
         }
+        Ok(FieldValue::List(items))
     }
 }

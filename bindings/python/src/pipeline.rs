@@ -31,7 +31,7 @@ pub fn init(
     overrides: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<()> {
     // A PathBuf keeps a path that is not UTF-8 (os.fsdecode's surrogate escapes) as it was.
-    let overrides = convert::values(overrides);
+    let overrides = convert::values(overrides)?;
     guard("init", || {
         py.detach(|| foreign::init("tracing.init()", config_path.as_deref(), &overrides))
             .map_err(foreign_error)
@@ -112,7 +112,7 @@ pub fn record_metric(
     value: f64,
     labels: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<()> {
-    let labels = convert::fields(labels);
+    let labels = convert::fields(labels)?;
     guard("metric", || {
         foreign::record_metric(&kind, &name, value, &labels).map_err(foreign_error)
     })
@@ -130,7 +130,7 @@ pub fn lifecycle(
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
 ) -> PyResult<()> {
-    let (labels, fields) = (convert::fields(labels), convert::fields(fields));
+    let (labels, fields) = (convert::fields(labels)?, convert::fields(fields)?);
     let (parent, correlation) = (
         parent_of(parent.as_ref()),
         correlation_of(correlation.as_ref()),

@@ -52,7 +52,7 @@ impl Span {
 
     /// Sets an attribute (a dict value sets one attribute per flattened key).
     fn set(&self, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let fields = convert::field(&key, value);
+        let fields = convert::field(&key, value)?;
         guard("Span.set", || {
             self.inner.set(&fields);
             Ok(())
@@ -62,7 +62,7 @@ impl Span {
     /// Adds a span event with fields.
     #[pyo3(signature = (name, fields=None))]
     fn add_event(&self, name: Text, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        let fields = convert::fields(fields);
+        let fields = convert::fields(fields)?;
         guard("Span.add_event", || {
             self.inner.add_event(&name, &fields);
             Ok(())
@@ -121,7 +121,7 @@ pub fn start_span(
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
 ) -> PyResult<Span> {
-    let fields = convert::fields(fields);
+    let fields = convert::fields(fields)?;
     let (parent, correlation) = (
         parent_of(parent.as_ref()),
         correlation_of(correlation.as_ref()),
@@ -151,7 +151,7 @@ pub fn start_handler_span(
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
 ) -> PyResult<(Span, PyCorrelation)> {
-    let context = convert::fields(context);
+    let context = convert::fields(context)?;
     let (parent, correlation) = (
         parent_of(parent.as_ref()),
         correlation_of(correlation.as_ref()),
@@ -188,7 +188,7 @@ pub fn event(
     exception: Option<(Text, Text, Text)>,
     console: bool,
 ) -> PyResult<()> {
-    let fields = convert::fields(fields);
+    let fields = convert::fields(fields)?;
     let (parent, correlation) = (
         parent_of(parent.as_ref()),
         correlation_of(correlation.as_ref()),

@@ -84,13 +84,12 @@ pub fn new_correlation(
     namespace: Value,
 ) -> Result<RbCorrelation, Error> {
     let [correlation_id, parent_correlation_id, task_uuid, step_uuid, namespace] = [
-        correlation_id,
-        parent_correlation_id,
-        task_uuid,
-        step_uuid,
-        namespace,
-    ]
-    .map(opt_text);
+        opt_text(correlation_id)?,
+        opt_text(parent_correlation_id)?,
+        opt_text(task_uuid)?,
+        opt_text(step_uuid)?,
+        opt_text(namespace)?,
+    ];
     guard(ruby, "correlation", || {
         foreign::correlation([
             correlation_id,
@@ -106,7 +105,7 @@ pub fn new_correlation(
 
 /// Reads a remote context from headers (names case-insensitive; invalid headers ignored).
 pub fn extract(ruby: &Ruby, headers: Option<RHash>) -> Result<RbRemote, Error> {
-    let pairs = convert::text_pairs(headers);
+    let pairs = convert::text_pairs(headers)?;
     guard(ruby, "extract", || {
         Ok(RbRemote(Arc::new(propagation::extract(
             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),

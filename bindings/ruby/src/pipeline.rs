@@ -24,8 +24,8 @@ pub fn startup(ruby: &Ruby) -> Result<RArray, Error> {
 
 /// `TaskerCore::Tracing.init(config_path:, **overrides)`.
 pub fn init(ruby: &Ruby, path: Value, overrides: Option<RHash>) -> Result<(), Error> {
-    let path = opt_text(path);
-    let overrides = convert::values(overrides);
+    let path = opt_text(path)?;
+    let overrides = convert::values(overrides)?;
     guard(ruby, "init", || {
         let path = path.as_deref().map(std::path::Path::new);
         match without_gvl(|| foreign::init("TaskerCore::Tracing.init", path, &overrides)) {
@@ -88,7 +88,7 @@ pub fn record_metric(
     value: f64,
     labels: Option<RHash>,
 ) -> Result<(), Error> {
-    let (kind, name, labels) = (text(kind), text(name), convert::fields(labels));
+    let (kind, name, labels) = (text(kind)?, text(name)?, convert::fields(labels)?);
     guard(ruby, "metric", || {
         foreign::record_metric(&kind, &name, value, &labels).map_err(|e| foreign_error(ruby, e))
     })
@@ -103,7 +103,11 @@ pub fn lifecycle(
     parent: Value,
     correlation: Value,
 ) -> Result<(), Error> {
-    let (name, labels, fields) = (text(name), convert::fields(labels), convert::fields(fields));
+    let (name, labels, fields) = (
+        text(name)?,
+        convert::fields(labels)?,
+        convert::fields(fields)?,
+    );
     let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
     let (p, c) = (parent.as_ref(), correlation.as_ref());
     guard(ruby, "lifecycle", || {

@@ -39,7 +39,7 @@ impl RbSpan {
     }
 
     pub fn set(ruby: &Ruby, rb_self: &Self, key: Value, value: Value) -> Result<(), Error> {
-        let fields = convert::field(key, value);
+        let fields = convert::field(key, value)?;
         guard(ruby, "Span#set", || {
             rb_self.0.set(&fields);
             Ok(())
@@ -52,7 +52,7 @@ impl RbSpan {
         name: Value,
         fields: Option<RHash>,
     ) -> Result<(), Error> {
-        let (name, fields) = (text(name), convert::fields(fields));
+        let (name, fields) = (text(name)?, convert::fields(fields)?);
         guard(ruby, "Span#add_event", || {
             rb_self.0.add_event(&name, &fields);
             Ok(())
@@ -66,7 +66,7 @@ impl RbSpan {
         message: Value,
         backtrace: Value,
     ) -> Result<(), Error> {
-        let (kind, message, backtrace) = (text(kind), text(message), opt_text(backtrace));
+        let (kind, message, backtrace) = (text(kind)?, text(message)?, opt_text(backtrace)?);
         guard(ruby, "Span#record_exception", || {
             rb_self.0.record_exception(Exception {
                 kind: &kind,
@@ -78,7 +78,7 @@ impl RbSpan {
     }
 
     pub fn set_error(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
-        let message = text(message);
+        let message = text(message)?;
         guard(ruby, "Span#set_error", || {
             rb_self.0.set_error(&message);
             Ok(())
@@ -102,7 +102,7 @@ pub fn start_span(
     parent: Value,
     correlation: Value,
 ) -> Result<RbSpan, Error> {
-    let (name, target, fields) = (text(name), text(target), convert::fields(fields));
+    let (name, target, fields) = (text(name)?, text(target)?, convert::fields(fields)?);
     let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
     guard(ruby, "span", || {
         let span = ForeignSpan::start(Start {
@@ -125,7 +125,7 @@ pub fn handler_span(
     parent: Value,
     correlation: Value,
 ) -> Result<RArray, Error> {
-    let (handler_name, context) = (text(handler_name), convert::fields(context));
+    let (handler_name, context) = (text(handler_name)?, convert::fields(context)?);
     let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
     guard(ruby, "handler_span", || {
         let (span, correlation) = ForeignSpan::handler(
@@ -154,10 +154,12 @@ pub fn event(
     correlation: Value,
     exception: Option<RArray>,
 ) -> Result<(), Error> {
-    let (target, message, fields) = (text(target), text(message), convert::fields(fields));
+    let (target, message, fields) = (text(target)?, text(message)?, convert::fields(fields)?);
     let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
-    let exception: Option<[String; 3]> =
-        exception.map(|a| [0, 1, 2].map(|i| a.entry::<Value>(i).map(text).unwrap_or_default()));
+    let exception = match exception {
+        Some(a) => Some([text(a.entry(0)?)?, text(a.entry(1)?)?, text(a.entry(2)?)?]),
+        None => None,
+    };
     guard(ruby, "event", || {
         foreign::event(foreign::Event {
             level: level(ruby, level_index)?,

@@ -1,0 +1,110 @@
+# frozen_string_literal: true
+
+# Regression tests for the defects adversarial testing found (issue "No crash, no hang, no
+# leak"): each reproduction, made into an assertion.
+require_relative "test_helper"
+require "timeout"
+
+class AdversarialTest < Minitest::Test
+  include TestSupport
+
+  # A value whose to_s empties the hash being converted and runs the GC: the glue used to hold
+  # the hash's keys and values where the GC could not see them (segfault in class_name).
+  def test_a_to_s_that_clears_the_hash_and_collects_garbage_does_not_crash
+    out, lines, status, err = run_ruby(<<~RUBY)
+      T = TaskerCore::Tracing
+      class Wiper
+        def initialize(h) = @h = h
+        def to_s
+          @h.clear
+          GC.start(full_mark: true, immediate_sweep: true)
+          "wiped"
+        end
+      end
+      50.times do |i|
+        h = {}
+        h[:w] = Wiper.new(h)
+        20.times { |j| h["key\#{j}_" + "x" * 40] = Object.new }
+        T.info("m", data: h)
+        T.info("m2", **{ w: Wiper.new(h), other: Object.new })
+      end
+      puts "survived"
+    RUBY
+    assert status.success?, "the process crashed: #{err[0, 2000]}"
+    assert_equal "survived\n", out
+    assert_equal 100, lines.count { |l| l.to_s.include?("wiped") }, err[0, 2000]
+  end
+
+  class Thrower
+    def to_s = throw(:escape, :thrown)
+  end
+
+  class Raiser
+    def to_s = raise(ArgumentError, "no text")
+  end
+
+  def test_throw_from_to_s_reaches_its_catch_and_later_calls_still_work
+    result = catch(:escape) do
+      T.info("with a throwing field", v: Thrower.new)
+      :not_thrown
+    end
+    assert_equal :thrown, result
+    ran = false
+    T.span("after the throw", v: Raiser.new) { ran = true }
+    assert ran, "the block of a span after a swallowed throw did not run"
+    result = catch(:escape) { T.span("throwing span field", v: Thrower.new) { :ran } }
+    assert_equal :thrown, result
+  end
+
+  def test_ordinary_errors_in_to_s_still_become_the_marker
+    name = unique("unprintable")
+    T.span(name, v: Raiser.new) {}
+    span = COLLECTOR.span(name)
+    assert_equal "<unprintable AdversarialTest::Raiser>", span[:attributes]["v"]
+  end
+
+  class Slow
+    def to_s
+      sleep 5
+      "slow"
+    end
+  end
+
+  def test_timeout_error_raised_during_to_s_is_not_swallowed
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    assert_raises(Timeout::Error) { Timeout.timeout(0.2) { T.info("slow field", v: Slow.new) } }
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 3
+  end
+
+  def test_thread_kill_during_to_s_kills_the_thread
+    after = Queue.new
+    thread = Thread.new do
+      T.info("killed while converting", v: Slow.new)
+      after << :continued
+    end
+    sleep 0.2
+    thread.kill
+    assert thread.join(3), "the thread did not end"
+    assert after.empty?, "the log call swallowed Thread#kill and the thread went on"
+  end
+
+  def test_interrupt_and_system_exit_from_to_s_propagate
+    [Interrupt, SystemExit].each do |klass|
+      value = Object.new
+      value.define_singleton_method(:to_s) { raise klass }
+      assert_raises(klass) { T.warn("interrupted", v: value) }
+      assert_raises(klass) { T.span("interrupted span", v: value) { flunk "the block ran" } }
+    end
+  end
+
+  def test_strings_in_other_encodings_are_transcoded
+    name = "caf\u00e9 \u65e5\u672c".encode("UTF-16LE")
+    value = "\u00fcber".encode("ISO-8859-1")
+    sjis = "\u65e5\u672c\u8a9e".encode("Shift_JIS")
+    T.span(name, latin: value, sjis: sjis, "k\u00e9y".encode("UTF-16BE") => 1) {}
+    span = COLLECTOR.span("caf\u00e9 \u65e5\u672c")
+    assert_equal "\u00fcber", span[:attributes]["latin"]
+    assert_equal "\u65e5\u672c\u8a9e", span[:attributes]["sjis"]
+    assert_equal "1", span[:attributes]["k\u00e9y"]
+  end
+end
