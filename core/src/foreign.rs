@@ -226,6 +226,28 @@ pub fn timeout(seconds: Option<f64>) -> Result<Duration, TelemetryError> {
     }
 }
 
+/// How long a binding waits for a flush or shutdown before it checks its interpreter's signals
+/// and interrupts again (see [`wait`]).
+pub const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// Waits for a flush or shutdown: `released(pending)` waits one slice without the interpreter
+/// lock (GIL, GVL; its error: an interrupt that came before the slice could start) and
+/// `check()` runs between slices with it, raising a pending Ctrl-C,
+/// `Thread#raise` or `Thread#kill` as its error, which ends the wait at once (the work goes on
+/// in the background, bounded by the export timeouts).
+pub fn wait<E>(
+    mut pending: pipeline::Pending,
+    mut released: impl FnMut(&mut pipeline::Pending) -> Result<Option<Result<(), TelemetryError>>, E>,
+    mut check: impl FnMut() -> Result<(), E>,
+) -> Result<Result<(), TelemetryError>, E> {
+    loop {
+        if let Some(outcome) = released(&mut pending)? {
+            return Ok(outcome);
+        }
+        check()?;
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // Spans and parents
 

@@ -4,7 +4,7 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use opentelemetry::trace::TracerProvider as _;
@@ -440,54 +440,118 @@ fn export_target() -> String {
         .unwrap_or_else(|| "the collector".to_owned())
 }
 
-/// Runs `work` on a helper thread and waits at most `timeout` for it. The error names what was
-/// not delivered: items still queued or in an export request, and items lost in export
-/// requests that failed meanwhile (from [`crate::stats`]).
-fn bounded(
+/// A flush or shutdown running on its helper thread.
+///
+/// [`flush`] and [`shutdown`] wait for it in one go; a binding waits in slices
+/// ([`Pending::wait`]) and checks its interpreter's signals and interrupts between them, so
+/// Ctrl-C or `Thread#raise` is handled within one slice rather than at the end of the timeout.
+/// Giving up on a `Pending` (dropping it) leaves the work to finish in the background, bounded
+/// by the export timeouts.
+#[derive(Debug)]
+pub struct Pending {
     operation: &'static str,
     timeout: Duration,
-    work: impl FnOnce() -> Vec<String> + Send + 'static,
-) -> Result<(), TelemetryError> {
-    let before = stats::export_stats();
-    let (tx, rx) = mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name(format!("tasker-telemetry-{operation}"))
-        .spawn(move || {
-            let _ = tx.send(work());
-        });
-    if let Err(e) = spawned {
-        return Err(TelemetryError::Export {
+    deadline: Instant,
+    before: stats::ExportStats,
+    work: Result<Option<mpsc::Receiver<Vec<String>>>, String>,
+    on_done: Option<fn()>,
+}
+
+impl Pending {
+    /// Nothing to wait for.
+    fn done(operation: &'static str) -> Self {
+        Self::start(operation, Duration::ZERO, None::<fn() -> Vec<String>>, None)
+    }
+
+    /// Runs `work` on a helper thread; `on_done` runs once the wait has ended.
+    fn start(
+        operation: &'static str,
+        timeout: Duration,
+        work: Option<impl FnOnce() -> Vec<String> + Send + 'static>,
+        on_done: Option<fn()>,
+    ) -> Self {
+        let before = stats::export_stats();
+        let work = match work {
+            None => Ok(None),
+            Some(work) => {
+                let (tx, rx) = mpsc::channel();
+                std::thread::Builder::new()
+                    .name(format!("tasker-telemetry-{operation}"))
+                    .spawn(move || {
+                        let _ = tx.send(work());
+                    })
+                    .map(|_| Some(rx))
+                    .map_err(|e| format!("could not start a helper thread: {e}"))
+            }
+        };
+        Self {
             operation,
-            details: format!("could not start a helper thread: {e}"),
-        });
+            timeout,
+            deadline: Instant::now() + timeout,
+            before,
+            work,
+            on_done,
+        }
     }
-    let outcome = rx.recv_timeout(timeout);
-    let after = stats::export_stats();
-    let (timed_out, errors) = match outcome {
-        Ok(errors) => (false, errors),
-        Err(_) => (true, Vec::new()),
-    };
-    let books = stats::describe(&before, &after, timed_out || !errors.is_empty());
-    if !timed_out && errors.is_empty() && books.is_empty() {
-        return Ok(());
+
+    /// Waits at most `slice` more. `None` while the work runs and its timeout has not passed;
+    /// then the outcome: the error names what was not delivered (items still queued or in an
+    /// export request, and items lost in export requests that failed meanwhile).
+    pub fn wait(&mut self, slice: Duration) -> Option<Result<(), TelemetryError>> {
+        let (timed_out, errors) = match &self.work {
+            Ok(None) => (false, Vec::new()),
+            Err(e) => (false, vec![e.clone()]),
+            Ok(Some(rx)) => {
+                let now = Instant::now();
+                let last = self.deadline <= now + slice;
+                match rx.recv_timeout(slice.min(self.deadline.saturating_duration_since(now))) {
+                    Ok(errors) => (false, errors),
+                    Err(mpsc::RecvTimeoutError::Timeout) if !last => return None,
+                    Err(_) => (true, Vec::new()),
+                }
+            }
+        };
+        self.work = Ok(None);
+        if let Some(done) = self.on_done.take() {
+            done();
+        }
+        Some(self.outcome(timed_out, errors))
     }
-    let mut details = Vec::new();
-    if timed_out {
-        details.push(format!(
-            "did not finish within {timeout:?}; {} did not confirm delivery",
-            export_target()
-        ));
+
+    fn outcome(&self, timed_out: bool, errors: Vec<String>) -> Result<(), TelemetryError> {
+        let after = stats::export_stats();
+        let books = stats::describe(&self.before, &after, timed_out || !errors.is_empty());
+        if !timed_out && errors.is_empty() && books.is_empty() {
+            return Ok(());
+        }
+        let mut details = Vec::new();
+        if timed_out {
+            details.push(format!(
+                "did not finish within {:?}; {} did not confirm delivery",
+                self.timeout,
+                export_target()
+            ));
+        }
+        if !books.is_empty() {
+            details.push(books);
+        }
+        if !errors.is_empty() {
+            details.push(format!("exporter errors: {}", errors.join("; ")));
+        }
+        Err(TelemetryError::Export {
+            operation: self.operation,
+            details: details.join("; "),
+        })
     }
-    if !books.is_empty() {
-        details.push(books);
+
+    /// Waits for the outcome, however long the timeout is.
+    fn finish(mut self) -> Result<(), TelemetryError> {
+        loop {
+            if let Some(outcome) = self.wait(self.timeout.max(Duration::from_millis(1))) {
+                return outcome;
+            }
+        }
     }
-    if !errors.is_empty() {
-        details.push(format!("exporter errors: {}", errors.join("; ")));
-    }
-    Err(TelemetryError::Export {
-        operation,
-        details: details.join("; "),
-    })
 }
 
 /// Exports everything buffered now and waits for it (at most `timeout`). A no-op without export.
@@ -496,8 +560,13 @@ fn bounded(
 /// log records still queued or in an export request when the time ran out, and those lost in
 /// export requests that failed (collector down or refusing).
 pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
+    start_flush(timeout).finish()
+}
+
+/// [`flush`], started: the caller waits for it with [`Pending::wait`].
+pub fn start_flush(timeout: Duration) -> Pending {
     let Some(p) = PIPELINE.get() else {
-        return Ok(());
+        return Pending::done("flush");
     };
     let (tp, mp, lp) = {
         let state = p.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -507,19 +576,18 @@ pub fn flush(timeout: Duration) -> Result<(), TelemetryError> {
                 e.meter_provider.clone(),
                 e.logger_provider.clone(),
             ),
-            None => return Ok(()),
+            None => return Pending::done("flush"),
         }
     };
-    bounded("flush", timeout, move || {
-        export::force_flush(&tp, mp.as_ref(), lp.as_ref())
-    })
+    let work = move || export::force_flush(&tp, mp.as_ref(), lp.as_ref());
+    Pending::start("flush", timeout, Some(work), None)
 }
 
 /// A flush or shutdown timeout from seconds, as the bindings take it; an error naming the value
 /// for a negative, infinite or NaN one.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// assert_eq!(tasker_telemetry::timeout_from_secs(1.5).unwrap(), Duration::from_millis(1500));
 /// assert!(tasker_telemetry::timeout_from_secs(f64::NAN).is_err());
 /// ```
@@ -544,13 +612,18 @@ pub fn shutdown_timeout() -> Duration {
 /// `shutdown`). Telemetry cannot be initialised again. The error names what was not delivered,
 /// as for [`flush`].
 pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
+    start_shutdown(timeout).finish()
+}
+
+/// [`shutdown`], started: the caller waits for it with [`Pending::wait`].
+pub fn start_shutdown(timeout: Duration) -> Pending {
     let Some(p) = PIPELINE.get() else {
-        return Ok(());
+        return Pending::done("shutdown");
     };
     let exporters = {
         let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.shut_down {
-            return Ok(());
+            return Pending::done("shutdown");
         }
         state.shut_down = true;
         if let Some(config) = &state.config {
@@ -562,20 +635,22 @@ pub fn shutdown(timeout: Duration) -> Result<(), TelemetryError> {
         state.exporters.take()
     };
     let Some(exporters) = exporters else {
-        return Ok(());
+        return Pending::done("shutdown");
     };
-    let result = bounded("shutdown", timeout, move || exporters.shutdown(timeout));
-    // Whatever is still queued or in flight will not be delivered; later items are dropped.
-    stats::close();
-    result
+    let work = move || exporters.shutdown(timeout);
+    // Whatever is still queued or in flight then will not be delivered; later items are dropped.
+    let close: fn() = || {
+        stats::close();
+    };
+    Pending::start("shutdown", timeout, Some(work), Some(close))
 }
 
 /// Call in a process that is about to `fork()` (Ruby's `Process._fork`, Python's
-/// `os.register_at_fork(before=...)`): exports what is queued (at most one second) so that
-/// nothing buffered is left in the child's copy of memory.
-pub fn before_fork() {
-    let _ = flush(Duration::from_secs(1));
-}
+/// `os.register_at_fork(before=...)`). It waits for nothing, so a fork costs the same with the
+/// collector slow or down (pre-fork servers such as Resque fork once per job): what is queued
+/// stays in the parent's queue and the parent's exporter delivers it after the fork; the child
+/// abandons its copy of that memory in [`after_fork_in_child`], so nothing is exported twice.
+pub fn before_fork() {}
 
 /// Call in the child right after `fork()`: the exporter threads (and the gRPC runtime) did not
 /// survive the fork, so the old exporters are abandoned (never joined: that would hang) and new

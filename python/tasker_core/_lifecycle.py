@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from typing import Any, Dict, Optional, Union
 
 from . import _events, _native
@@ -67,8 +68,9 @@ def stats() -> Dict[str, int]:
 
 def _flush_at_exit() -> None:
     """Delivers what is buffered when the interpreter exits (normally, ``sys.exit``, an
-    uncaught exception), waiting at most ``telemetry.otlp.shutdown_timeout_ms``. Not run on
-    ``os._exit`` or a signal's default action (see the README on SIGTERM)."""
+    uncaught exception, the end of a forked ``multiprocessing`` child), waiting at most
+    ``telemetry.otlp.shutdown_timeout_ms``. Not run on ``os._exit`` or a signal's default
+    action (see the README on SIGTERM)."""
     if _native.is_exporting():
         try:
             _native.flush(None)
@@ -81,6 +83,29 @@ def _after_fork_in_child() -> None:
         _native.after_fork_in_child()
     except Exception as exc:
         report("re-creating exporters after fork", exc)
+    _flush_multiprocessing_children()
+
+
+class _ForkMarker:
+    """The object ``multiprocessing.util.register_after_fork`` keys our hook by."""
+
+
+_FORK_MARKER = _ForkMarker()
+
+
+def _flush_multiprocessing_children() -> None:
+    """A ``multiprocessing`` child started by fork (``Process``, ``Pool`` workers) ends with
+    ``os._exit``, which skips ``atexit``: flush from multiprocessing's own exit finalisers
+    instead. Registered through ``register_after_fork`` because a child's finaliser registry is
+    cleared after ``os.fork`` returns (and after this hook has run)."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(_FORK_MARKER, _register_exit_flush)
+
+
+def _register_exit_flush(_marker: object) -> None:
+    util = sys.modules["multiprocessing.util"]
+    util.Finalize(None, _flush_at_exit, exitpriority=0)
 
 
 def setup() -> None:

@@ -7,6 +7,8 @@ import pytest
 
 from tasker_core import tracing
 
+from conftest import run_python
+
 
 class _Raises:
     def __init__(self, exc: BaseException) -> None:
@@ -71,3 +73,104 @@ def test_a_lone_surrogate_becomes_one_replacement_character(capture):
     span = capture.span("name\ufffdx")
     assert span["attributes"]["key"] == "a\ufffdb\ufffd"
     assert span["attributes"]["k\ufffd"] == "v"
+
+
+# --- Data lost silently: multiprocessing children ------------------------------------------
+
+MULTIPROCESSING = """
+import multiprocessing as mp
+from tasker_core import tracing
+
+tracing.init(service_name="mp-test")
+
+def work(i):
+    with tracing.span("mp_child_span", i=i):
+        tracing.info("in child", i=i)
+    return i
+
+if __name__ == "__main__":
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=work, args=(i,)) for i in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    with ctx.Pool(2) as pool:
+        assert pool.map(work, range(100, 104)) == list(range(100, 104))
+        pool.close()
+        pool.join()
+    print("codes", [p.exitcode for p in procs])
+"""
+
+
+def test_spans_of_forked_multiprocessing_children_arrive(collector, tmp_path):
+    # Before: multiprocessing children end through os._exit, the exit flush never ran and
+    # every span was lost without a count.
+    script = tmp_path / "mp_script.py"
+    script.write_text(MULTIPROCESSING)
+    proc = run_python(
+        f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')",
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.http_endpoint, "OTEL_BSP_SCHEDULE_DELAY": "60000"},
+    )
+    assert "codes [0, 0, 0]" in proc.stdout, proc.stderr
+    assert collector.wait_for_span_count(7, timeout=30) == 7
+    assert sorted(s.name for s in collector.spans()) == ["mp_child_span"] * 7
+
+
+# --- Hangs: fork and flush with a hung collector ---------------------------------------------
+
+HUNG = """
+import os, signal, sys, threading, time
+sys.path.insert(0, {tests!r})
+from harness.hung import HungServer
+from tasker_core import tracing
+
+server = HungServer()
+tracing.init(service_name="hung", otlp_endpoint=server.endpoint, otlp_timeout_ms=60_000,
+             otlp_shutdown_timeout_ms=1000, metrics_enabled=False)
+for i in range(20):
+    with tracing.span("queued", i=i):
+        pass
+"""
+
+
+def _tests_dir() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parents[2] / "tests")
+
+
+def test_fork_does_not_wait_for_a_hung_collector():
+    # Before: before_fork flushed for up to 1 s with the collector hung.
+    code = HUNG.format(tests=_tests_dir()) + """
+took = []
+for _ in range(5):
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    took.append(time.monotonic() - started)
+    os.waitpid(pid, 0)
+print("FORK_MS", round(max(took) * 1000, 1))
+os._exit(0)
+"""
+    proc = run_python(code)
+    fork_ms = float(proc.stdout.split("FORK_MS")[1])
+    assert fork_ms < 500, proc.stdout
+
+
+def test_flush_is_interrupted_by_ctrl_c():
+    # Before: SIGINT during flush(20) was handled only when the flush returned, 20 s later.
+    code = HUNG.format(tests=_tests_dir()) + """
+threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+started = time.monotonic()
+try:
+    tracing.flush(20)
+    print("NOT INTERRUPTED")
+except KeyboardInterrupt:
+    print("INTERRUPTED_AFTER_MS", round((time.monotonic() - started - 0.3) * 1000, 1))
+os._exit(0)
+"""
+    proc = run_python(code, timeout=60)
+    assert "INTERRUPTED_AFTER_MS" in proc.stdout, proc.stdout + proc.stderr
+    assert float(proc.stdout.split("INTERRUPTED_AFTER_MS")[1]) < 2000, proc.stdout

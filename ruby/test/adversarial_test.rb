@@ -107,4 +107,81 @@ class AdversarialTest < Minitest::Test
     assert_equal "\u65e5\u672c\u8a9e", span[:attributes]["sjis"]
     assert_equal "1", span[:attributes]["k\u00e9y"]
   end
+
+  # A collector that accepts connections and never answers, and 20 spans queued for it.
+  HUNG = <<~RUBY
+    require "socket"
+    $stdout.sync = true
+    T = TaskerCore::Tracing
+    server = TCPServer.new("127.0.0.1", 0)
+    held = []
+    Thread.new { loop { held << server.accept } }
+    T.init(service_name: "hung", otlp_endpoint: "http://127.0.0.1:\#{server.addr[1]}", otlp_timeout_ms: 60_000,
+           otlp_shutdown_timeout_ms: 1000, metrics_enabled: false)
+    20.times { |i| T.span("queued", i: i) { nil } }
+    def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  RUBY
+
+  def test_fork_does_not_wait_for_a_hung_collector_nor_stall_other_threads
+    # Before: fork flushed for up to 1 s with the GVL held (a 10 ms ticker stalled 1.009 s).
+    out, _lines, status, err = run_ruby(HUNG + <<~RUBY)
+      gaps = []
+      ticker = Thread.new do
+        last = now
+        loop do
+          sleep 0.01
+          t = now
+          gaps << t - last
+          last = t
+        end
+      end
+      sleep 0.1
+      took = 5.times.map do
+        started = now
+        pid = fork { exit!(0) }
+        elapsed = now - started
+        Process.wait(pid)
+        elapsed
+      end
+      sleep 0.05
+      ticker.kill
+      puts "FORK_MS \#{(took.max * 1000).round(1)} TICK_MS \#{(gaps.max * 1000).round(1)}"
+      exit!(0)
+    RUBY
+    assert status.success?, err
+    fork_ms, tick_ms = out.scan(/[\d.]+/).map(&:to_f)
+    assert_operator fork_ms, :<, 500, out
+    assert_operator tick_ms, :<, 500, out
+  end
+
+  def test_flush_reacts_to_thread_raise_and_ctrl_c
+    # Before: flush(timeout: 20) ignored both until it returned, 20 s later.
+    out, _lines, status, err = run_ruby(HUNG + <<~RUBY)
+      main = Thread.current
+      Thread.new { sleep 0.3; main.raise(RuntimeError, "stop waiting") }
+      started = now
+      begin
+        T.flush(timeout: 20)
+        puts "NOT INTERRUPTED"
+      rescue RuntimeError => e
+        puts "RAISED_AFTER_MS \#{((now - started - 0.3) * 1000).round(1)} \#{e.message}"
+      end
+      Thread.new { sleep 0.3; Process.kill(:INT, Process.pid) }
+      started = now
+      begin
+        T.flush(timeout: 20)
+        puts "NOT INTERRUPTED"
+      rescue Interrupt
+        puts "INTERRUPTED_AFTER_MS \#{((now - started - 0.3) * 1000).round(1)}"
+      end
+      exit!(0)
+    RUBY
+    assert status.success?, err
+    refute_includes out, "NOT INTERRUPTED"
+    raised = out[/RAISED_AFTER_MS ([\d.]+) stop waiting/, 1]
+    interrupted = out[/INTERRUPTED_AFTER_MS ([\d.]+)/, 1]
+    assert raised && interrupted, out
+    assert_operator raised.to_f, :<, 2000, out
+    assert_operator interrupted.to_f, :<, 2000, out
+  end
 end

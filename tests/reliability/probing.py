@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import threading
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from harness import figures
+from harness.hung import HungServer  # noqa: F401  (re-exported for the tests)
 from harness.packages import _clean_env, binary, python_exe, run
 
 PROBES = Path(__file__).resolve().parent / "probes"
@@ -68,36 +68,6 @@ def last_figures(text: str) -> Dict:
     found = figures.parse(text)
     assert found, f"no FIGURES in:\n{text[-3000:]}"
     return found[-1]
-
-
-class HungServer:
-    """A server that accepts connections and never reads or answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.held: List[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        for c in self.held:
-            c.close()
-        self.sock.close()
 
 
 def endpoint(collector_or_port, protocol: str) -> str:

@@ -15,7 +15,7 @@
 //! - [`errors`]: `TracingError`, `ConfigError` and the panic guard.
 //!
 //! No function here calls into Python from a thread other than the caller's, and calls that may
-//! wait (`startup`, `init`, `flush`, `shutdown`, `before_fork`) release the GIL.
+//! wait (`startup`, `init`, `flush`, `shutdown`) release the GIL.
 
 mod context;
 mod convert;

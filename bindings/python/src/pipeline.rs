@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tasker_telemetry::foreign;
+use tasker_telemetry::{foreign, pipeline};
 
 use crate::context::{correlation_of, parent_of, ParentArg, PyCorrelation};
 use crate::convert::{self, Text};
@@ -57,9 +57,20 @@ pub fn is_exporting() -> bool {
 pub fn flush(py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
     guard("flush", || {
         let timeout = foreign::timeout(timeout).map_err(foreign_error)?;
-        py.detach(|| tasker_telemetry::flush(timeout))
-            .map_err(foreign_error)
+        let pending = py.detach(|| pipeline::start_flush(timeout));
+        wait(py, pending)
     })
+}
+
+/// Waits for a flush or shutdown in slices without the GIL, handling signals between them (so
+/// Ctrl-C raises `KeyboardInterrupt` within one slice).
+fn wait(py: Python<'_>, pending: pipeline::Pending) -> PyResult<()> {
+    foreign::wait(
+        pending,
+        |p| Ok(py.detach(|| p.wait(foreign::WAIT_SLICE))),
+        || py.check_signals(),
+    )?
+    .map_err(foreign_error)
 }
 
 /// Flushes and stops export (idempotent; without holding the GIL).
@@ -68,16 +79,17 @@ pub fn flush(py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
 pub fn shutdown(py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
     guard("shutdown", || {
         let timeout = foreign::timeout(timeout).map_err(foreign_error)?;
-        py.detach(|| tasker_telemetry::shutdown(timeout))
-            .map_err(foreign_error)
+        let pending = py.detach(|| pipeline::start_shutdown(timeout));
+        wait(py, pending)
     })
 }
 
-/// `os.register_at_fork(before=...)`: exports what is queued before the process forks.
+/// `os.register_at_fork(before=...)`: waits for nothing (see
+/// `tasker_telemetry::pipeline::before_fork`).
 #[pyfunction]
-pub fn before_fork(py: Python<'_>) -> PyResult<()> {
+pub fn before_fork() -> PyResult<()> {
     guard("before_fork", || {
-        py.detach(tasker_telemetry::pipeline::before_fork);
+        pipeline::before_fork();
         Ok(())
     })
 }

@@ -3,19 +3,17 @@
 //! converts arguments and releases the GVL around anything that may wait.
 
 use magnus::{Error, RArray, RHash, Ruby, Value};
-use tasker_telemetry::foreign;
+use tasker_telemetry::{foreign, pipeline};
 
 use crate::context::{correlation_of, parent_of};
 use crate::convert::{self, opt_text, text};
-use crate::errors::{error, foreign_error, guard};
-use crate::gvl::without_gvl;
+use crate::errors::{foreign_error, guard};
+use crate::gvl::{wait, without_gvl};
 
 /// What the gem does at `require`: console logging, export when the environment asks for it.
 /// Returns `[exporting, problem]` (the error line already printed, or nil).
 pub fn startup(ruby: &Ruby) -> Result<RArray, Error> {
-    let started = guard(ruby, "startup", || {
-        without_gvl(foreign::startup).ok_or_else(|| error(ruby, "start-up failed"))
-    })?;
+    let started = guard(ruby, "startup", || without_gvl(ruby, foreign::startup))?;
     let out = ruby.ary_new_capa(2);
     out.push(started.exporting)?;
     out.push(started.problem)?;
@@ -28,10 +26,10 @@ pub fn init(ruby: &Ruby, path: Value, overrides: Option<RHash>) -> Result<(), Er
     let overrides = convert::values(overrides)?;
     guard(ruby, "init", || {
         let path = path.as_deref().map(std::path::Path::new);
-        match without_gvl(|| foreign::init("TaskerCore::Tracing.init", path, &overrides)) {
-            Some(result) => result.map_err(|e| foreign_error(ruby, e)),
-            None => Err(error(ruby, "init failed unexpectedly")),
-        }
+        without_gvl(ruby, || {
+            foreign::init("TaskerCore::Tracing.init", path, &overrides)
+        })?
+        .map_err(|e| foreign_error(ruby, e))
     })
 }
 
@@ -42,22 +40,19 @@ fn timeout(ruby: &Ruby, seconds: Option<f64>) -> Result<std::time::Duration, Err
 
 pub fn flush(ruby: &Ruby, seconds: Option<f64>) -> Result<(), Error> {
     let timeout = timeout(ruby, seconds)?;
-    match without_gvl(move || tasker_telemetry::flush(timeout)) {
-        Some(result) => result.map_err(|e| foreign_error(ruby, e)),
-        None => Err(error(ruby, "flush failed unexpectedly")),
-    }
+    let pending = without_gvl(ruby, || pipeline::start_flush(timeout))?;
+    wait(ruby, pending)?.map_err(|e| foreign_error(ruby, e))
 }
 
 pub fn shutdown(ruby: &Ruby, seconds: Option<f64>) -> Result<(), Error> {
     let timeout = timeout(ruby, seconds)?;
-    match without_gvl(move || tasker_telemetry::shutdown(timeout)) {
-        Some(result) => result.map_err(|e| foreign_error(ruby, e)),
-        None => Err(error(ruby, "shutdown failed unexpectedly")),
-    }
+    let pending = without_gvl(ruby, || pipeline::start_shutdown(timeout))?;
+    wait(ruby, pending)?.map_err(|e| foreign_error(ruby, e))
 }
 
+/// Waits for nothing (see `tasker_telemetry::pipeline::before_fork`): the GVL stays held.
 pub fn before_fork() {
-    without_gvl(tasker_telemetry::before_fork);
+    tasker_telemetry::before_fork();
 }
 
 pub fn after_fork_in_child(ruby: &Ruby) -> Result<(), Error> {
