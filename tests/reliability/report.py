@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 SECTIONS = [
     ("Faults: collector down, hung, exit", ("collector_", "exit_bounded", "rust_guard_drop", "exit_")),
     ("Fork", ("fork_",)),
+    ("Adversarial: hangs and leaks", ("flush_interrupted_", "many_")),
     ("Load and soak", ("threads_", "asyncio_", "soak_")),
     ("Bad input", ("bad_input_", "fuzz")),
     ("Security", ("redaction_", "otlp_headers_")),

@@ -305,6 +305,103 @@ def headers() -> None:
     tracing.flush(10)
 
 
+def fork_hung() -> None:
+    """Forks with a hung collector and 200 spans queued: how long each fork takes, and the
+    longest gap of a 10 ms ticker thread meanwhile."""
+    init(otlp_timeout_ms=60_000, otlp_shutdown_timeout_ms=1000, metrics_enabled=False)
+    for i in range(200):
+        with tracing.span("queued", i=i):
+            pass
+    gaps: List[float] = []
+    stop = threading.Event()
+
+    def tick() -> None:
+        last = time.monotonic()
+        while not stop.wait(0.01):
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    time.sleep(0.1)
+    took = []
+    for _ in range(int(ENV.get("FORKS", "10"))):
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            with tracing.span("in_child"):
+                pass
+            os._exit(0)
+        took.append(time.monotonic() - started)
+        os.waitpid(pid, 0)
+    time.sleep(0.05)
+    stop.set()
+    ticker.join()
+    took.sort()
+    figures(
+        forks=len(took),
+        fork_ms_median=round(took[len(took) // 2] * 1000, 2),
+        fork_ms_max=round(took[-1] * 1000, 2),
+        ticker_max_gap_ms=round(max(gaps) * 1000, 1),
+    )
+    os._exit(0)
+
+
+def flush_interrupt() -> None:
+    """``flush(20)`` with a hung collector, interrupted by Ctrl-C (SIGINT) after 0.3 s: how long
+    after the signal ``KeyboardInterrupt`` arrives."""
+    init(otlp_timeout_ms=60_000, otlp_shutdown_timeout_ms=1000, metrics_enabled=False)
+    for i in range(20):
+        with tracing.span("queued", i=i):
+            pass
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    try:
+        tracing.flush(20)
+        figures(interrupted=False)
+    except KeyboardInterrupt:
+        figures(interrupted=True, signal_to_exception_ms=round((time.monotonic() - started - 0.3) * 1000, 1))
+    os._exit(0)
+
+
+def many_fields() -> None:
+    """One exported span with ``N`` distinct attributes: how long the call takes (the limit keeps
+    the first ``OTEL_ATTRIBUTE_COUNT_LIMIT``, the rest are counted)."""
+    n = int(ENV["N"])
+    init(metrics_enabled=False)
+    fields = {f"field_{i}": i for i in range(n)}
+    started = time.monotonic()
+    with tracing.span("wide", **fields):
+        pass
+    seconds = time.monotonic() - started
+    tracing.flush(10)
+    figures(fields=n, seconds=round(seconds, 3), stats=tracing.stats())
+
+
+def many_names() -> None:
+    """``N`` distinct metric names (``KIND=metric``) or ``N`` distinct span shapes (each span with
+    a key of its own, ``KIND=shape``): resident memory before and after."""
+    n, kind = int(ENV["N"]), ENV["KIND"]
+    init(metrics_export_interval_ms=200)
+    for i in range(1000):  # warm up what every call uses
+        tracing.counter("warmup_total")
+        with tracing.span("warmup", k=i):
+            pass
+    before = rss_kib()
+    started = time.monotonic()
+    for i in range(n):
+        if kind == "metric":
+            tracing.counter(f"distinct_metric_{i}_total")
+        else:
+            with tracing.span("shape", **{f"id_{i}": i}):
+                pass
+    seconds = time.monotonic() - started
+    tracing.flush(10)
+    after = rss_kib()
+    figures(names=n, kind=kind, rss_kib_before=before, rss_kib_after=after, growth_mib=round((after - before) / 1024, 1), seconds=round(seconds, 2), stats=tracing.stats())
+
+
 SCENARIOS = {
     "down_up": down_up,
     "hung": hung,
@@ -315,6 +412,10 @@ SCENARIOS = {
     "soak": soak,
     "redaction": redaction,
     "headers": headers,
+    "fork_hung": fork_hung,
+    "flush_interrupt": flush_interrupt,
+    "many_fields": many_fields,
+    "many_names": many_names,
 }
 
 if __name__ == "__main__":

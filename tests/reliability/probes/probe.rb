@@ -217,6 +217,103 @@ def headers
   T.flush(timeout: 10)
 end
 
+# Forks with a hung collector and 200 spans queued: how long each fork takes, and the longest gap
+# of a 10 ms ticker thread meanwhile (the fork used to hold the GVL while it flushed).
+def fork_hung
+  init(otlp_timeout_ms: 60_000, otlp_shutdown_timeout_ms: 1000, metrics_enabled: false)
+  200.times { |i| T.span("queued", i: i) { nil } }
+  gaps = []
+  ticker = Thread.new do
+    last = now
+    loop do
+      sleep 0.01
+      t = now
+      gaps << t - last
+      last = t
+    end
+  end
+  sleep 0.1
+  took = Integer(ENV.fetch("FORKS", "10")).times.map do
+    started = now
+    pid = fork do
+      T.span("in_child") { nil }
+      exit!(0)
+    end
+    elapsed = now - started
+    Process.wait(pid)
+    elapsed
+  end.sort
+  sleep 0.05
+  ticker.kill
+  figures(forks: took.size, fork_ms_median: (took[took.size / 2] * 1000).round(2), fork_ms_max: (took.last * 1000).round(2),
+          ticker_max_gap_ms: (gaps.max * 1000).round(1))
+  exit!(0)
+end
+
+# flush(timeout: 20) with a hung collector, interrupted by Thread#raise and then by Ctrl-C
+# (SIGINT) after 0.3 s each: how long after each the exception arrives.
+def flush_interrupt
+  init(otlp_timeout_ms: 60_000, otlp_shutdown_timeout_ms: 1000, metrics_enabled: false)
+  20.times { |i| T.span("queued", i: i) { nil } }
+  interrupt = lambda do |rescued, &send|
+    Thread.new do
+      sleep 0.3
+      send.call
+    end
+    started = now
+    begin
+      T.flush(timeout: 20)
+      nil
+    rescue rescued
+      ((now - started - 0.3) * 1000).round(1)
+    end
+  end
+  main = Thread.current
+  raised = interrupt.call(RuntimeError) { main.raise(RuntimeError, "stop") }
+  signalled = interrupt.call(Interrupt) { Process.kill(:INT, Process.pid) }
+  figures(interrupted: !raised.nil? && !signalled.nil?, thread_raise_to_exception_ms: raised,
+          signal_to_exception_ms: signalled)
+  exit!(0)
+end
+
+# One exported span with N distinct attributes: how long the call takes.
+def many_fields
+  n = Integer(ENV.fetch("N"))
+  init(metrics_enabled: false)
+  fields = (0...n).to_h { |i| [:"field_#{i}", i] }
+  started = now
+  T.span("wide", **fields) { nil }
+  seconds = now - started
+  T.flush(timeout: 10)
+  figures(fields: n, seconds: seconds.round(3), stats: T.stats)
+end
+
+# N distinct metric names (KIND=metric) or N distinct span shapes (KIND=shape): resident memory
+# before and after.
+def many_names
+  n = Integer(ENV.fetch("N"))
+  kind = ENV.fetch("KIND")
+  init(metrics_export_interval_ms: 200)
+  1000.times do |i|
+    T.counter("warmup_total")
+    T.span("warmup", k: i) { nil }
+  end
+  before = rss_kib
+  started = now
+  n.times do |i|
+    if kind == "metric"
+      T.counter("distinct_metric_#{i}_total")
+    else
+      T.span("shape", "id_#{i}": i) { nil }
+    end
+  end
+  seconds = now - started
+  T.flush(timeout: 10)
+  after = rss_kib
+  figures(names: n, kind: kind, rss_kib_before: before, rss_kib_after: after, growth_mib: ((after - before) / 1024.0).round(1),
+          seconds: seconds.round(2), stats: T.stats)
+end
+
 case ARGV.fetch(0)
 when "down_up" then down_up
 when "hung" then hung
@@ -226,5 +323,9 @@ when "threads" then threads
 when "soak" then soak
 when "redaction" then redaction
 when "headers" then headers
+when "fork_hung" then fork_hung
+when "flush_interrupt" then flush_interrupt
+when "many_fields" then many_fields
+when "many_names" then many_names
 else abort "unknown scenario #{ARGV[0]}"
 end
