@@ -53,7 +53,28 @@ class ContextRuleTest < Minitest::Test
       ctx = T.current_context
       plain = Fiber.new { T.current_span_id }.resume
       handed = Fiber.new { T.with_context(ctx) { T.current_span_id } }.resume
-      assert_nil plain
+      if Fiber.respond_to?(:[]) # Ruby 3.2+: inherited
+        assert_equal parent.span_id, plain
+      else
+        assert_nil plain
+      end
+      assert_equal parent.span_id, handed
+    end
+  end
+
+  def test_enumerator_next_starts_empty_on_ruby_3_1_and_inherits_on_3_2
+    T.span(unique("enumerator_parent")) do |parent|
+      seen = Enumerator.new { |y| y << T.current_span_id }.next
+      if Fiber.respond_to?(:[])
+        assert_equal parent.span_id, seen, "fiber storage is inherited (Ruby 3.2+)"
+        inherited = Fiber.new { T.current_span_id }.resume
+        assert_equal parent.span_id, inherited
+        assert_equal parent.span_id, Thread.new { T.current_span_id }.value
+      else
+        assert_nil seen, "Ruby 3.1: an Enumerator's fiber starts empty (documented)"
+      end
+      ctx = T.current_context
+      handed = Enumerator.new { |y| T.with_context(ctx) { y << T.current_span_id } }.next
       assert_equal parent.span_id, handed
     end
   end

@@ -8,14 +8,29 @@ module TaskerCore
     STATE_KEY = :__tasker_core_tracing_state
     private_constant :STATE_KEY
 
-    # Fiber-local state: the span stack, the correlation and the remote context.
+    # Fiber-local state: the span stack, the correlation and the remote context, and the fiber
+    # it belongs to.
     class State
       attr_accessor :stack, :correlation, :remote
+      attr_reader :owner
 
-      def initialize
+      def initialize(owner = nil)
         @stack = []
         @correlation = nil
         @remote = nil
+        @owner = owner
+      end
+
+      # A new fiber's state, starting from +from+ (the creating fiber's): its current span,
+      # correlation and remote context.
+      def self.inherit(from, owner)
+        state = new(owner)
+        return state unless from
+
+        state.stack = from.stack.empty? ? [] : [from.stack.last]
+        state.correlation = from.correlation
+        state.remote = from.remote
+        state
       end
 
       # The parent of a new span or event: the innermost span, else the remote context.
@@ -49,7 +64,8 @@ module TaskerCore
       def current_span_id = current[1]
 
       # This fiber's span, correlation and remote context, to hand to another Thread, Fiber or
-      # Enumerator (Ruby 3.1 has no inheritable fiber storage).
+      # Enumerator (needed on Ruby 3.1, which has no inheritable fiber storage; on 3.2+ they
+      # inherit the creating fiber's context).
       def current_context
         s = state
         Context.new(s.stack.last, s.correlation, s.remote)
@@ -94,9 +110,24 @@ module TaskerCore
         end
       end
 
-      # @api private
-      def state
-        Thread.current[STATE_KEY] ||= State.new
+      if Fiber.respond_to?(:[])
+        # @api private
+        # Ruby 3.2+: in fiber storage, which a new Fiber, Thread or Enumerator inherits (a copy
+        # of the storage, so the same State object): a fiber that finds another fiber's state
+        # starts its own from it, with that fiber's current span as its parent.
+        def state
+          s = Fiber[STATE_KEY]
+          return s if s&.owner.equal?(Fiber.current)
+
+          Fiber[STATE_KEY] = State.inherit(s, Fiber.current)
+        end
+      else
+        # @api private
+        # Ruby 3.1: fiber-local (Thread.current[] is per fiber); a new Fiber, Thread or
+        # Enumerator starts empty (hand over with current_context / with_context).
+        def state
+          Thread.current[STATE_KEY] ||= State.new
+        end
       end
 
       private
