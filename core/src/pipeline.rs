@@ -332,11 +332,30 @@ pub(crate) fn start_explicitly(
 }
 
 /// Shuts down exporters that were replaced (delivering what they hold, at most `timeout`), off
-/// the caller's thread.
+/// the caller's thread. The next flush or shutdown waits for them first (within its own
+/// timeout), so what they held is not lost when the process ends soon after `init`.
 fn retire(old: Exporters, timeout: Duration) {
-    let _ = std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("tasker-telemetry-retire".to_owned())
         .spawn(move || old.shutdown(timeout));
+    if let Ok(handle) = spawned {
+        RETIRING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
+    }
+}
+
+/// Threads shutting down replaced exporters (see [`retire`]).
+static RETIRING: Mutex<Vec<std::thread::JoinHandle<Vec<String>>>> = Mutex::new(Vec::new());
+
+/// Waits for the exporters being retired; their errors.
+fn join_retiring() -> Vec<String> {
+    let handles = std::mem::take(&mut *RETIRING.lock().unwrap_or_else(|e| e.into_inner()));
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect()
 }
 
 fn start_export(
@@ -579,7 +598,11 @@ pub fn start_flush(timeout: Duration) -> Pending {
             None => return Pending::done("flush"),
         }
     };
-    let work = move || export::force_flush(&tp, mp.as_ref(), lp.as_ref());
+    let work = move || {
+        let mut errors = join_retiring();
+        errors.extend(export::force_flush(&tp, mp.as_ref(), lp.as_ref()));
+        errors
+    };
     Pending::start("flush", timeout, Some(work), None)
 }
 
@@ -637,7 +660,11 @@ pub fn start_shutdown(timeout: Duration) -> Pending {
     let Some(exporters) = exporters else {
         return Pending::done("shutdown");
     };
-    let work = move || exporters.shutdown(timeout);
+    let work = move || {
+        let mut errors = join_retiring();
+        errors.extend(exporters.shutdown(timeout));
+        errors
+    };
     // Whatever is still queued or in flight then will not be delivered; later items are dropped.
     let close: fn() = || {
         stats::close();
@@ -657,6 +684,10 @@ pub fn before_fork() {}
 /// ones are built from the configuration given to [`init`]. A no-op when not exporting.
 pub fn after_fork_in_child() -> Result<(), ConfigError> {
     crate::stats::reset();
+    // Retiring threads did not survive the fork either: never join them.
+    std::mem::forget(std::mem::take(
+        &mut *RETIRING.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
     let Some(p) = PIPELINE.get() else {
         return Ok(());
     };
