@@ -86,7 +86,7 @@ pub enum ConfigError {
     Exporter {
         /// `traces`, `metrics` or `logs`.
         signal: &'static str,
-        /// The configured endpoint.
+        /// The configured endpoint, fit to print ([`crate::redaction::display_url`]).
         endpoint: String,
         /// The underlying error.
         reason: String,

@@ -81,8 +81,9 @@ impl fmt::Debug for Headers {
     }
 }
 
-/// `[telemetry.otlp]`: where and how spans and metrics are exported.
-#[derive(Debug, Clone, PartialEq)]
+/// `[telemetry.otlp]`: where and how spans and metrics are exported. Its `Debug` form shows
+/// the endpoint without credentials ([`crate::redaction::display_url`]).
+#[derive(Clone, PartialEq)]
 pub struct OtlpConfig {
     /// Collector endpoint, e.g. `http://127.0.0.1:4317`; `None` means no export.
     pub endpoint: Option<String>,
@@ -105,6 +106,26 @@ pub struct OtlpConfig {
     pub shutdown_timeout: Duration,
     /// Dropped telemetry is reported by one warning at most this often.
     pub drop_warning_interval: Duration,
+}
+
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(crate::redaction::display_url),
+            )
+            .field("file", &self.file)
+            .field("protocol", &self.protocol)
+            .field("timeout", &self.timeout)
+            .field("headers", &self.headers)
+            .field("batch_size", &self.batch_size)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("scheduled_delay", &self.scheduled_delay)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("drop_warning_interval", &self.drop_warning_interval)
+            .finish()
+    }
 }
 
 /// `[telemetry.sampling]`.
@@ -156,8 +177,10 @@ pub struct LoggingConfig {
     pub output: LogOutput,
     /// Colours: `None` = when the output is a terminal.
     pub ansi: Option<bool>,
-    /// Key patterns whose values are replaced by `[REDACTED]` (case-insensitive substring match).
+    /// Key patterns whose values are replaced by `[REDACTED]` (see [`crate::Redactor`]).
     pub redact_keys: Vec<String>,
+    /// Scrub secrets inside text too ([`crate::Redactor::scrub_text`]).
+    pub scrub_text: bool,
 }
 
 /// The whole configuration. `TelemetryConfig::default()` is pretty console output and no export.
@@ -245,6 +268,7 @@ impl Default for TelemetryConfig {
                     .iter()
                     .map(|s| (*s).to_owned())
                     .collect(),
+                scrub_text: true,
             },
         }
     }
@@ -471,9 +495,10 @@ impl TelemetryConfig {
     /// What a pipeline derives from this configuration once (see [`Snapshot`]).
     pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
-            redactor: std::sync::Arc::new(crate::redaction::Redactor::new(
-                &self.logging.redact_keys,
-            )),
+            redactor: std::sync::Arc::new(
+                crate::redaction::Redactor::new(&self.logging.redact_keys)
+                    .with_text_scrubbing(self.logging.scrub_text),
+            ),
             max_value_len: self.spans.max_attribute_length,
             max_callsites: self.spans.max_dynamic_callsites,
         }
