@@ -327,7 +327,12 @@ impl TelemetryConfig {
             .map(Path::to_path_buf)
             .or_else(|| env.var("TASKER_CONFIG").map(PathBuf::from));
         if let Some(base) = &base {
-            config.merge_file(base)?;
+            let from = if path.is_some() {
+                "the path given to TelemetryConfig::load_from"
+            } else {
+                "TASKER_CONFIG"
+            };
+            config.merge_toml(&read_config_file(base, from)?, base)?;
         }
         if let Some(tasker_env) = env.var("TASKER_ENV") {
             let dir = base
@@ -336,7 +341,10 @@ impl TelemetryConfig {
                 .unwrap_or_else(|| PathBuf::from("config"));
             let overlay = dir.join(format!("{}.toml", tasker_env.trim()));
             if overlay.is_file() {
-                config.merge_file(&overlay)?;
+                config.merge_toml(
+                    &read_config_file(&overlay, "the TASKER_ENV overlay")?,
+                    &overlay,
+                )?;
             }
             config.environment = Some(tasker_env.trim().to_owned());
         }
@@ -351,12 +359,10 @@ impl TelemetryConfig {
         Ok(config)
     }
 
-    /// Applies one TOML file over this configuration.
+    /// Applies one TOML file over this configuration (a regular file of at most
+    /// [`MAX_CONFIG_FILE_BYTES`]).
     pub fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_config_file(path, "TelemetryConfig::merge_file")?;
         self.merge_toml(&text, path)
     }
 
@@ -553,6 +559,85 @@ fn to_toml(value: &FieldValue) -> toml::Value {
                 .collect(),
         ),
     }
+}
+
+/// The largest configuration file read (4 MiB); a larger one is refused.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What a path is when it is not a regular file, for messages.
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Reads a configuration file named by `from` (the variable or call, for messages): only a
+/// regular file (so `/dev/zero` or a FIFO cannot hang or exhaust the process), of at most
+/// [`MAX_CONFIG_FILE_BYTES`] (checked while reading too, for a file that grows meanwhile).
+/// The path's type is checked before opening (opening a FIFO for reading would block) and
+/// the opened handle's again.
+fn read_config_file(path: &Path, from: &'static str) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let refuse = |reason: String| ConfigError::NotReadable {
+        path: path.to_path_buf(),
+        from,
+        reason,
+    };
+    let check = |meta: std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(refuse(format!(
+                "not a regular file ({})",
+                file_kind(meta.file_type())
+            )));
+        }
+        if meta.len() > MAX_CONFIG_FILE_BYTES {
+            return Err(refuse(format!(
+                "larger than 4 MiB ({} bytes); a telemetry configuration is a few kilobytes",
+                meta.len()
+            )));
+        }
+        Ok(())
+    };
+    check(std::fs::metadata(path).map_err(read_err)?)?;
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    check(file.metadata().map_err(read_err)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(refuse(
+            "larger than 4 MiB (it grew while being read)".to_owned(),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text ({e})"),
+        ))
+    })
 }
 
 fn invalid(
