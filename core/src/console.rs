@@ -6,6 +6,11 @@
 //! `parent_correlation_id`, `task_uuid`, `step_uuid`, `namespace`, `trace_id`, `span_id`,
 //! `spans` (names of the enclosing spans, outermost first) and `fields` (an object with the
 //! event's other fields, so they never collide with the keys above).
+//!
+//! Messages and string values are [scrubbed](crate::Redactor::scrub_text), values of secret
+//! keys redacted. In `pretty` and `compact` lines, text that comes from the program (messages,
+//! targets, span names, field keys and values, the correlation's namespace) cannot break the
+//! line or reach the terminal: control characters are escaped (see [`escape_text`]).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -95,6 +100,8 @@ pub(crate) struct ConsoleLayer {
 struct Buffers {
     line: String,
     scratch: String,
+    /// Formatted text before it is scrubbed and escaped into `scratch`.
+    tmp: String,
     fields: Vec<(&'static str, usize, usize)>,
 }
 
@@ -103,6 +110,7 @@ impl Buffers {
         Self {
             line: String::with_capacity(512),
             scratch: String::with_capacity(256),
+            tmp: String::with_capacity(256),
             fields: Vec::with_capacity(16),
         }
     }
@@ -113,6 +121,9 @@ impl Buffers {
         }
         if self.scratch.capacity() > 64 * 1024 {
             self.scratch = String::with_capacity(256);
+        }
+        if self.tmp.capacity() > 64 * 1024 {
+            self.tmp = String::with_capacity(256);
         }
     }
 }
@@ -240,7 +251,12 @@ struct Collect<'r> {
 }
 
 impl Collect<'_> {
-    fn push(&mut self, field: &Field, value: serde_json::Value) {
+    fn push(&mut self, field: &Field, mut value: serde_json::Value) {
+        if let serde_json::Value::String(s) = &mut value {
+            if let std::borrow::Cow::Owned(clean) = self.redactor.scrub_text(s) {
+                *s = clean;
+            }
+        }
         if field.name() == "message" {
             self.message = Some(match value {
                 serde_json::Value::String(s) => s,
@@ -314,6 +330,7 @@ fn format_json<S>(
     let Buffers {
         line,
         scratch,
+        tmp,
         fields,
     } = bufs;
     scratch.clear();
@@ -321,6 +338,7 @@ fn format_json<S>(
     let mut visitor = JsonFields {
         redactor: &settings.redactor,
         scratch,
+        tmp,
         fields,
         message: None,
     };
@@ -394,6 +412,7 @@ fn format_json<S>(
 struct JsonFields<'b> {
     redactor: &'b Redactor,
     scratch: &'b mut String,
+    tmp: &'b mut String,
     fields: &'b mut Vec<(&'static str, usize, usize)>,
     message: Option<(usize, usize)>,
 }
@@ -434,12 +453,12 @@ impl JsonFields<'_> {
         }
     }
 
-    /// A JSON string of formatted text.
+    /// A JSON string of formatted text (scrubbed).
     fn text(&mut self, field: &Field, value: std::fmt::Arguments<'_>) {
         if let Some(start) = self.start(field) {
-            self.scratch.push('"');
-            let _ = JsonEscape(self.scratch).write_fmt(value);
-            self.scratch.push('"');
+            self.tmp.clear();
+            let _ = self.tmp.write_fmt(value);
+            push_json_str(self.scratch, &self.redactor.scrub_text(self.tmp));
             self.finish(field, start);
         }
     }
@@ -463,7 +482,7 @@ impl Visit for JsonFields<'_> {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if let Some(start) = self.start(field) {
-            push_json_str(self.scratch, value);
+            push_json_str(self.scratch, &self.redactor.scrub_text(value));
             self.finish(field, start);
         }
     }
@@ -510,13 +529,65 @@ fn escape_json(out: &mut String, s: &str) {
     out.push_str(&s[done..]);
 }
 
-/// A `fmt::Write` that JSON-escapes what is written through it.
-struct JsonEscape<'a>(&'a mut String);
-
-impl std::fmt::Write for JsonEscape<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        escape_json(self.0, s);
-        Ok(())
+/// Appends `s` to a `pretty`/`compact` line with control characters escaped, so that text
+/// from the program can neither start a new line nor send escape sequences to a terminal.
+///
+/// Escaped: C0 controls (`\n`, `\r`, `\t`, others as `\u{1b}`), DEL, C1 controls
+/// (U+0080–U+009F), the line and paragraph separators U+2028/U+2029 and the bidirectional
+/// controls (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069), all as `\u{…}`. The escaping
+/// is reversible: a backslash that would read as the start of an escape (before `n`, `r`,
+/// `t`, `u`, `\` or `"`) is doubled; other backslashes (`C:\Users`) are kept. `quoted`
+/// wraps the text in double quotes and escapes `"` and every backslash (the form of string
+/// values, as Rust's `{:?}`).
+///
+/// ```
+/// let mut out = String::new();
+/// tasker_telemetry::console::escape_text(&mut out, "ok\nFAKE \x1b]0;t\x07 C:\\Users", false);
+/// assert_eq!(out, r"ok\nFAKE \u{1b}]0;t\u{7} C:\Users");
+/// ```
+pub fn escape_text(out: &mut String, s: &str, quoted: bool) {
+    if quoted {
+        out.push('"');
+    }
+    let clean = !s.bytes().any(|b| {
+        b < 0x20
+            || b == 0x7f
+            || b == b'\\'
+            || (quoted && b == b'"')
+            || matches!(b, 0xc2 | 0xd8 | 0xe2)
+    });
+    if clean {
+        out.push_str(s);
+    } else {
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '"' if quoted => out.push_str("\\\""),
+                '\\' => {
+                    let escape_like =
+                        matches!(chars.peek(), Some('n' | 'r' | 't' | 'u' | '\\' | '"'));
+                    out.push_str(if quoted || escape_like { "\\\\" } else { "\\" });
+                }
+                '\0'..='\x1f'
+                | '\x7f'..='\u{9f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{61c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}' => {
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    if quoted {
+        out.push('"');
     }
 }
 
@@ -557,22 +628,28 @@ fn format_text<S>(
     if pretty {
         let spans = span_names(event, ctx);
         if !spans.is_empty() {
-            let _ = write!(line, "{bold}{}{reset}: ", spans.join(" > "));
+            line.push_str(bold);
+            for (i, name) in spans.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(" > ");
+                }
+                escape_text(line, name, false);
+            }
+            let _ = write!(line, "{reset}: ");
         }
     }
-    let _ = write!(
-        line,
-        "{dim}{}:{reset} {}",
-        meta.target(),
-        c.message.as_deref().unwrap_or("")
-    );
+    line.push_str(dim);
+    escape_text(line, meta.target(), false);
+    let _ = write!(line, ":{reset} ");
+    escape_text(line, c.message.as_deref().unwrap_or(""), false);
     for (k, v) in &c.fields {
+        let _ = write!(line, " {bold}");
+        escape_text(line, k, false);
+        let _ = write!(line, "{reset}=");
         match v {
-            serde_json::Value::String(s) => {
-                let _ = write!(line, " {bold}{k}{reset}={s:?}");
-            }
+            serde_json::Value::String(s) => escape_text(line, s, true),
             other => {
-                let _ = write!(line, " {bold}{k}{reset}={other}");
+                let _ = write!(line, "{other}");
             }
         }
     }
@@ -580,7 +657,9 @@ fn format_text<S>(
         let _ = write!(line, " {dim}correlation_id={}{reset}", corr.correlation_id);
         if pretty {
             for (k, v) in corr.pairs().into_iter().skip(1) {
-                let _ = write!(line, " {dim}{k}={v}{reset}");
+                let _ = write!(line, " {dim}{k}=");
+                escape_text(line, &v, false);
+                line.push_str(reset);
             }
         }
     }
@@ -708,5 +787,165 @@ mod tests {
         );
         assert_eq!(line["trace_id"].as_str().unwrap().len(), 32);
         assert_eq!(line["timestamp"].as_str().unwrap().len(), 27);
+    }
+
+    fn forged_lines(format: LogFormat) -> Vec<String> {
+        use crate::dynamic::{event, DynSpan, EventArgs, Parent, SpanStart};
+        use crate::fields::{FieldValue, Fields};
+        let mut config = crate::TelemetryConfig::default();
+        config.logging.format = format;
+        let cap = crate::testing::capture(&config);
+        let evil = [
+            "ok\nFAKE ERROR line",
+            "\x1b]0;pwned\x07",
+            "a\r\u{85}\u{2028}\u{202e}b\x7f",
+        ];
+        cap.run(|| {
+            for bad in evil {
+                let no_fields = Fields::new();
+                let span = DynSpan::start(SpanStart {
+                    name: bad,
+                    level: Level::INFO,
+                    target: "ruby",
+                    fields: &no_fields,
+                    parent: Parent::Current,
+                    correlation: None,
+                });
+                let _e = span.enter();
+                let mut fields = Fields::new();
+                fields.insert(bad, FieldValue::Str(bad.to_owned()));
+                event(EventArgs {
+                    level: Level::INFO,
+                    target: bad,
+                    message: bad,
+                    fields: &fields,
+                    parent: Parent::Current,
+                    correlation: None,
+                });
+            }
+        });
+        cap.lines()
+    }
+
+    #[test]
+    fn text_lines_cannot_be_forged_nor_reach_the_terminal() {
+        for format in [LogFormat::Pretty, LogFormat::Compact] {
+            let lines = forged_lines(format);
+            assert_eq!(lines.len(), 3, "{format:?}: one line per event: {lines:#?}");
+            for line in &lines {
+                assert!(
+                    !line.chars().any(
+                        |c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202e}')
+                    ),
+                    "{format:?}: {line:?}"
+                );
+            }
+            assert!(lines[0].contains(r"ok\nFAKE ERROR line"), "{}", lines[0]);
+            assert!(
+                lines[0].contains(r#"="ok\nFAKE ERROR line""#),
+                "{}",
+                lines[0]
+            );
+            assert!(lines[1].contains(r"\u{1b}]0;pwned\u{7}"), "{}", lines[1]);
+            assert!(
+                lines[2].contains(r"a\r\u{85}\u{2028}\u{202e}b\u{7f}"),
+                "{}",
+                lines[2]
+            );
+            if format == LogFormat::Pretty {
+                // the span name too
+                assert!(lines[0].contains(r"ok\nFAKE ERROR line: "), "{}", lines[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn escaping_is_reversible_and_keeps_plain_backslashes() {
+        let cases = [
+            ("C:\\Users\\x", false, "C:\\Users\\x"),
+            ("a\\nb", false, "a\\\\nb"),
+            ("tab\there", false, "tab\\there"),
+            ("say \"hi\" \\o", true, "\"say \\\"hi\\\" \\\\o\""),
+            ("plain é ☃", false, "plain é ☃"),
+        ];
+        for (input, quoted, want) in cases {
+            let mut out = String::new();
+            escape_text(&mut out, input, quoted);
+            assert_eq!(out, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn messages_and_string_values_are_scrubbed_in_every_format() {
+        for format in [LogFormat::Pretty, LogFormat::Compact, LogFormat::Json] {
+            let mut config = crate::TelemetryConfig::default();
+            config.logging.format = format;
+            let cap = crate::testing::capture(&config);
+            cap.run(|| {
+                let url = "https://bob:hunter3@db/x?token=t0k";
+                tracing::info!(
+                    detail = "retry with password=hunter2",
+                    url,
+                    "login failed password=hunter1"
+                );
+                tracing::info!(err = ?"api_key: sk_live_9", "{}", "Authorization: Bearer abc123");
+            });
+            let text = cap.lines().join("\n");
+            for secret in [
+                "hunter1",
+                "hunter2",
+                "hunter3",
+                "t0k",
+                "sk_live_9",
+                "abc123",
+            ] {
+                assert!(!text.contains(secret), "{format:?}: {secret} in {text}");
+            }
+            assert!(text.contains("login failed password=[REDACTED]"), "{text}");
+            assert!(
+                text.contains("https://bob:[REDACTED]@db/x?token=[REDACTED]"),
+                "{text}"
+            );
+        }
+        let mut config = crate::TelemetryConfig::default();
+        config.logging.scrub_text = false;
+        let cap = crate::testing::capture(&config);
+        cap.run(|| tracing::info!("login failed password=hunter1"));
+        assert!(cap.lines()[0].contains("password=hunter1"));
+    }
+
+    #[test]
+    fn exported_spans_scrub_string_attributes_events_and_exceptions() {
+        use crate::dynamic::{DynSpan, Parent, SpanStart};
+        use crate::fields::{Fields, Scalar};
+        let cap = crate::testing::capture(&crate::TelemetryConfig::default());
+        cap.run(|| {
+            let fields = Fields::new();
+            let span = DynSpan::start(SpanStart {
+                name: "connect",
+                level: Level::INFO,
+                target: "python",
+                fields: &fields,
+                parent: Parent::Root,
+                correlation: None,
+            });
+            span.set("dsn", &Scalar::Str("postgres://app:pw1@db/x".into()));
+            span.set("X-Api-Key", &Scalar::Str("k1".into()));
+            span.record_exception("AuthError", "bad login password=pw2", None);
+            span.end();
+        });
+        let span = cap.span("connect").expect("exported");
+        let all = format!("{span:?}");
+        for secret in ["pw1", "pw2", "\"k1\""] {
+            assert!(!all.contains(secret), "{secret} in {all}");
+        }
+        assert_eq!(
+            crate::testing::attr(&span, "exception.message").as_deref(),
+            Some("bad login password=[REDACTED]")
+        );
+        assert_eq!(
+            crate::testing::attr(&span, "X-Api-Key").as_deref(),
+            Some("[REDACTED]")
+        );
     }
 }

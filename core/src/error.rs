@@ -38,6 +38,16 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The configuration file is not a regular file, or is too large to be one.
+    #[error("telemetry config file {path} (from {from}) was not read: {reason}")]
+    NotReadable {
+        /// The path that was given.
+        path: PathBuf,
+        /// Where the path came from: `TASKER_CONFIG`, the `TASKER_ENV` overlay, a call.
+        from: &'static str,
+        /// Why, e.g. `not a regular file (a FIFO)` or `larger than 4 MiB (… bytes)`.
+        reason: String,
+    },
     /// The configuration file is not valid TOML.
     #[error("telemetry config file {path} is not valid TOML: {message}")]
     Parse {
@@ -86,7 +96,7 @@ pub enum ConfigError {
     Exporter {
         /// `traces`, `metrics` or `logs`.
         signal: &'static str,
-        /// The configured endpoint.
+        /// The configured endpoint, fit to print ([`crate::redaction::display_url`]).
         endpoint: String,
         /// The underlying error.
         reason: String,

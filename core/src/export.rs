@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use opentelemetry::trace::{SpanBuilder, SpanId, TraceId, TracerProvider as _};
-use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -26,7 +26,7 @@ use crate::config::{Protocol, SamplerKind, TelemetryConfig};
 use crate::correlation::Correlation;
 use crate::error::ConfigError;
 use crate::file_export::FileSpanExporter;
-use crate::redaction::{Redactor, REDACTED};
+use crate::redaction::{display_url, Redactor};
 use crate::stats::{self, Signal};
 
 pub(crate) use crate::SCOPE;
@@ -85,14 +85,6 @@ impl<P> ExportProcessor<P> {
     }
 }
 
-pub(crate) fn redact_attributes(redactor: &Redactor, attrs: &mut [KeyValue]) {
-    for kv in attrs {
-        if redactor.is_secret(kv.key.as_str()) {
-            kv.value = Value::from(REDACTED);
-        }
-    }
-}
-
 impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
@@ -116,10 +108,7 @@ impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
                 return;
             }
         }
-        redact_attributes(&self.redactor, &mut span.attributes);
-        for event in span.events.events.iter_mut() {
-            redact_attributes(&self.redactor, &mut event.attributes);
-        }
+        self.redactor.redact_span(&mut span);
         self.inner.on_end(span);
     }
 
@@ -312,7 +301,7 @@ fn metadata(
             _ => {
                 return Err(ConfigError::Exporter {
                     signal,
-                    endpoint: config.otlp.endpoint.clone().unwrap_or_default(),
+                    endpoint: display_url(config.otlp.endpoint.as_deref().unwrap_or_default()),
                     reason: format!(
                         "header `{k}` is not a valid gRPC metadata name/value (value hidden)"
                     ),
@@ -330,8 +319,8 @@ fn build_error(
 ) -> ConfigError {
     ConfigError::Exporter {
         signal,
-        endpoint: config.otlp.endpoint.clone().unwrap_or_default(),
-        reason: e.to_string(),
+        endpoint: display_url(config.otlp.endpoint.as_deref().unwrap_or_default()),
+        reason: display_url(&e.to_string()),
     }
 }
 

@@ -319,8 +319,9 @@ impl Fields {
             FieldValue::Null => self.insert_scalar(key, Scalar::Str("null".to_owned())),
             FieldValue::List(items) => {
                 let redactor = crate::redaction::current();
-                let json =
-                    serde_json::Value::Array(items.iter().map(|i| to_json(i, &redactor)).collect());
+                let mut items: Vec<_> = items.iter().map(|i| to_json(i, &redactor)).collect();
+                redactor.redact_pairs(&mut items);
+                let json = serde_json::Value::Array(items);
                 self.insert_scalar(key, Scalar::Str(json.to_string()));
             }
             FieldValue::Map(entries) if depth < MAX_FLATTEN_DEPTH => {
@@ -374,7 +375,9 @@ fn to_json(value: &FieldValue, redactor: &Redactor) -> serde_json::Value {
         FieldValue::Bool(b) => serde_json::Value::from(*b),
         FieldValue::Null => serde_json::Value::Null,
         FieldValue::List(items) => {
-            serde_json::Value::Array(items.iter().map(|i| to_json(i, redactor)).collect())
+            let mut items: Vec<_> = items.iter().map(|i| to_json(i, redactor)).collect();
+            redactor.redact_pairs(&mut items);
+            serde_json::Value::Array(items)
         }
         FieldValue::Map(entries) => serde_json::Value::Object(
             entries
@@ -433,7 +436,7 @@ mod tests {
                 ("name".into(), "ann".into()),
                 ("password".into(), pw.into()),
                 (
-                    "auth".into(),
+                    "login".into(),
                     FieldValue::Map(vec![("api_key".into(), "k".into())]),
                 ),
             ])
@@ -455,7 +458,7 @@ mod tests {
         assert_eq!(
             users,
             &Scalar::Str(
-                r#"[{"name":"ann","password":"[REDACTED]","auth":{"api_key":"[REDACTED]"}}]"#
+                r#"[{"name":"ann","password":"[REDACTED]","login":{"api_key":"[REDACTED]"}}]"#
                     .into()
             )
         );

@@ -1,6 +1,7 @@
 //! Optional OTLP log export (`telemetry.logging.export_logs`): every event that passes the
 //! export filter becomes an OTLP log record with its fields as attributes (redacted), the
-//! correlation, and the trace/span ids of the current span.
+//! correlation, and the trace/span ids of the current span. The body and string attributes
+//! are scrubbed ([`Redactor::scrub_text`]).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -72,10 +73,16 @@ impl<R: opentelemetry::logs::LogRecord> Visit for Attrs<'_, R> {
         self.add(field, AnyValue::Boolean(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.add(field, AnyValue::from(value.to_owned()));
+        let text = self.redactor.scrub_text(value).into_owned();
+        self.add(field, AnyValue::from(text));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.add(field, AnyValue::from(format!("{value:?}")));
+        let text = format!("{value:?}");
+        let text = match self.redactor.scrub_text(&text) {
+            std::borrow::Cow::Owned(clean) => clean,
+            std::borrow::Cow::Borrowed(_) => text,
+        };
+        self.add(field, AnyValue::from(text));
     }
 }
 

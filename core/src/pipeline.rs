@@ -451,7 +451,8 @@ fn export_target() -> String {
         .and_then(|c| {
             c.otlp.endpoint.clone().map(|e| {
                 format!(
-                    "the collector at {e} (request timeout {}ms)",
+                    "the collector at {} (request timeout {}ms)",
+                    crate::redaction::display_url(&e),
                     c.otlp.timeout.as_millis()
                 )
             })

@@ -4,18 +4,30 @@
 //! `correlation_id` (and `parent_correlation_id`, `task_uuid`, `step_uuid`, `namespace` when
 //! set) travel as W3C baggage. Invalid headers are ignored with a debug-level note; they never
 //! fail the caller.
+//!
+//! Baggage follows W3C Baggage both ways: at most [`MAX_BAGGAGE_MEMBERS`] list-members and
+//! [`MAX_BAGGAGE_BYTES`] bytes. On [`extract`], an invalid member is skipped (not the whole
+//! header) and members past the limits are dropped, the earlier ones kept. On [`inject`], the
+//! baggage received from upstream (`tenant=acme`) is forwarded, the current correlation's
+//! entries replacing upstream correlation entries and coming first, so that the limits never
+//! drop them.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use opentelemetry::baggage::BaggageExt;
-use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::baggage::{BaggageExt, KeyValueMetadata};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, ContextGuard, KeyValue};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry::{Context, ContextGuard};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-use crate::correlation::Correlation;
+use crate::correlation::{keys, Correlation};
+
+/// W3C Baggage: the most list-members a `baggage` header carries.
+pub const MAX_BAGGAGE_MEMBERS: usize = 64;
+/// W3C Baggage: the most bytes a `baggage` header carries.
+pub const MAX_BAGGAGE_BYTES: usize = 8192;
 
 /// Header names this module reads and writes.
 pub mod headers {
@@ -27,14 +39,138 @@ pub mod headers {
     pub const BAGGAGE: &str = "baggage";
 }
 
-fn propagator() -> &'static TextMapCompositePropagator {
-    static PROPAGATOR: std::sync::OnceLock<TextMapCompositePropagator> = std::sync::OnceLock::new();
-    PROPAGATOR.get_or_init(|| {
-        TextMapCompositePropagator::new(vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
-        ])
-    })
+/// `traceparent`/`tracestate`; baggage is this module's own (see the module docs).
+fn propagator() -> &'static TraceContextPropagator {
+    static PROPAGATOR: std::sync::OnceLock<TraceContextPropagator> = std::sync::OnceLock::new();
+    PROPAGATOR.get_or_init(TraceContextPropagator::new)
+}
+
+const CORRELATION_KEYS: [&str; 5] = [
+    keys::CORRELATION_ID,
+    keys::PARENT_CORRELATION_ID,
+    keys::TASK_UUID,
+    keys::STEP_UUID,
+    keys::NAMESPACE,
+];
+
+/// An RFC 7230 token character (what a baggage key is made of).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `s` percent-decoded as UTF-8; `None` when it is not.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_owned());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Appends `s` percent-encoded where W3C baggage values need it (controls, space, `"`, `,`,
+/// `;`, `\`, `%` and every non-ASCII byte).
+fn percent_encode(out: &mut String, s: &str) {
+    for &b in s.as_bytes() {
+        if b > 0x20 && b < 0x7f && !matches!(b, b'"' | b',' | b';' | b'\\' | b'%') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// The list-members of a `baggage` header: invalid members (no `=`, a key that is not a
+/// token, a value that is not percent-encoded UTF-8) skipped, members past
+/// [`MAX_BAGGAGE_MEMBERS`] or [`MAX_BAGGAGE_BYTES`] dropped, earlier ones kept. Each member
+/// as (key, decoded value, properties).
+pub(crate) fn parse_baggage(header: &str) -> Vec<(String, String, String)> {
+    let mut members = Vec::new();
+    let mut bytes = 0;
+    for raw in header.split(',') {
+        if members.len() == MAX_BAGGAGE_MEMBERS {
+            break;
+        }
+        let raw = raw.trim_matches([' ', '\t']);
+        if raw.is_empty() {
+            continue;
+        }
+        let (pair, props) = raw.split_once(';').unwrap_or((raw, ""));
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
+        };
+        let key = key.trim_matches([' ', '\t']);
+        if key.is_empty() || !key.bytes().all(is_token_byte) {
+            continue;
+        }
+        let Some(value) = percent_decode(value.trim_matches([' ', '\t'])) else {
+            continue;
+        };
+        let cost = raw.len() + usize::from(!members.is_empty());
+        if bytes + cost > MAX_BAGGAGE_BYTES {
+            continue;
+        }
+        bytes += cost;
+        members.push((
+            key.to_owned(),
+            value,
+            props.trim_matches([' ', '\t']).to_owned(),
+        ));
+    }
+    members
+}
+
+/// The `baggage` header for `cx`: the correlation's entries first, then the other entries of
+/// the context's baggage (upstream correlation entries replaced when there is a correlation),
+/// within the W3C limits; `None` when empty.
+fn baggage_header(cx: &Context, correlation: Option<&Correlation>) -> Option<String> {
+    let ours = correlation.map(Correlation::pairs).unwrap_or_default();
+    let baggage = cx.baggage();
+    let upstream = baggage
+        .iter()
+        .filter(|(k, _)| ours.is_empty() || !CORRELATION_KEYS.contains(&k.as_str()))
+        .map(|(k, (v, meta))| (k.as_str(), v.as_str(), meta.as_str()));
+    let mut header = String::new();
+    let mut count = 0;
+    let mut member = String::new();
+    for (key, value, meta) in ours
+        .iter()
+        .map(|(k, v)| (*k, v.as_str(), ""))
+        .chain(upstream)
+    {
+        if count == MAX_BAGGAGE_MEMBERS {
+            break;
+        }
+        member.clear();
+        member.push_str(key);
+        member.push('=');
+        percent_encode(&mut member, value);
+        if !meta.trim().is_empty() {
+            member.push(';');
+            member.push_str(meta.trim());
+        }
+        let sep = usize::from(count > 0);
+        if header.len() + sep + member.len() > MAX_BAGGAGE_BYTES {
+            continue;
+        }
+        if sep == 1 {
+            header.push(',');
+        }
+        header.push_str(&member);
+        count += 1;
+    }
+    (!header.is_empty()).then_some(header)
 }
 
 /// Injects the current context (the current span, or an attached remote context) and the
@@ -52,16 +188,10 @@ pub fn inject() -> HashMap<String, String> {
 /// Injects `cx` (its span, baggage and correlation) into a new header map.
 pub fn inject_context(cx: &Context) -> HashMap<String, String> {
     let mut out = HashMap::with_capacity(3);
-    match Correlation::from_context(cx) {
-        Some(correlation) => {
-            let baggage: Vec<KeyValue> = correlation
-                .pairs()
-                .into_iter()
-                .map(|(k, v)| KeyValue::new(k, v))
-                .collect();
-            propagator().inject_context(&cx.with_baggage(baggage), &mut out);
-        }
-        None => propagator().inject_context(cx, &mut out),
+    propagator().inject_context(cx, &mut out);
+    let correlation = Correlation::from_context(cx);
+    if let Some(baggage) = baggage_header(cx, correlation.as_deref()) {
+        out.insert(headers::BAGGAGE.to_owned(), baggage);
     }
     out
 }
@@ -142,6 +272,14 @@ pub fn extract_map(map: &HashMap<String, String>) -> RemoteContext {
 
 fn extract_from(headers: &dyn Extractor) -> RemoteContext {
     let cx = propagator().extract_with_context(&Context::new(), headers);
+    let cx = match headers.get(headers::BAGGAGE).map(parse_baggage) {
+        Some(members) if !members.is_empty() => cx.with_baggage(
+            members
+                .into_iter()
+                .map(|(k, v, props)| KeyValueMetadata::new(k, v, props.as_str())),
+        ),
+        _ => cx,
+    };
     if let Some(tp) = headers.get(headers::TRACEPARENT) {
         if !cx.span().span_context().is_valid() {
             tracing::debug!(target: "tasker_telemetry::propagation", traceparent = %tp, "ignoring invalid traceparent header");
@@ -258,5 +396,127 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         )]);
         assert_eq!(r.span_id().as_deref(), Some("00f067aa0ba902b7"));
+    }
+
+    const ID: &str = "0190e7c4-5d2a-7cc0-a7a3-4f1d0c9a0b11";
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn members(header: &str) -> Vec<(String, String)> {
+        let mut m: Vec<_> = header
+            .split(',')
+            .map(|m| {
+                let (k, v) = m.split_once('=').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        m.sort();
+        m
+    }
+
+    #[test]
+    fn an_oversized_baggage_header_keeps_its_first_members() {
+        let header = format!("correlation_id={ID},big={},tenant=acme", "x".repeat(9000));
+        let r = extract([("traceparent", TP), ("baggage", header.as_str())]);
+        assert_eq!(r.correlation().unwrap().correlation_id.to_string(), ID);
+        assert_eq!(
+            r.context().baggage().get("tenant").map(|v| v.as_str()),
+            Some("acme")
+        );
+        assert!(r.context().baggage().get("big").is_none());
+
+        let many: Vec<String> = std::iter::once(format!("correlation_id={ID}"))
+            .chain((0..100).map(|i| format!("k{i}=v")))
+            .collect();
+        let r = extract([("baggage", many.join(",").as_str())]);
+        assert_eq!(r.context().baggage().len(), MAX_BAGGAGE_MEMBERS);
+        assert!(r.correlation().is_some());
+        assert!(r.context().baggage().get("k62").is_some());
+        assert!(r.context().baggage().get("k63").is_none());
+    }
+
+    #[test]
+    fn invalid_members_are_skipped_not_the_header() {
+        let header =
+            format!("bad key=1,noequals,,=empty,v=%zz,correlation_id={ID},tenant = acme ;p=1");
+        let got = parse_baggage(&header);
+        let keys: Vec<_> = got.iter().map(|m| m.0.as_str()).collect();
+        assert_eq!(keys, ["correlation_id", "tenant"]);
+        assert_eq!(got[1].1, "acme");
+        assert_eq!(got[1].2, "p=1");
+        assert!(extract([("baggage", header.as_str())])
+            .correlation()
+            .is_some());
+    }
+
+    #[test]
+    fn inject_forwards_upstream_baggage_with_our_correlation() {
+        let upstream =
+            "correlation_id=0190e7c4-0000-7000-8000-000000000000,tenant=acme,note=a%2Cb%20c";
+        let remote = extract([("traceparent", TP), ("baggage", upstream)]);
+        let ours = Correlation::with_id(ID.parse().unwrap()).with_namespace("ns");
+        let remote = remote.with_correlation(ours);
+        let headers = inject_context(remote.context());
+        assert_eq!(
+            members(&headers["baggage"]),
+            members(&format!(
+                "correlation_id={ID},namespace=ns,note=a%2Cb%20c,tenant=acme"
+            ))
+        );
+        assert!(headers["traceparent"].contains("4bf92f3577b34da6a3ce929d0e0e4736"));
+        // attached: the current context (and spans under it) forwards it too
+        let _g = remote.attach();
+        let headers = inject();
+        assert!(headers["baggage"].contains("tenant=acme"), "{headers:?}");
+        let back = extract(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(
+            back.context().baggage().get("note").map(|v| v.as_str()),
+            Some("a,b c")
+        );
+    }
+
+    #[test]
+    fn inject_applies_the_limits_and_keeps_the_correlation() {
+        let many: Vec<String> = (0..64)
+            .map(|i| format!("k{i}={}", "v".repeat(200)))
+            .collect();
+        let remote = extract([("traceparent", TP), ("baggage", many.join(",").as_str())]);
+        let remote = remote.with_correlation(Correlation::with_id(ID.parse().unwrap()));
+        let header = inject_context(remote.context())["baggage"].clone();
+        assert!(header.len() <= MAX_BAGGAGE_BYTES, "{}", header.len());
+        assert!(header.split(',').count() <= MAX_BAGGAGE_MEMBERS);
+        assert!(
+            header.starts_with(&format!("correlation_id={ID}")),
+            "{header}"
+        );
+    }
+
+    #[test]
+    fn a_span_under_a_remote_parent_forwards_its_baggage() {
+        use crate::dynamic::{DynSpan, Parent, SpanStart};
+        let cap = crate::testing::capture(&crate::TelemetryConfig::default());
+        let header = format!("correlation_id={ID},tenant=acme");
+        let remote = extract([("traceparent", TP), ("baggage", header.as_str())]);
+        let headers = cap.run(|| {
+            let fields = crate::fields::Fields::new();
+            let span = DynSpan::start(SpanStart {
+                name: "work",
+                level: tracing::Level::INFO,
+                target: "python",
+                fields: &fields,
+                parent: Parent::Remote(&remote),
+                correlation: None,
+            });
+            let headers = inject_context(span.context());
+            span.end();
+            headers
+        });
+        assert_eq!(
+            members(&headers["baggage"]),
+            members(&format!("correlation_id={ID},tenant=acme"))
+        );
+        assert!(
+            !headers["traceparent"].contains("00f067aa0ba902b7"),
+            "a child span id"
+        );
     }
 }

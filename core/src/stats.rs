@@ -435,7 +435,9 @@ pub(crate) fn configure_reports(interval: Duration, endpoint: &str, queue_size: 
     REPORT
         .interval_ms
         .store(interval.as_millis() as u64, Ordering::Relaxed);
-    REPORT.endpoint.store(Some(Arc::new(endpoint.to_owned())));
+    REPORT
+        .endpoint
+        .store(Some(Arc::new(crate::redaction::display_url(endpoint))));
     REPORT.queue_size.store(queue_size, Ordering::Relaxed);
 }
 

@@ -339,3 +339,57 @@ fn the_readme_documents_every_setting_and_variable() {
         }
     }
 }
+
+/// `TASKER_CONFIG` naming something that is not a small regular file: a clear error, at once.
+fn refused(path: &std::path::Path) -> String {
+    let started = std::time::Instant::now();
+    let err = TelemetryConfig::load_from(None, &env(&[("TASKER_CONFIG", path.to_str().unwrap())]))
+        .expect_err("must be refused");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, ConfigError::NotReadable { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(path.to_str().unwrap()), "{msg}");
+    assert!(msg.contains("TASKER_CONFIG"), "{msg}");
+    msg
+}
+
+#[cfg(unix)]
+#[test]
+fn config_files_must_be_small_regular_files() {
+    let msg = refused(std::path::Path::new("/dev/zero"));
+    assert!(
+        msg.contains("not a regular file (a character device)"),
+        "{msg}"
+    );
+
+    let dir = temp_dir("special");
+    let msg = refused(&dir);
+    assert!(msg.contains("not a regular file (a directory)"), "{msg}");
+
+    let fifo = dir.join("fifo.toml");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let msg = refused(&fifo);
+    assert!(msg.contains("not a regular file (a FIFO)"), "{msg}");
+
+    let big = dir.join("big.toml");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(5 * 1024 * 1024).unwrap(); // sparse
+    let msg = refused(&big);
+    assert!(msg.contains("larger than 4 MiB"), "{msg}");
+
+    // a file of the largest size allowed is still read (and then parsed)
+    let ok = dir.join("ok.toml");
+    std::fs::write(&ok, "[telemetry]\nservice_name = \"svc\"\n").unwrap();
+    let c = TelemetryConfig::load_from(Some(&ok), &env(&[])).unwrap();
+    assert_eq!(c.service_name, "svc");
+    let _ = std::fs::remove_dir_all(&dir);
+}

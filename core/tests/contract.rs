@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use tasker_telemetry::dynamic::Parent;
+use tasker_telemetry::dynamic::{event, EventArgs, Parent};
 use tasker_telemetry::fields::{FieldValue, Fields, Scalar};
 use tasker_telemetry::handler::start_handler_span;
 use tasker_telemetry::level::{index_of, normalize_filter};
 use tasker_telemetry::lifecycle::LifecycleEvent;
 use tasker_telemetry::testing::{attr, capture};
-use tasker_telemetry::TelemetryConfig;
+use tasker_telemetry::{Redactor, TelemetryConfig};
 
 fn cases() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/contract/cases.json");
@@ -79,22 +79,55 @@ fn fields() {
     for case in cases()["fields"].as_array().expect("array") {
         let mut fields = Fields::new();
         fields.insert("v", field_value(&case["value"]));
-        // The JSON console line redacts by key; the flat fields carry the values. Compare what
-        // the line shows: the fields with secret keys redacted.
-        let line = fields.to_json();
         let expected: &Map<String, Value> = case["fields"].as_object().expect("object");
+        let want: BTreeMap<_, _> = expected.clone().into_iter().collect();
+        // What the console JSON line shows (as the Ruby and Python runners read it): secret
+        // keys redacted, secrets inside string values scrubbed.
+        let mut config = TelemetryConfig::default();
+        config.logging.format = tasker_telemetry::config::LogFormat::Json;
+        let cap = capture(&config);
+        cap.run(|| {
+            event(EventArgs {
+                level: tracing::Level::INFO,
+                target: "contract",
+                message: "case",
+                fields: &fields,
+                parent: Parent::Current,
+                correlation: None,
+            })
+        });
+        let lines = cap.json_lines();
+        let got: BTreeMap<_, _> = lines[0]["fields"]
+            .as_object()
+            .expect("fields object")
+            .clone()
+            .into_iter()
+            .collect();
+        assert_eq!(got, want, "case {} (console line)", case["name"]);
+        // The fallback callsite's JSON: redacted by key (its strings are scrubbed on output).
+        let redactor = Redactor::default();
+        let scrub = |v: Value| match v {
+            Value::String(s) => Value::from(redactor.scrub_text(&s).into_owned()),
+            other => other,
+        };
+        let line = fields.to_json();
         let got: BTreeMap<_, _> = line
             .as_object()
             .expect("object")
             .clone()
             .into_iter()
+            .map(|(k, v)| (k, scrub(v)))
             .collect();
-        let want: BTreeMap<_, _> = expected.clone().into_iter().collect();
         assert_eq!(got, want, "case {}", case["name"]);
         // and the flat values themselves, for every key that is not a secret
         for (k, v) in fields.iter() {
             if want[k] != "[REDACTED]" {
-                assert_eq!(scalar_json(v), want[k], "case {} key {k}", case["name"]);
+                assert_eq!(
+                    scrub(scalar_json(v)),
+                    want[k],
+                    "case {} key {k}",
+                    case["name"]
+                );
             }
         }
     }

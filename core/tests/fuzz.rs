@@ -344,7 +344,7 @@ fn any_field_tree_converts_with_bounded_keys_and_values_and_no_secret_in_its_jso
 }
 
 #[test]
-fn redaction_matches_a_pattern_anywhere_in_any_case() {
+fn redaction_matches_long_patterns_anywhere_and_short_ones_as_words() {
     let strategy = (
         "[a-z0-9_.]{0,10}",
         prop::sample::select(DEFAULT_REDACT_KEYS.to_vec()),
@@ -358,8 +358,19 @@ fn redaction_matches_a_pattern_anywhere_in_any_case() {
                 .zip(upper.iter().cycle())
                 .map(|(c, u)| if *u { c.to_ascii_uppercase() } else { c })
                 .collect();
-            let key = format!("{pre}{mixed}{post}");
+            // Long patterns match anywhere, in any case; short ones (`ssn`, `jwt`) as a whole
+            // word in one case (`x_SSN_y`, not `lessons`).
+            let key = if pattern.len() > 4 {
+                format!("{pre}{mixed}{post}")
+            } else if upper[0] {
+                format!("{pre}_{}.{post}", pattern.to_ascii_uppercase())
+            } else {
+                format!("{pre}-{pattern}_{post}")
+            };
             prop_assert!(Redactor::default().is_secret(&key), "{}", key);
+            // and with separators or camelCase between its parts
+            let spaced = pattern.replace('_', "-");
+            prop_assert!(Redactor::default().is_secret(&spaced), "{}", spaced);
             Ok(())
         })
         .unwrap();

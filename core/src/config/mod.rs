@@ -81,8 +81,9 @@ impl fmt::Debug for Headers {
     }
 }
 
-/// `[telemetry.otlp]`: where and how spans and metrics are exported.
-#[derive(Debug, Clone, PartialEq)]
+/// `[telemetry.otlp]`: where and how spans and metrics are exported. Its `Debug` form shows
+/// the endpoint without credentials ([`crate::redaction::display_url`]).
+#[derive(Clone, PartialEq)]
 pub struct OtlpConfig {
     /// Collector endpoint, e.g. `http://127.0.0.1:4317`; `None` means no export.
     pub endpoint: Option<String>,
@@ -105,6 +106,26 @@ pub struct OtlpConfig {
     pub shutdown_timeout: Duration,
     /// Dropped telemetry is reported by one warning at most this often.
     pub drop_warning_interval: Duration,
+}
+
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(crate::redaction::display_url),
+            )
+            .field("file", &self.file)
+            .field("protocol", &self.protocol)
+            .field("timeout", &self.timeout)
+            .field("headers", &self.headers)
+            .field("batch_size", &self.batch_size)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("scheduled_delay", &self.scheduled_delay)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("drop_warning_interval", &self.drop_warning_interval)
+            .finish()
+    }
 }
 
 /// `[telemetry.sampling]`.
@@ -156,8 +177,10 @@ pub struct LoggingConfig {
     pub output: LogOutput,
     /// Colours: `None` = when the output is a terminal.
     pub ansi: Option<bool>,
-    /// Key patterns whose values are replaced by `[REDACTED]` (case-insensitive substring match).
+    /// Key patterns whose values are replaced by `[REDACTED]` (see [`crate::Redactor`]).
     pub redact_keys: Vec<String>,
+    /// Scrub secrets inside text too ([`crate::Redactor::scrub_text`]).
+    pub scrub_text: bool,
 }
 
 /// The whole configuration. `TelemetryConfig::default()` is pretty console output and no export.
@@ -245,6 +268,7 @@ impl Default for TelemetryConfig {
                     .iter()
                     .map(|s| (*s).to_owned())
                     .collect(),
+                scrub_text: true,
             },
         }
     }
@@ -303,7 +327,12 @@ impl TelemetryConfig {
             .map(Path::to_path_buf)
             .or_else(|| env.var("TASKER_CONFIG").map(PathBuf::from));
         if let Some(base) = &base {
-            config.merge_file(base)?;
+            let from = if path.is_some() {
+                "the path given to TelemetryConfig::load_from"
+            } else {
+                "TASKER_CONFIG"
+            };
+            config.merge_toml(&read_config_file(base, from)?, base)?;
         }
         if let Some(tasker_env) = env.var("TASKER_ENV") {
             let dir = base
@@ -312,7 +341,10 @@ impl TelemetryConfig {
                 .unwrap_or_else(|| PathBuf::from("config"));
             let overlay = dir.join(format!("{}.toml", tasker_env.trim()));
             if overlay.is_file() {
-                config.merge_file(&overlay)?;
+                config.merge_toml(
+                    &read_config_file(&overlay, "the TASKER_ENV overlay")?,
+                    &overlay,
+                )?;
             }
             config.environment = Some(tasker_env.trim().to_owned());
         }
@@ -327,12 +359,10 @@ impl TelemetryConfig {
         Ok(config)
     }
 
-    /// Applies one TOML file over this configuration.
+    /// Applies one TOML file over this configuration (a regular file of at most
+    /// [`MAX_CONFIG_FILE_BYTES`]).
     pub fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_config_file(path, "TelemetryConfig::merge_file")?;
         self.merge_toml(&text, path)
     }
 
@@ -471,9 +501,10 @@ impl TelemetryConfig {
     /// What a pipeline derives from this configuration once (see [`Snapshot`]).
     pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
-            redactor: std::sync::Arc::new(crate::redaction::Redactor::new(
-                &self.logging.redact_keys,
-            )),
+            redactor: std::sync::Arc::new(
+                crate::redaction::Redactor::new(&self.logging.redact_keys)
+                    .with_text_scrubbing(self.logging.scrub_text),
+            ),
             max_value_len: self.spans.max_attribute_length,
             max_callsites: self.spans.max_dynamic_callsites,
         }
@@ -528,6 +559,85 @@ fn to_toml(value: &FieldValue) -> toml::Value {
                 .collect(),
         ),
     }
+}
+
+/// The largest configuration file read (4 MiB); a larger one is refused.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What a path is when it is not a regular file, for messages.
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Reads a configuration file named by `from` (the variable or call, for messages): only a
+/// regular file (so `/dev/zero` or a FIFO cannot hang or exhaust the process), of at most
+/// [`MAX_CONFIG_FILE_BYTES`] (checked while reading too, for a file that grows meanwhile).
+/// The path's type is checked before opening (opening a FIFO for reading would block) and
+/// the opened handle's again.
+fn read_config_file(path: &Path, from: &'static str) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let refuse = |reason: String| ConfigError::NotReadable {
+        path: path.to_path_buf(),
+        from,
+        reason,
+    };
+    let check = |meta: std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(refuse(format!(
+                "not a regular file ({})",
+                file_kind(meta.file_type())
+            )));
+        }
+        if meta.len() > MAX_CONFIG_FILE_BYTES {
+            return Err(refuse(format!(
+                "larger than 4 MiB ({} bytes); a telemetry configuration is a few kilobytes",
+                meta.len()
+            )));
+        }
+        Ok(())
+    };
+    check(std::fs::metadata(path).map_err(read_err)?)?;
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    check(file.metadata().map_err(read_err)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(refuse(
+            "larger than 4 MiB (it grew while being read)".to_owned(),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text ({e})"),
+        ))
+    })
 }
 
 fn invalid(

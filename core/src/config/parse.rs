@@ -16,10 +16,11 @@ impl Raw<'_> {
         if secret {
             return "<hidden>".to_owned();
         }
-        match self {
+        // A URL's password and secret query values are never shown.
+        crate::redaction::display_url(&match self {
             Raw::Toml(v) => v.to_string(),
             Raw::Str(s) => format!("{s:?}"),
-        }
+        })
     }
 }
 

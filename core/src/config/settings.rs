@@ -196,8 +196,12 @@ pub const SETTINGS: &[Setting] = &[
         };
         Ok(())
     }),
-    setting!("telemetry.logging.redact_keys", ["TASKER_REDACT_KEYS"], "password, passwd, secret, token, api_key, apikey, authorization, cookie, credit_card, ssn, private_key", "field-name patterns whose values become `[REDACTED]` (case-insensitive substring; replaces the default list)", |c, v| {
+    setting!("telemetry.logging.redact_keys", ["TASKER_REDACT_KEYS"], "password, passwd, pwd, passphrase, secret, token, api_key, access_key, private_key, auth, authorization, bearer, credential, session, cookie, csrf, xsrf, jwt, ssn, social_security, credit_card", "field-name patterns whose values become `[REDACTED]` (case, `-`, `_` and `.` ignored; patterns of up to 4 characters match whole words; replaces the default list)", |c, v| {
         c.logging.redact_keys = string_list(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.logging.scrub_text", ["TASKER_SCRUB_TEXT"], "true", "also hide secrets inside messages, string values and exception messages (`password=…`, `token: …`, URL passwords, secret query parameters); see Redaction", |c, v| {
+        c.logging.scrub_text = boolean(v)?;
         Ok(())
     }),
 ];
