@@ -47,7 +47,8 @@ pub struct StepMessage {
 impl StepMessage {
     /// Reads a message from flattened fields (a Ruby Hash or Python dict as the bindings convert
     /// it): `step_name` (required), `handler` (default: the step name), `attempt` (default 1),
-    /// `correlation_id`, `parent_correlation_id`, `task_uuid`, `step_uuid`, `namespace`, and
+    /// `correlation_id` (else the one in the headers' baggage), `parent_correlation_id`,
+    /// `task_uuid`, `step_uuid`, `namespace`, and
     /// `headers.traceparent` / `headers.tracestate` / `headers.baggage`.
     ///
     /// ```
@@ -76,14 +77,7 @@ impl StepMessage {
                 })
             }
         };
-        let correlation = Correlation::from_parts(
-            fields.text(keys::CORRELATION_ID),
-            fields.text(keys::PARENT_CORRELATION_ID),
-            fields.text(keys::TASK_UUID),
-            fields.text(keys::STEP_UUID),
-            fields.text(keys::NAMESPACE),
-        )?;
-        let headers = HEADER_KEYS
+        let headers: HashMap<String, String> = HEADER_KEYS
             .iter()
             .filter_map(|h| {
                 fields
@@ -91,6 +85,22 @@ impl StepMessage {
                     .map(|v| ((*h).to_owned(), v.to_owned()))
             })
             .collect();
+        // Without a `correlation_id` of its own, the step keeps the one its headers' baggage
+        // carries (the orchestrator's), so the trace keeps one correlation id.
+        let upstream = match fields.text(keys::CORRELATION_ID) {
+            Some(_) => None,
+            None if headers.is_empty() => None,
+            None => propagation::extract_map(&headers)
+                .correlation()
+                .map(|c| c.correlation_id.to_string()),
+        };
+        let correlation = Correlation::from_parts(
+            fields.text(keys::CORRELATION_ID).or(upstream.as_deref()),
+            fields.text(keys::PARENT_CORRELATION_ID),
+            fields.text(keys::TASK_UUID),
+            fields.text(keys::STEP_UUID),
+            fields.text(keys::NAMESPACE),
+        )?;
         Ok(Self {
             step_name: step_name.to_owned(),
             handler: fields.text("handler").unwrap_or(step_name).to_owned(),

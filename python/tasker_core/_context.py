@@ -119,9 +119,9 @@ def run_step(message: Mapping[str, Any], handler: Callable[[], T]) -> T:
     """Calls ``handler()`` as a step through the core's per-step path, the same in every
     language: the ``execute_step`` span continuing the orchestrator's trace from
     ``message["headers"]`` (else under the current span, or the Rust span that called into
-    Python), the step's correlation (``correlation_id``, ``task_uuid``, ``step_uuid``,
-    ``namespace``) and the ``step.claimed``, ``step.executing`` and
-    ``step.completed``/``step.failed`` lifecycle events. Inside the handler the ``execute_step``
+    Python), the step's correlation (``correlation_id``, else the one in the headers' baggage;
+    ``task_uuid``, ``step_uuid``, ``namespace``) and the ``step.claimed``, ``step.executing``
+    and ``step.completed``/``step.failed`` lifecycle events. Inside the handler the ``execute_step``
     span and the step's correlation are current. Returns the handler's value; an exception marks
     the step failed and propagates::
 

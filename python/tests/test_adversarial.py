@@ -174,3 +174,81 @@ os._exit(0)
     proc = run_python(code, timeout=60)
     assert "INTERRUPTED_AFTER_MS" in proc.stdout, proc.stdout + proc.stderr
     assert float(proc.stdout.split("INTERRUPTED_AFTER_MS")[1]) < 2000, proc.stdout
+
+
+# --- Secrets, forged lines, baggage (the core's rules, seen from Python) ---------------------
+
+
+def test_secrets_in_messages_and_exception_messages_are_scrubbed(capture):
+    def run() -> None:
+        tracing.warning("login failed password=hunter2 for ann", **{"x-api-key": "k-123", "url": "https://u:pw-1@db/x?token=t-9"})
+        with pytest.raises(ValueError):
+            with tracing.span("scrubbed"):
+                raise ValueError("connect failed: api_key=k-456")
+
+    capture.run(run)
+    text = "\n".join(capture.lines()) + repr(capture.spans())
+    for secret in ("hunter2", "k-123", "pw-1", "t-9", "k-456"):
+        assert secret not in text, (secret, text[-2000:])
+    assert "password=[REDACTED]" in text
+
+
+def test_the_collector_url_is_printed_without_its_credentials():
+    # Before: the drop warning printed the endpoint with its password and ?api_key=.
+    proc = run_python(
+        """
+from tasker_core import tracing
+with tracing.span("lost"):
+    pass
+try:
+    tracing.flush(3)
+except tracing.TracingError as e:
+    print(e)
+""",
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:pw-secret@127.0.0.1:1/?api_key=k-secret",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "500",
+            "TASKER_LOG_LEVEL": "debug",
+        },
+    )
+    out = proc.stdout + proc.stderr
+    assert "127.0.0.1:1" in out, out[-2000:]
+    assert "pw-secret" not in out and "k-secret" not in out, out[-2000:]
+
+
+def test_pretty_and_compact_lines_cannot_be_forged(capture_factory):
+    for fmt in ("pretty", "compact"):
+        capture = capture_factory(("logging.format", fmt))
+
+        def run() -> None:
+            with tracing.span("span\nFAKE"):
+                tracing.warning("ok\nFAKE ERROR line \x1b]0;pwned\x07", **{"k\ney": "v\r\nx"})
+
+        capture.run(run)
+        lines = [l for l in capture.lines() if "FAKE ERROR" in l]
+        assert len(lines) == 1, capture.lines()
+        assert not any(ord(c) < 0x20 or c == "\x7f" for c in lines[0]), repr(lines[0])
+        assert "ok\\nFAKE ERROR line" in lines[0], lines[0]
+
+
+CID = "0190e7c4-5d2a-7cc0-a7a3-4f1d0c9a0c42"
+
+
+def test_oversized_baggage_keeps_its_first_entries_and_inject_forwards_upstream_entries(capture):
+    # Before: a baggage header over 8192 bytes was dropped whole (correlation id included), and
+    # inject() dropped upstream entries such as tenant=acme.
+    headers = {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "baggage": f"correlation_id={CID},tenant=acme,big={'x' * 9000}",
+    }
+    seen = {}
+
+    def handler() -> None:
+        seen["cid"] = tracing.current_correlation_id()
+        seen["headers"] = tracing.inject()
+
+    capture.run(lambda: tracing.run_step({"step_name": "baggage", "headers": headers}, handler))
+    assert seen["cid"] == CID
+    baggage = seen["headers"]["baggage"]
+    assert "tenant=acme" in baggage and f"correlation_id={CID}" in baggage, baggage
+    assert "big=" not in baggage and len(baggage) <= 8192

@@ -184,4 +184,72 @@ class AdversarialTest < Minitest::Test
     assert_operator raised.to_f, :<, 2000, out
     assert_operator interrupted.to_f, :<, 2000, out
   end
+
+  # --- Secrets, forged lines, baggage (the core's rules, seen from Ruby) ---------------------
+
+  def test_secrets_in_messages_and_exception_messages_are_scrubbed
+    _out, _lines, status, err = run_ruby(<<~RUBY)
+      T = TaskerCore::Tracing
+      T.warn("login failed password=hunter2 for ann", "x-api-key": "k-123", url: "https://u:pw-1@db/x?token=t-9")
+      begin
+        T.span("scrubbed") { raise ArgumentError, "connect failed: api_key=k-456" }
+      rescue ArgumentError
+        nil
+      end
+      T.error("after", error: "api_key=k-789")
+    RUBY
+    assert status.success?, err
+    %w[hunter2 k-123 pw-1 t-9 k-789].each { |secret| refute_includes err, secret }
+    assert_includes err, "password=[REDACTED]"
+    name = unique("exception_scrubbed")
+    assert_raises(ArgumentError) { T.span(name) { raise ArgumentError, "connect failed: api_key=k-456" } }
+    span = COLLECTOR.span(name)
+    refute_includes span.to_s, "k-456"
+  end
+
+  def test_the_collector_url_is_printed_without_its_credentials
+    env = { "OTEL_EXPORTER_OTLP_ENDPOINT" => "http://user:pw-secret@127.0.0.1:1/?api_key=k-secret",
+            "OTEL_EXPORTER_OTLP_TIMEOUT" => "500" }
+    out, _lines, _status, err = run_ruby(<<~RUBY, env)
+      TaskerCore::Tracing.span("lost") { nil }
+      begin
+        TaskerCore::Tracing.flush(timeout: 3)
+      rescue TaskerCore::Tracing::Error => e
+        puts e.message
+      end
+    RUBY
+    text = out + err
+    assert_includes text, "127.0.0.1:1"
+    refute_includes text, "pw-secret"
+    refute_includes text, "k-secret"
+  end
+
+  def test_pretty_and_compact_lines_cannot_be_forged
+    %w[pretty compact].each do |format|
+      _out, _lines, status, err = run_ruby(<<~'RUBY', "TASKER_LOG_FORMAT" => format)
+        TaskerCore::Tracing.span("span\nFAKE") do
+          TaskerCore::Tracing.warn("ok\nFAKE ERROR line \e]0;pwned\a", "k\ney": "v\r\nx")
+        end
+      RUBY
+      assert status.success?, err
+      forged = err.lines.select { |l| l.include?("FAKE ERROR") }
+      assert_equal 1, forged.size, err
+      refute_match(/[\x00-\x08\x0b-\x1f\x7f]/, forged[0].chomp)
+      assert_includes forged[0], "ok\\nFAKE ERROR line"
+    end
+  end
+
+  CID = "0190e7c4-5d2a-7cc0-a7a3-4f1d0c9a0c42"
+
+  def test_oversized_baggage_keeps_its_first_entries_and_inject_forwards_upstream_entries
+    headers = { "traceparent" => "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                "baggage" => "correlation_id=#{CID},tenant=acme,big=#{"x" * 9000}" }
+    seen = T.run_step(step_name: unique("baggage"), headers: headers) { [T.current_correlation_id, T.inject] }
+    assert_equal CID, seen[0]
+    baggage = seen[1]["baggage"]
+    assert_includes baggage, "tenant=acme"
+    assert_includes baggage, "correlation_id=#{CID}"
+    refute_includes baggage, "big="
+    assert_operator baggage.bytesize, :<=, 8192
+  end
 end

@@ -96,9 +96,9 @@ module TaskerCore
       # Runs the block as a step through the core's per-step path, the same in every language:
       # the +execute_step+ span continuing the orchestrator's trace from +message["headers"]+
       # (else under this fiber's current span, or the Rust span that called into Ruby), the
-      # step's correlation (+correlation_id+, +task_uuid+, +step_uuid+, +namespace+), the
-      # +step.claimed+, +step.executing+ and +step.completed+/+step.failed+ lifecycle events.
-      # Inside the block, the +execute_step+ span and the step's correlation are this fiber's
+      # step's correlation (+correlation_id+, else the headers' baggage's; +task_uuid+,
+      # +step_uuid+, +namespace+), the +step.claimed+, +step.executing+ and
+      # +step.completed+/+step.failed+ lifecycle events. Inside the block, the +execute_step+ span and the step's correlation are this fiber's
       # current ones. The block's value is returned; an exception marks the step failed and is
       # re-raised.
       #   run_step(step_name: "charge_payment", handler: "PaymentHandler", attempt: 1,
