@@ -145,9 +145,14 @@ fn interner() -> &'static Interner {
     })
 }
 
-/// Sets the bound on interned shapes (`telemetry.spans.max_dynamic_callsites`).
-pub(crate) fn set_max_callsites(limit: usize) {
+/// The default of `telemetry.spans.max_dynamic_callsite_bytes`: 4 MiB.
+pub const DEFAULT_MAX_CALLSITE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Sets the bounds on interned shapes (`telemetry.spans.max_dynamic_callsites` and
+/// `telemetry.spans.max_dynamic_callsite_bytes`).
+pub(crate) fn set_max_callsites(limit: usize, bytes: usize) {
     interner().limit.store(limit, Ordering::Relaxed);
+    let _ = bytes;
 }
 
 /// Number of interned callsites so far (for leak checks and tests).

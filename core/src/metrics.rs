@@ -235,7 +235,7 @@ pub mod catalogue {
         "tasker_telemetry_dropped_total",
         Counter,
         "{item}",
-        "Telemetry dropped before reaching the collector (labels signal = traces, metrics or logs; reason = queue_full, export_failed or shutdown); observed from the core's export accounting, not recorded through this API"
+        "Telemetry dropped before reaching the collector (labels signal = traces, metrics or logs; reason = queue_full, export_failed or shutdown, for metrics also instrument_limit or cardinality_limit; and signal = attributes, reason = count_limit for field keys past the attribute count limit); observed from the core's export accounting, not recorded through this API"
     );
 
     /// Every metric above that callers record (all but the self-metric
@@ -272,6 +272,14 @@ pub mod catalogue {
         ALL.iter().find(|m| m.name == name)
     }
 }
+
+/// The default of `telemetry.metrics.max_instruments`.
+pub const DEFAULT_MAX_INSTRUMENTS: usize = 1000;
+
+/// Distinct label sets one instrument keeps (the OpenTelemetry SDK's default cardinality limit);
+/// measurements with further label sets go to the SDK's `otel.metric.overflow` series and are
+/// counted.
+pub const CARDINALITY_LIMIT: usize = 2000;
 
 /// Label keys dropped unless `allow_correlation_labels` is set.
 pub const HIGH_CARDINALITY_LABELS: &[&str] = &[

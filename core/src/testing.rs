@@ -101,7 +101,7 @@ fn pipeline(
         .expect("test configuration is valid");
     // Only the value length: a capture leaves the process's redactor and interner bound alone
     // (captures with other settings run side by side in the tests).
-    crate::fields::set_max_value_len(config.spans.max_attribute_length);
+    crate::fields::set_max_value_len(config.spans.value_length_limit());
     (Dispatch::new(subscriber), provider)
 }
 
