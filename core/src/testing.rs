@@ -105,6 +105,21 @@ fn pipeline(
     (Dispatch::new(subscriber), provider)
 }
 
+/// Points the metric registry at `provider`'s meter with `config`'s settings (labels, redaction,
+/// `telemetry.metrics.max_instruments`), as `init` does with an exporting meter provider.
+pub fn install_meter(
+    config: &TelemetryConfig,
+    provider: &opentelemetry_sdk::metrics::SdkMeterProvider,
+) {
+    let snapshot = config.snapshot();
+    snapshot.install();
+    crate::metrics::install(
+        Some(crate::metrics::meter_from(provider)),
+        config.metrics.allow_correlation_labels,
+        snapshot.redactor,
+    );
+}
+
 /// The pipeline the benchmarks of every language measure: the production subscriber stack (JSON
 /// console lines, OpenTelemetry layer) with the export path of OTLP export (queue admission,
 /// batch span processor, export accounting) in front of an exporter that discards

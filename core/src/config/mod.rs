@@ -515,6 +515,7 @@ impl TelemetryConfig {
             max_fields: self.spans.attribute_count_limit,
             max_callsites: self.spans.max_dynamic_callsites,
             max_callsite_bytes: self.spans.max_dynamic_callsite_bytes,
+            max_instruments: self.metrics.max_instruments,
         }
     }
 
@@ -534,16 +535,18 @@ pub(crate) struct Snapshot {
     pub(crate) max_fields: usize,
     pub(crate) max_callsites: usize,
     pub(crate) max_callsite_bytes: usize,
+    pub(crate) max_instruments: usize,
 }
 
 impl Snapshot {
     /// Makes this snapshot the one that code without a pipeline at hand reads: the value
-    /// length and count limits (`fields`), the interner bounds (`dynamic`), the redactor
-    /// (`redaction`).
+    /// length and count limits (`fields`), the interner bounds (`dynamic`), the instrument bound
+    /// (`metrics`), the redactor (`redaction`).
     pub(crate) fn install(&self) {
         crate::fields::set_max_value_len(self.max_value_len);
         crate::fields::set_max_fields(self.max_fields);
         crate::dynamic::set_max_callsites(self.max_callsites, self.max_callsite_bytes);
+        crate::metrics::set_max_instruments(self.max_instruments);
         crate::redaction::set_current(self.redactor.clone());
     }
 }
