@@ -116,8 +116,10 @@ impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
                 return;
             }
         }
+        crate::dynamic::expand_fallback_fields(&mut span.attributes);
         redact_attributes(&self.redactor, &mut span.attributes);
         for event in span.events.events.iter_mut() {
+            crate::dynamic::expand_fallback_fields(&mut event.attributes);
             redact_attributes(&self.redactor, &mut event.attributes);
         }
         self.inner.on_end(span);

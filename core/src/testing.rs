@@ -105,6 +105,12 @@ fn pipeline(
     (Dispatch::new(subscriber), provider)
 }
 
+/// Makes `config`'s limits the process's, as `init` does: value length and field count
+/// (`fields`), interner bounds (`dynamic`), instrument bound (`metrics`), redactor.
+pub fn install_limits(config: &TelemetryConfig) {
+    config.snapshot().install();
+}
+
 /// Points the metric registry at `provider`'s meter with `config`'s settings (labels, redaction,
 /// `telemetry.metrics.max_instruments`), as `init` does with an exporting meter provider.
 pub fn install_meter(
