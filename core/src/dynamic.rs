@@ -4,14 +4,21 @@
 //! `tracing` needs a `'static` callsite per span or event shape. Each distinct shape (kind,
 //! level, name, target, field names in order) gets one interned callsite, registered with
 //! `tracing` like a macro's, so foreign spans and events go through exactly the same filters,
-//! console/JSON formatting and OTLP export as Rust's own. At most
-//! `telemetry.spans.max_dynamic_callsites` shapes are interned (their names are leaked, so the
-//! bound caps memory); past it, shapes share one fallback callsite per kind and level, whose span
-//! name is carried in `otel.name` (so OTLP still shows the right name) and whose fields travel as
-//! one JSON string field `fields`.
+//! console/JSON formatting and OTLP export as Rust's own.
+//!
+//! Interned shapes are kept for the life of the process (their names are leaked), so they are
+//! bounded twice: at most `telemetry.spans.max_dynamic_callsites` shapes (default 4096) holding
+//! at most `telemetry.spans.max_dynamic_callsite_bytes` (default 4 MiB: names, target, field
+//! names and the callsite itself), which a dict keyed by ids (every call a new shape) would
+//! otherwise grow without end. Past either bound, shapes share one fallback callsite per kind
+//! and level, whose span name is carried in `otel.name` (so OTLP still shows the right name) and
+//! whose fields travel to the console as one JSON string field, [`FALLBACK_FIELDS`]; the span
+//! exporter, span events and the log exporter expand it back into one attribute per key (see
+//! [`expand_fallback_fields`]), so exported spans and logs look the same either way. The first
+//! use of the fallback logs one warning; [`fallback_uses`] counts them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use opentelemetry::trace::{Status, TraceContextExt};
@@ -132,6 +139,9 @@ struct Interner {
     shapes: RwLock<HashMap<u64, Vec<&'static DynCallsite>>>,
     count: AtomicUsize,
     limit: AtomicUsize,
+    bytes: AtomicUsize,
+    byte_limit: AtomicUsize,
+    fallback_uses: AtomicU64,
     warned: std::sync::atomic::AtomicBool,
 }
 
@@ -141,13 +151,86 @@ fn interner() -> &'static Interner {
         shapes: RwLock::new(HashMap::new()),
         count: AtomicUsize::new(0),
         limit: AtomicUsize::new(4096),
+        bytes: AtomicUsize::new(0),
+        byte_limit: AtomicUsize::new(DEFAULT_MAX_CALLSITE_BYTES),
+        fallback_uses: AtomicU64::new(0),
         warned: std::sync::atomic::AtomicBool::new(false),
     })
 }
 
-/// Sets the bound on interned shapes (`telemetry.spans.max_dynamic_callsites`).
-pub(crate) fn set_max_callsites(limit: usize) {
+/// The field of the fallback callsites that carries a shape's fields as one JSON object (on the
+/// console); exporters expand it into one attribute per key.
+pub const FALLBACK_FIELDS: &str = "tasker.fields";
+
+/// What one interned shape keeps for good, in bytes: its strings and the callsite, metadata and
+/// field-name table (an estimate of the allocations, not counting allocator rounding).
+fn shape_bytes(name: &str, target: &str, field_names: usize, fields: &Fields) -> usize {
+    name.len()
+        + target.len()
+        + fields.iter().map(|(k, _)| k.len()).sum::<usize>()
+        + field_names * std::mem::size_of::<&str>()
+        + std::mem::size_of::<DynCallsite>()
+        + 64 // hash-table slot and vector of the shape
+}
+
+/// Calls that used a fallback callsite because an interner bound was reached (their fields are
+/// still exported one attribute each).
+pub fn fallback_uses() -> u64 {
+    interner().fallback_uses.load(Ordering::Relaxed)
+}
+
+/// Bytes held by the interned shapes (an estimate; bounded by
+/// `telemetry.spans.max_dynamic_callsite_bytes`).
+pub fn interned_bytes() -> usize {
+    interner().bytes.load(Ordering::Relaxed)
+}
+
+/// Replaces a [`FALLBACK_FIELDS`] attribute (a JSON object) by one attribute per key, in place
+/// and in order; other attributes are left alone. Used by the span exporter (span and span
+/// event attributes) and the log exporter.
+pub(crate) fn expand_fallback_fields(attrs: &mut Vec<KeyValue>) {
+    let Some(at) = attrs
+        .iter()
+        .position(|kv| kv.key.as_str() == FALLBACK_FIELDS)
+    else {
+        return;
+    };
+    let json = attrs.remove(at);
+    let expanded = expand_json(&json.value.as_str());
+    attrs.splice(at..at, expanded);
+}
+
+/// The entries of a [`FALLBACK_FIELDS`] JSON object as attributes (an unreadable value is kept
+/// as it came, under its own key).
+pub(crate) fn expand_json(json: &str) -> Vec<KeyValue> {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    serde_json::Value::String(s) => opentelemetry::Value::from(s),
+                    serde_json::Value::Bool(b) => opentelemetry::Value::Bool(b),
+                    serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                        (Some(i), _) => opentelemetry::Value::I64(i),
+                        (None, Some(f)) => opentelemetry::Value::F64(f),
+                        _ => opentelemetry::Value::from(n.to_string()),
+                    },
+                    other => opentelemetry::Value::from(other.to_string()),
+                };
+                KeyValue::new(k, value)
+            })
+            .collect(),
+        _ => vec![KeyValue::new(FALLBACK_FIELDS, json.to_owned())],
+    }
+}
+/// The default of `telemetry.spans.max_dynamic_callsite_bytes`: 4 MiB.
+pub const DEFAULT_MAX_CALLSITE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Sets the bounds on interned shapes (`telemetry.spans.max_dynamic_callsites` and
+/// `telemetry.spans.max_dynamic_callsite_bytes`).
+pub(crate) fn set_max_callsites(limit: usize, bytes: usize) {
     interner().limit.store(limit, Ordering::Relaxed);
+    interner().byte_limit.store(bytes, Ordering::Relaxed);
 }
 
 /// Number of interned callsites so far (for leak checks and tests).
@@ -222,12 +305,29 @@ fn lookup(
     {
         return Some(cs);
     }
-    if table.count.load(Ordering::Relaxed) >= table.limit.load(Ordering::Relaxed) {
+    let bytes = shape_bytes(name, target, fields.len() + offset, fields);
+    let over_count = table.count.load(Ordering::Relaxed) >= table.limit.load(Ordering::Relaxed);
+    let over_bytes = table.bytes.load(Ordering::Relaxed).saturating_add(bytes)
+        > table.byte_limit.load(Ordering::Relaxed);
+    if over_count || over_bytes {
+        drop(shapes);
+        table.fallback_uses.fetch_add(1, Ordering::Relaxed);
         if !table.warned.swap(true, Ordering::Relaxed) {
+            let (setting, limit) = if over_count {
+                (
+                    "telemetry.spans.max_dynamic_callsites",
+                    table.limit.load(Ordering::Relaxed),
+                )
+            } else {
+                (
+                    "telemetry.spans.max_dynamic_callsite_bytes",
+                    table.byte_limit.load(Ordering::Relaxed),
+                )
+            };
             tracing::warn!(
                 target: "tasker_telemetry::dynamic",
-                limit = table.limit.load(Ordering::Relaxed),
-                "telemetry.spans.max_dynamic_callsites reached: further new span/event shapes share a fallback callsite (fields as one JSON string); vary field names less or raise the limit"
+                limit,
+                "{setting} ({limit}) reached: further new span/event shapes (name and field names) share a fallback callsite: exported spans and logs still carry each field as its own attribute, the console shows them as one JSON field {FALLBACK_FIELDS}; vary field names less (a dict keyed by ids makes every call a new shape) or raise the limit; this warning is not repeated (count: tasker_telemetry::dynamic::fallback_uses)"
             );
         }
         return None;
@@ -245,6 +345,7 @@ fn lookup(
     let cs = DynCallsite::leak(tkind, level, name, target, names);
     shapes.entry(hash).or_default().push(cs);
     table.count.fetch_add(1, Ordering::Relaxed);
+    table.bytes.fetch_add(bytes, Ordering::Relaxed);
     Some(cs)
 }
 
@@ -257,14 +358,14 @@ fn fallback(kind: ShapeKind, level: Level) -> &'static DynCallsite {
             level,
             "dynamic_span",
             DEFAULT_TARGET,
-            vec!["otel.name", "fields"],
+            vec!["otel.name", FALLBACK_FIELDS],
         ),
         ShapeKind::Event => DynCallsite::leak(
             Kind::EVENT,
             level,
             "dynamic_event",
             DEFAULT_TARGET,
-            vec!["message", "fields"],
+            vec!["message", FALLBACK_FIELDS],
         ),
     })
 }

@@ -108,6 +108,10 @@ impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
                 return;
             }
         }
+        crate::dynamic::expand_fallback_fields(&mut span.attributes);
+        for event in span.events.events.iter_mut() {
+            crate::dynamic::expand_fallback_fields(&mut event.attributes);
+        }
         self.redactor.redact_span(&mut span);
         self.inner.on_end(span);
     }
@@ -187,14 +191,25 @@ impl IdGenerator for ForkSafeIdGenerator {
     }
 }
 
+/// The SDK's span limits from `[telemetry.spans]` (the SDK would read only some of the
+/// `OTEL_*_LIMIT` variables itself; the configuration reads them all, with files and overrides).
+pub(crate) fn span_limits(config: &TelemetryConfig) -> opentelemetry_sdk::trace::SpanLimits {
+    opentelemetry_sdk::trace::SpanLimits {
+        max_attributes_per_span: config.spans.max_attributes,
+        max_events_per_span: config.spans.max_events,
+        max_links_per_span: config.spans.max_links,
+        max_attributes_per_event: config.spans.max_event_attributes,
+        max_attributes_per_link: config.spans.max_link_attributes,
+    }
+}
+
 /// A tracer provider with no exporter: spans get ids and contexts (for logs and propagation)
 /// but go nowhere. Used before `init` and when export is off.
 pub(crate) fn local_tracer_provider(config: &TelemetryConfig) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_id_generator(ForkSafeIdGenerator::default())
         .with_sampler(sampler(config))
-        .with_max_attributes_per_span(config.spans.max_attributes)
-        .with_max_events_per_span(config.spans.max_events)
+        .with_span_limits(span_limits(config))
         .with_resource(resource(config))
         .build()
 }
@@ -520,7 +535,7 @@ fn dropped_metric(provider: &SdkMeterProvider) -> opentelemetry::metrics::Observ
                 observer.observe(
                     value,
                     &[
-                        KeyValue::new("signal", signal.as_str()),
+                        KeyValue::new("signal", signal),
                         KeyValue::new("reason", reason),
                     ],
                 );
@@ -558,8 +573,7 @@ fn tracer_provider(
     SdkTracerProvider::builder()
         .with_id_generator(ForkSafeIdGenerator::default())
         .with_sampler(sampler(config))
-        .with_max_attributes_per_span(config.spans.max_attributes)
-        .with_max_events_per_span(config.spans.max_events)
+        .with_span_limits(span_limits(config))
         .with_resource(resource)
         .with_span_processor(
             ExportProcessor::new(processor, redactor).with_queue(config.otlp.max_queue_size),

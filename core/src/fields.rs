@@ -16,7 +16,25 @@
 //! targets) longer than [`MAX_NAME_LEN`] bytes are cut like long strings. Inside the JSON of a
 //! list or of a map nested too deep, the values of secret-looking keys are already
 //! `[REDACTED]` (see [`crate::redaction`]).
+//!
+//! # Limits
+//!
+//! One [`Fields`] keeps at most [`max_fields`] distinct keys (`telemetry.spans.attribute_count_limit`,
+//! `OTEL_ATTRIBUTE_COUNT_LIMIT`, default 128): a new key past the limit is dropped, a key already
+//! present still takes its new value. String values are cut to [`max_value_len`] bytes: the
+//! smaller of `telemetry.spans.max_attribute_length` (default 8192) and
+//! `telemetry.spans.attribute_value_length_limit` (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, unset by
+//! default). Both are counted, never silent: dropped keys in
+//! [`TelemetryStats::attributes_dropped`](crate::stats::TelemetryStats::attributes_dropped) (and
+//! `tasker_telemetry_dropped_total{signal="attributes", reason="count_limit"}`), cut values in
+//! [`TelemetryStats::attributes_truncated`](crate::stats::TelemetryStats::attributes_truncated).
+//!
+//! A binding converting a large hash or dict asks [`Fields::accepts`] before converting each
+//! value, skips the ones that would be dropped and reports them with [`Fields::count_dropped`],
+//! so that a 1,000,000-entry dict costs 128 conversions, not 1,000,000. Inserting stays linear
+//! however many keys come (a hash index past [`INDEX_THRESHOLD`] entries).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -96,8 +114,17 @@ impl Exception<'_> {
 }
 
 static MAX_VALUE_LEN: AtomicUsize = AtomicUsize::new(8192);
+static MAX_FIELDS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FIELDS);
 
-/// Sets the string length limit (from `telemetry.spans.max_attribute_length`).
+/// The default of [`max_fields`] (`OTEL_ATTRIBUTE_COUNT_LIMIT`'s default).
+pub const DEFAULT_MAX_FIELDS: usize = 128;
+
+/// Number of entries past which a [`Fields`] keeps a hash index of its keys (below it, a scan
+/// of a few keys is faster than hashing).
+pub const INDEX_THRESHOLD: usize = 16;
+
+/// Sets the string length limit (the smaller of `telemetry.spans.max_attribute_length` and
+/// `telemetry.spans.attribute_value_length_limit`).
 pub(crate) fn set_max_value_len(len: usize) {
     MAX_VALUE_LEN.store(len.max(16), Ordering::Relaxed);
 }
@@ -105,6 +132,16 @@ pub(crate) fn set_max_value_len(len: usize) {
 /// The current string length limit in bytes.
 pub fn max_value_len() -> usize {
     MAX_VALUE_LEN.load(Ordering::Relaxed)
+}
+
+/// Sets the number of distinct keys one [`Fields`] keeps (`telemetry.spans.attribute_count_limit`).
+pub(crate) fn set_max_fields(n: usize) {
+    MAX_FIELDS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The number of distinct keys one [`Fields`] keeps; new keys past it are dropped and counted.
+pub fn max_fields() -> usize {
+    MAX_FIELDS.load(Ordering::Relaxed)
 }
 
 /// A value as a foreign caller hands it over, before flattening.
@@ -186,16 +223,41 @@ impl Scalar {
         }
     }
 
-    /// The value as JSON.
+    /// The value as JSON. A float that is not finite becomes the string the OTLP JSON mapping
+    /// uses for it: `"NaN"`, `"Infinity"` or `"-Infinity"` (JSON has no such numbers).
+    ///
+    /// ```
+    /// use tasker_telemetry::fields::Scalar;
+    /// assert_eq!(Scalar::Float(f64::NEG_INFINITY).to_json(), "-Infinity");
+    /// assert_eq!(Scalar::Float(1.5).to_json(), 1.5);
+    /// ```
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Scalar::Str(s) => serde_json::Value::from(s.as_str()),
             Scalar::Int(i) => serde_json::Value::from(*i),
-            Scalar::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or_else(|| serde_json::Value::from(f.to_string())),
+            Scalar::Float(f) => float_json(*f),
             Scalar::Bool(b) => serde_json::Value::from(*b),
         }
+    }
+}
+
+/// A float as JSON: a number when finite, else `"NaN"`, `"Infinity"` or `"-Infinity"` (the
+/// spelling of the protobuf JSON mapping that OTLP JSON uses).
+pub fn float_json(f: f64) -> serde_json::Value {
+    match serde_json::Number::from_f64(f) {
+        Some(n) => serde_json::Value::Number(n),
+        None => serde_json::Value::from(non_finite_name(f)),
+    }
+}
+
+/// `"NaN"`, `"Infinity"` or `"-Infinity"` for a float that is not finite (`"NaN"` for any NaN).
+pub fn non_finite_name(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
     }
 }
 
@@ -223,7 +285,8 @@ pub fn truncate_str(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Flattened fields, in insertion order, keys unique.
+/// Flattened fields, in insertion order, keys unique, at most [`max_fields`] of them (see
+/// [Limits](self#limits)).
 ///
 /// ```
 /// use tasker_telemetry::fields::{Fields, FieldValue, Scalar};
@@ -237,9 +300,21 @@ pub fn truncate_str(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
 /// assert_eq!(flat[0], ("order.id", &Scalar::Int(7)));
 /// assert_eq!(flat[1], ("order.tags", &Scalar::Str(r#"["a",true]"#.into())));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Fields {
     entries: Vec<(String, Scalar)>,
+    /// Key → position in `entries`, once there are more than [`INDEX_THRESHOLD`] entries.
+    index: Option<HashMap<String, usize>>,
+    /// Keys dropped by the count limit (including those a binding skipped).
+    dropped: usize,
+    /// The count limit of this value when not the process's ([`max_fields`]).
+    limit: Option<usize>,
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
 }
 
 impl Fields {
@@ -248,10 +323,73 @@ impl Fields {
         Self::default()
     }
 
-    /// Room for `n` fields.
+    /// Room for `n` fields (at most [`max_fields`] are reserved).
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            entries: Vec::with_capacity(n),
+            entries: Vec::with_capacity(n.min(max_fields())),
+            ..Self::default()
+        }
+    }
+
+    /// Whether a value under `key` would be kept: `key` (cut as keys are) is already present, or
+    /// there is room for one more key. A binding asks before converting a value and skips the
+    /// ones that would be dropped, counting them with [`count_dropped`](Self::count_dropped).
+    ///
+    /// For a map value this answers for the map's own key: its flattened entries may still be
+    /// dropped one by one when they do not fit.
+    ///
+    /// ```
+    /// use tasker_telemetry::fields::{max_fields, Fields, FieldValue};
+    ///
+    /// let mut fields = Fields::new();
+    /// for i in 0..max_fields() + 5 {
+    ///     let key = format!("k{i}");
+    ///     if fields.accepts(&key) {
+    ///         fields.insert(key, FieldValue::Int(i as i64)); // only now convert the value
+    ///     } else {
+    ///         fields.count_dropped(1);
+    ///     }
+    /// }
+    /// assert_eq!(fields.len(), max_fields());
+    /// assert_eq!(fields.dropped(), 5);
+    /// assert!(fields.accepts("k0"), "a present key is still updated");
+    /// ```
+    pub fn accepts(&self, key: &str) -> bool {
+        self.entries.len() < self.limit() || self.position(&truncate_name(key)).is_some()
+    }
+
+    /// Counts `n` keys that a binding did not insert because [`accepts`](Self::accepts) said
+    /// they would be dropped (reported in the process's statistics like the drops of
+    /// [`insert`](Self::insert)).
+    pub fn count_dropped(&mut self, n: usize) {
+        if n > 0 {
+            self.dropped = self.dropped.saturating_add(n);
+            crate::stats::attributes_dropped(n as u64);
+        }
+    }
+
+    /// Keys dropped from this value by the count limit so far.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// No fields, keeping at most `limit` keys whatever the process's limit.
+    #[cfg(test)]
+    fn limited(limit: usize) -> Self {
+        Self {
+            limit: Some(limit),
+            ..Self::default()
+        }
+    }
+
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or_else(max_fields)
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k == key),
         }
     }
 
@@ -286,20 +424,45 @@ impl Fields {
         self.insert_at(key.into(), value, 0);
     }
 
-    /// Inserts an already flat value.
+    /// Inserts an already flat value (a new key past [`max_fields`] is dropped and counted).
     pub fn insert_scalar(&mut self, key: impl Into<String>, value: Scalar) {
         let mut key = key.into();
         if key.len() > MAX_NAME_LEN {
             key = truncate(key, MAX_NAME_LEN);
         }
+        let slot = self.position(&key);
+        if slot.is_none() && self.entries.len() >= self.limit() {
+            self.count_dropped(1);
+            return;
+        }
         let value = match value {
-            Scalar::Str(s) => Scalar::Str(truncate(s, max_value_len())),
+            Scalar::Str(s) => {
+                let max = max_value_len();
+                if s.len() > max {
+                    crate::stats::attribute_truncated();
+                }
+                Scalar::Str(truncate(s, max))
+            }
             other => other,
         };
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = value;
-        } else {
-            self.entries.push((key, value));
+        match slot {
+            Some(i) => self.entries[i].1 = value,
+            None => {
+                let at = self.entries.len();
+                if let Some(index) = &mut self.index {
+                    index.insert(key.clone(), at);
+                }
+                self.entries.push((key, value));
+                if self.index.is_none() && self.entries.len() > INDEX_THRESHOLD {
+                    self.index = Some(
+                        self.entries
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _))| (k.clone(), i))
+                            .collect(),
+                    );
+                }
+            }
         }
     }
 
@@ -317,6 +480,10 @@ impl Fields {
             FieldValue::Float(f) => self.insert_scalar(key, Scalar::Float(f)),
             FieldValue::Bool(b) => self.insert_scalar(key, Scalar::Bool(b)),
             FieldValue::Null => self.insert_scalar(key, Scalar::Str("null".to_owned())),
+            FieldValue::List(_) if !self.accepts(&key) => {
+                // Not turned into JSON only to be dropped.
+                self.count_dropped(1);
+            }
             FieldValue::List(items) => {
                 let redactor = crate::redaction::current();
                 let mut items: Vec<_> = items.iter().map(|i| to_json(i, &redactor)).collect();
@@ -329,6 +496,7 @@ impl Fields {
                     self.insert_at(format!("{key}.{k}"), v, depth + 1);
                 }
             }
+            FieldValue::Map(_) if !self.accepts(&key) => self.count_dropped(1),
             map @ FieldValue::Map(_) => {
                 let redactor = crate::redaction::current();
                 self.insert_scalar(key, Scalar::Str(to_json(&map, &redactor).to_string()))
@@ -398,6 +566,114 @@ fn to_json(value: &FieldValue, redactor: &Redactor) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_count_limit_drops_new_keys_counts_them_and_stays_linear() {
+        let before = crate::stats::stats().attributes_dropped;
+
+        // A million distinct keys: the first 128 kept in order, the rest dropped and counted.
+        let mut f = Fields::limited(DEFAULT_MAX_FIELDS);
+        for i in 0..1_000_000i64 {
+            f.insert_scalar(format!("k{i}"), Scalar::Int(i));
+        }
+        assert_eq!(f.len(), DEFAULT_MAX_FIELDS);
+        assert_eq!(f.dropped(), 1_000_000 - DEFAULT_MAX_FIELDS);
+        let kept: Vec<_> = f.iter().map(|(k, _)| k.to_owned()).collect();
+        assert_eq!(kept[0], "k0");
+        assert_eq!(kept[127], "k127");
+        assert!(
+            crate::stats::stats().attributes_dropped - before >= (1_000_000 - 128) as u64,
+            "drops are counted in the process's statistics"
+        );
+
+        // A key already present is still updated once the limit is reached.
+        f.insert_scalar("k5", Scalar::Str("new".into()));
+        assert_eq!(f.iter().nth(5), Some(("k5", &Scalar::Str("new".into()))));
+        assert_eq!(f.len(), DEFAULT_MAX_FIELDS);
+        assert!(f.accepts("k5") && !f.accepts("k128"));
+        // A long key is compared as it is kept (cut).
+        let long = "x".repeat(MAX_NAME_LEN + 10);
+        let mut g = Fields::limited(1);
+        g.insert_scalar(long.clone(), Scalar::Int(1));
+        assert!(g.accepts(&long) && !g.accepts("other"));
+        // A list past the limit is not turned into JSON, a map not flattened: both counted.
+        g.insert("list", FieldValue::List(vec![FieldValue::Int(1)]));
+        g.insert(
+            "map",
+            FieldValue::Map(vec![("a".into(), 1i64.into()), ("b".into(), 2i64.into())]),
+        );
+        assert_eq!(g.len(), 1);
+        assert_eq!(g.dropped(), 3);
+        g.count_dropped(10);
+        assert_eq!(g.dropped(), 13);
+
+        // With a limit past a million, a million keys (every tenth given twice) insert in linear
+        // time: the index finds duplicates; order is kept and the last value wins.
+        let mut big = Fields::limited(2_000_000);
+        for i in 0..1_000_000i64 {
+            big.insert_scalar(format!("k{i}"), Scalar::Int(i));
+        }
+        for i in (0..1_000_000i64).step_by(10) {
+            big.insert_scalar(format!("k{i}"), Scalar::Int(-i));
+        }
+        assert_eq!(big.len(), 1_000_000);
+        assert_eq!(big.dropped(), 0);
+        assert_eq!(big.iter().nth(10), Some(("k10", &Scalar::Int(-10))));
+        assert_eq!(big.iter().nth(11), Some(("k11", &Scalar::Int(11))));
+        assert_eq!(big.text("k999999"), None);
+        let mut merged = Fields::limited(2_000_000);
+        merged.insert_scalar("k3", Scalar::Int(0));
+        merged.insert_scalar("new", Scalar::Int(1));
+        merged.extend(big.clone());
+        assert_eq!(merged.len(), 1_000_001);
+        assert_eq!(merged.iter().next(), Some(("k3", &Scalar::Int(3))));
+        assert_eq!(merged.iter().nth(1), Some(("new", &Scalar::Int(1))));
+    }
+
+    #[test]
+    fn cut_values_are_counted() {
+        let before = crate::stats::stats().attributes_truncated;
+        let mut f = Fields::new();
+        f.insert("long", FieldValue::Str("x".repeat(max_value_len() + 1)));
+        f.insert("short", FieldValue::Str("x".into()));
+        assert!(crate::stats::stats().attributes_truncated > before);
+    }
+
+    #[test]
+    fn non_finite_floats_use_the_otlp_json_spelling() {
+        assert_eq!(Scalar::Float(f64::NAN).to_json(), "NaN");
+        assert_eq!(Scalar::Float(f64::INFINITY).to_json(), "Infinity");
+        assert_eq!(Scalar::Float(f64::NEG_INFINITY).to_json(), "-Infinity");
+        let mut f = Fields::new();
+        f.insert(
+            "l",
+            FieldValue::List(vec![f64::NAN.into(), f64::INFINITY.into()]),
+        );
+        assert_eq!(
+            f.iter().next(),
+            Some(("l", &Scalar::Str(r#"["NaN","Infinity"]"#.into())))
+        );
+    }
+
+    /// Time to build fields from a million distinct keys (release build:
+    /// `cargo test --release -p tasker-telemetry --lib fields::tests::million -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn million_distinct_keys_timing() {
+        for limit in [DEFAULT_MAX_FIELDS, 2_000_000] {
+            let keys: Vec<String> = (0..1_000_000).map(|i| format!("key_{i}")).collect();
+            let start = std::time::Instant::now();
+            let mut f = Fields::limited(limit);
+            for (i, k) in keys.into_iter().enumerate() {
+                f.insert_scalar(k, Scalar::Int(i as i64));
+            }
+            eprintln!(
+                "limit {limit}: 1,000,000 distinct keys in {:?} ({} kept)",
+                start.elapsed(),
+                f.len()
+            );
+        }
+    }
 
     #[test]
     fn truncation_respects_char_boundaries_and_marks_the_cut() {

@@ -48,6 +48,23 @@ impl<R: opentelemetry::logs::LogRecord> Attrs<'_, R> {
     fn add(&mut self, field: &Field, value: AnyValue) {
         if field.name() == "message" {
             self.record.set_body(value);
+        } else if field.name() == crate::dynamic::FALLBACK_FIELDS {
+            // A fallback shape's fields: one attribute each, as an interned shape's.
+            if let AnyValue::String(json) = &value {
+                for kv in crate::dynamic::expand_json(json.as_str()) {
+                    if self.redactor.is_secret(kv.key.as_str()) {
+                        self.record.add_attribute(kv.key, REDACTED);
+                    } else {
+                        let value = match kv.value {
+                            opentelemetry::Value::I64(i) => AnyValue::Int(i),
+                            opentelemetry::Value::F64(f) => AnyValue::Double(f),
+                            opentelemetry::Value::Bool(b) => AnyValue::Boolean(b),
+                            other => AnyValue::from(other.as_str().into_owned()),
+                        };
+                        self.record.add_attribute(kv.key, value);
+                    }
+                }
+            }
         } else if self.redactor.is_secret(field.name()) {
             self.record.add_attribute(field.name(), REDACTED);
         } else {

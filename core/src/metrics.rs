@@ -10,9 +10,30 @@
 //! ids on spans and logs instead. Label values whose key looks secret are redacted.
 //!
 //! Before `init` (or with export off) instruments are no-ops.
+//!
+//! # Bounds
+//!
+//! Each distinct instrument name costs memory for the life of the process (about 8.6 KB with the
+//! SDK's aggregation state), so at most `telemetry.metrics.max_instruments` (default 1000, all
+//! kinds together; `TASKER_METRICS_MAX_INSTRUMENTS`) are created. A measurement on a further
+//! name is refused: [`record`] returns `Ok` (a metric call never fails a handler for this) but
+//! records nothing, counts it as dropped (`tasker_telemetry_dropped_total{signal="metrics",
+//! reason="instrument_limit"}`, in `stats().metrics_dropped`) and the first refusal logs one
+//! warning naming the limit and the setting. The default is far above the catalogue (18 names)
+//! and what a service defines by hand, and bounds the cost at about 9 MB.
+//!
+//! The SDK keeps at most [`CARDINALITY_LIMIT`] label sets per instrument and folds the
+//! measurements of further sets into one series labelled `otel.metric.overflow=true`, without
+//! telling anyone. [`record`] keeps the same count (label sets after cleaning, sorted by key) and
+//! counts each measurement that goes to the overflow series as dropped
+//! (`reason="cardinality_limit"`), with one warning the first time. Instruments taken directly
+//! with [`counter`], [`histogram`] etc. are bounded by `max_instruments` alike, but their label
+//! sets are not counted (use [`record`]).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use arc_swap::ArcSwap;
@@ -235,7 +256,7 @@ pub mod catalogue {
         "tasker_telemetry_dropped_total",
         Counter,
         "{item}",
-        "Telemetry dropped before reaching the collector (labels signal = traces, metrics or logs; reason = queue_full, export_failed or shutdown); observed from the core's export accounting, not recorded through this API"
+        "Telemetry dropped before reaching the collector (labels signal = traces, metrics or logs; reason = queue_full, export_failed or shutdown, for metrics also instrument_limit or cardinality_limit; and signal = attributes, reason = count_limit for field keys past the attribute count limit); observed from the core's export accounting, not recorded through this API"
     );
 
     /// Every metric above that callers record (all but the self-metric
@@ -273,6 +294,14 @@ pub mod catalogue {
     }
 }
 
+/// The default of `telemetry.metrics.max_instruments`.
+pub const DEFAULT_MAX_INSTRUMENTS: usize = 1000;
+
+/// Distinct label sets one instrument keeps (the OpenTelemetry SDK's default cardinality limit);
+/// measurements with further label sets go to the SDK's `otel.metric.overflow` series and are
+/// counted.
+pub const CARDINALITY_LIMIT: usize = 2000;
+
 /// Label keys dropped unless `allow_correlation_labels` is set.
 pub const HIGH_CARDINALITY_LABELS: &[&str] = &[
     "correlation_id",
@@ -281,12 +310,67 @@ pub const HIGH_CARDINALITY_LABELS: &[&str] = &[
     "parent_correlation_id",
 ];
 
+/// One cached instrument and the label sets recorded on it so far.
+struct Entry<I> {
+    instrument: I,
+    series: Arc<Series>,
+}
+
+impl<I: Clone> Clone for Entry<I> {
+    fn clone(&self) -> Self {
+        Self {
+            instrument: self.instrument.clone(),
+            series: self.series.clone(),
+        }
+    }
+}
+
+/// The label sets (hashes of the sorted labels) an instrument has seen, up to
+/// [`CARDINALITY_LIMIT`].
+#[derive(Default)]
+struct Series {
+    sets: RwLock<HashSet<u64>>,
+}
+
+impl Series {
+    /// Whether a measurement with `labels` gets its own series (`false`: the SDK folds it into
+    /// the overflow series).
+    fn admit(&self, labels: &[KeyValue]) -> bool {
+        if labels.is_empty() {
+            return true; // the SDK keeps the empty set apart, outside its limit
+        }
+        let mut sorted: Vec<&KeyValue> = labels.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        sorted.dedup_by(|a, b| a.key == b.key);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        sorted.hash(&mut h);
+        let hash = h.finish();
+        if self.sets.read().map(|s| s.contains(&hash)).unwrap_or(true) {
+            return true;
+        }
+        let Ok(mut sets) = self.sets.write() else {
+            return true;
+        };
+        if sets.len() < CARDINALITY_LIMIT {
+            sets.insert(hash);
+            return true;
+        }
+        sets.contains(&hash)
+    }
+}
+
 #[derive(Default)]
 struct Cache {
-    counters: HashMap<String, Counter<f64>>,
-    up_down: HashMap<String, UpDownCounter<f64>>,
-    histograms: HashMap<String, Histogram<f64>>,
-    gauges: HashMap<String, Gauge<f64>>,
+    counters: HashMap<String, Entry<Counter<f64>>>,
+    up_down: HashMap<String, Entry<UpDownCounter<f64>>>,
+    histograms: HashMap<String, Entry<Histogram<f64>>>,
+    gauges: HashMap<String, Entry<Gauge<f64>>>,
+}
+
+impl Cache {
+    fn len(&self) -> usize {
+        self.counters.len() + self.up_down.len() + self.histograms.len() + self.gauges.len()
+    }
 }
 
 struct Registry {
@@ -294,6 +378,48 @@ struct Registry {
     cache: RwLock<Cache>,
     allow_correlation_labels: bool,
     redactor: Arc<Redactor>,
+    /// An SDK meter aggregates (and caps label sets): count them as it does.
+    counts_series: bool,
+}
+
+static MAX_INSTRUMENTS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_INSTRUMENTS);
+static INSTRUMENT_LIMIT_WARNED: AtomicBool = AtomicBool::new(false);
+static CARDINALITY_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Sets `telemetry.metrics.max_instruments`.
+pub(crate) fn set_max_instruments(n: usize) {
+    MAX_INSTRUMENTS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The number of distinct instruments the process creates (`telemetry.metrics.max_instruments`).
+pub fn max_instruments() -> usize {
+    MAX_INSTRUMENTS.load(Ordering::Relaxed)
+}
+
+/// Counts a measurement refused for the instrument limit; the first time, one warning.
+fn refused(name: &str) {
+    crate::stats::counters(crate::stats::Signal::Metrics).instrument_limit();
+    if !INSTRUMENT_LIMIT_WARNED.swap(true, Ordering::Relaxed) {
+        let limit = max_instruments();
+        tracing::warn!(
+            target: "tasker_telemetry::metrics",
+            limit,
+            "{limit} distinct metric names are in use, the limit: measurements on further names (first: {:?}) are not recorded; counted in tasker_telemetry_dropped_total{{signal=\"metrics\", reason=\"instrument_limit\"}}; use fewer names (labels for what varies) or raise telemetry.metrics.max_instruments (TASKER_METRICS_MAX_INSTRUMENTS); this warning is not repeated",
+            crate::fields::truncate(name.to_owned(), 80)
+        );
+    }
+}
+
+/// Counts a measurement folded into the SDK's overflow series; the first time, one warning.
+fn overflowed(name: &str) {
+    crate::stats::counters(crate::stats::Signal::Metrics).cardinality_limit();
+    if !CARDINALITY_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: "tasker_telemetry::metrics",
+            limit = CARDINALITY_LIMIT,
+            "metric {name} has {CARDINALITY_LIMIT} label sets, the limit: measurements with further label values are added to its series labelled otel.metric.overflow=true; counted in tasker_telemetry_dropped_total{{signal=\"metrics\", reason=\"cardinality_limit\"}}; keep per-request values (ids) out of metric labels; this warning is not repeated"
+        );
+    }
 }
 
 fn registry() -> &'static ArcSwap<Registry> {
@@ -304,6 +430,7 @@ fn registry() -> &'static ArcSwap<Registry> {
             cache: RwLock::new(Cache::default()),
             allow_correlation_labels: false,
             redactor: Arc::new(Redactor::default()),
+            counts_series: false,
         })
     })
 }
@@ -315,6 +442,7 @@ pub(crate) fn install(
     redactor: Arc<Redactor>,
 ) {
     registry().store(Arc::new(Registry {
+        counts_series: meter.is_some(),
         meter: meter.unwrap_or_else(noop_meter),
         cache: RwLock::new(Cache::default()),
         allow_correlation_labels,
@@ -331,25 +459,50 @@ pub(crate) fn meter_from(provider: &opentelemetry_sdk::metrics::SdkMeterProvider
 }
 
 macro_rules! cached {
-    ($fn:ident, $field:ident, $ty:ty, $build:ident) => {
+    ($fn:ident, $entry:ident, $field:ident, $ty:ty, $build:ident) => {
         /// The instrument named `name`, created on first use and cached (a second lookup is one
-        /// hash lookup under a read lock).
+        /// hash lookup under a read lock). Past `telemetry.metrics.max_instruments` distinct
+        /// names, a new name gets an instrument that records nothing (counted as dropped once
+        /// per call, see [Bounds](self#bounds)).
         pub fn $fn(name: &str) -> $ty {
+            match $entry(name) {
+                Some(e) => e.instrument,
+                None => $build(&noop_meter(), name, None),
+            }
+        }
+
+        fn $entry(name: &str) -> Option<Entry<$ty>> {
             let reg = registry().load();
             if let Ok(cache) = reg.cache.read() {
-                if let Some(i) = cache.$field.get(name) {
-                    return i.clone();
+                if let Some(e) = cache.$field.get(name) {
+                    return Some(e.clone());
                 }
             }
             let def = catalogue::find(name);
-            let instrument = $build(&reg.meter, name, def);
-            if let Ok(mut cache) = reg.cache.write() {
-                cache
-                    .$field
-                    .entry(name.to_owned())
-                    .or_insert_with(|| instrument.clone());
+            let mut cache = match reg.cache.write() {
+                Ok(cache) => cache,
+                // A poisoned lock: serve an uncached instrument rather than fail.
+                Err(_) => {
+                    return Some(Entry {
+                        instrument: $build(&reg.meter, name, def),
+                        series: Arc::default(),
+                    })
+                }
+            };
+            if let Some(e) = cache.$field.get(name) {
+                return Some(e.clone());
             }
-            instrument
+            if cache.len() >= max_instruments() {
+                drop(cache);
+                refused(name);
+                return None;
+            }
+            let entry = Entry {
+                instrument: $build(&reg.meter, name, def),
+                series: Arc::default(),
+            };
+            cache.$field.insert(name.to_owned(), entry.clone());
+            Some(entry)
         }
     };
 }
@@ -389,10 +542,28 @@ fn build_gauge(meter: &Meter, name: &str, def: Option<&MetricDef>) -> Gauge<f64>
     b.build()
 }
 
-cached!(counter, counters, Counter<f64>, build_counter);
-cached!(up_down_counter, up_down, UpDownCounter<f64>, build_up_down);
-cached!(histogram, histograms, Histogram<f64>, build_histogram);
-cached!(gauge, gauges, Gauge<f64>, build_gauge);
+cached!(
+    counter,
+    counter_entry,
+    counters,
+    Counter<f64>,
+    build_counter
+);
+cached!(
+    up_down_counter,
+    up_down_entry,
+    up_down,
+    UpDownCounter<f64>,
+    build_up_down
+);
+cached!(
+    histogram,
+    histogram_entry,
+    histograms,
+    Histogram<f64>,
+    build_histogram
+);
+cached!(gauge, gauge_entry, gauges, Gauge<f64>, build_gauge);
 
 /// Cleans labels: drops high-cardinality ids (unless allowed) and redacts secrets. Borrows
 /// when nothing needs changing.
@@ -490,11 +661,38 @@ pub fn record(
         });
     }
     let labels = clean_labels(labels);
+    let counts_series = registry().load().counts_series;
+    let admit = |series: &Series| {
+        if counts_series && !series.admit(&labels) {
+            overflowed(name);
+        }
+    };
+    // `None`: refused (instrument limit), already counted.
     match kind {
-        InstrumentKind::Counter => counter(name).add(value, &labels),
-        InstrumentKind::UpDownCounter => up_down_counter(name).add(value, &labels),
-        InstrumentKind::Histogram => histogram(name).record(value, &labels),
-        InstrumentKind::Gauge => gauge(name).record(value, &labels),
+        InstrumentKind::Counter => {
+            if let Some(e) = counter_entry(name) {
+                admit(&e.series);
+                e.instrument.add(value, &labels);
+            }
+        }
+        InstrumentKind::UpDownCounter => {
+            if let Some(e) = up_down_entry(name) {
+                admit(&e.series);
+                e.instrument.add(value, &labels);
+            }
+        }
+        InstrumentKind::Histogram => {
+            if let Some(e) = histogram_entry(name) {
+                admit(&e.series);
+                e.instrument.record(value, &labels);
+            }
+        }
+        InstrumentKind::Gauge => {
+            if let Some(e) = gauge_entry(name) {
+                admit(&e.series);
+                e.instrument.record(value, &labels);
+            }
+        }
     }
     Ok(())
 }
@@ -502,8 +700,5 @@ pub fn record(
 /// Number of cached instruments (all kinds).
 pub fn cached_instruments() -> usize {
     let reg = registry().load();
-    reg.cache
-        .read()
-        .map(|c| c.counters.len() + c.up_down.len() + c.histograms.len() + c.gauges.len())
-        .unwrap_or(0)
+    reg.cache.read().map(|c| c.len()).unwrap_or(0)
 }

@@ -13,7 +13,9 @@
 //!   and [`export_stats`] (per signal and reason, with the last export error);
 //! - exported as the metric `tasker_telemetry_dropped_total{signal, reason}`
 //!   (`signal` = `traces`, `metrics` or `logs`; `reason` = `queue_full`, `export_failed` or
-//!   `shutdown`);
+//!   `shutdown`; for metrics also `instrument_limit` and `cardinality_limit`, see
+//!   [`crate::metrics`]), and `{signal="attributes", reason="count_limit"}` for field keys
+//!   dropped by the attribute count limit (see [`crate::fields`]);
 //! - reported by one warning (target `tasker_telemetry::export`) at most every
 //!   `telemetry.otlp.drop_warning_interval_ms`, never one per item;
 //! - named in the error of a [`flush`](crate::flush) or [`shutdown`](crate::shutdown) that could
@@ -33,6 +35,9 @@ use arc_swap::ArcSwapOption;
 
 static SPANS_STARTED: AtomicU64 = AtomicU64::new(0);
 static SPANS_ENDED: AtomicU64 = AtomicU64::new(0);
+static ATTRIBUTES_DROPPED: AtomicU64 = AtomicU64::new(0);
+static ATTRIBUTES_TRUNCATED: AtomicU64 = AtomicU64::new(0);
+static ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// A snapshot of the process's export counters (since start; forked children start at zero).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,8 +54,16 @@ pub struct TelemetryStats {
     pub spans_pending: u64,
     /// Log records dropped (with `telemetry.logging.export_logs`).
     pub logs_dropped: u64,
-    /// Metric streams in export requests that failed.
+    /// Metric streams in export requests that failed, plus measurements refused because
+    /// `telemetry.metrics.max_instruments` distinct names were in use, plus measurements whose
+    /// labels were folded into the `otel.metric.overflow` series because their instrument had
+    /// [`crate::metrics::CARDINALITY_LIMIT`] label sets already.
     pub metrics_dropped: u64,
+    /// Field keys (span, event and log attributes given by foreign callers) dropped because their
+    /// value already had `telemetry.spans.attribute_count_limit` keys.
+    pub attributes_dropped: u64,
+    /// String field values cut to the value length limit.
+    pub attributes_truncated: u64,
 }
 
 impl TelemetryStats {
@@ -61,7 +74,7 @@ impl TelemetryStats {
     /// let now = tasker_telemetry::stats::stats();
     /// assert_eq!(now.pairs()[0], ("spans_started", now.spans_started));
     /// ```
-    pub fn pairs(&self) -> [(&'static str, u64); 7] {
+    pub fn pairs(&self) -> [(&'static str, u64); 9] {
         [
             ("spans_started", self.spans_started),
             ("spans_ended", self.spans_ended),
@@ -70,6 +83,8 @@ impl TelemetryStats {
             ("spans_pending", self.spans_pending),
             ("logs_dropped", self.logs_dropped),
             ("metrics_dropped", self.metrics_dropped),
+            ("attributes_dropped", self.attributes_dropped),
+            ("attributes_truncated", self.attributes_truncated),
         ]
     }
 }
@@ -91,7 +106,27 @@ pub fn stats() -> TelemetryStats {
         spans_pending: traces.pending(),
         logs_dropped: LOGS.snapshot().dropped(),
         metrics_dropped: METRICS.snapshot().dropped(),
+        attributes_dropped: ATTRIBUTES_DROPPED.load(Ordering::Relaxed),
+        attributes_truncated: ATTRIBUTES_TRUNCATED.load(Ordering::Relaxed),
     }
+}
+
+/// `n` field keys were dropped by the attribute count limit. The first time, one warning.
+pub(crate) fn attributes_dropped(n: u64) {
+    ATTRIBUTES_DROPPED.fetch_add(n, Ordering::Relaxed);
+    if !ATTRIBUTES_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: "tasker_telemetry::fields",
+            limit = crate::fields::max_fields(),
+            "a span, event or log was given more than {} distinct field keys: the keys past the limit are dropped (counted in stats() attributes_dropped and tasker_telemetry_dropped_total{{signal=\"attributes\"}}); raise telemetry.spans.attribute_count_limit (OTEL_ATTRIBUTE_COUNT_LIMIT) to keep more; this warning is not repeated",
+            crate::fields::max_fields()
+        );
+    }
+}
+
+/// A string field value was cut to the value length limit.
+pub(crate) fn attribute_truncated() {
+    ATTRIBUTES_TRUNCATED.fetch_add(1, Ordering::Relaxed);
 }
 
 pub(crate) fn span_started() {
@@ -107,6 +142,8 @@ pub(crate) fn span_ended() {
 pub(crate) fn reset() {
     SPANS_STARTED.store(0, Ordering::Relaxed);
     SPANS_ENDED.store(0, Ordering::Relaxed);
+    ATTRIBUTES_DROPPED.store(0, Ordering::Relaxed);
+    ATTRIBUTES_TRUNCATED.store(0, Ordering::Relaxed);
     for s in Signal::ALL {
         counters(s).reset();
     }
@@ -159,6 +196,8 @@ pub(crate) struct Counters {
     dropped_queue_full: AtomicU64,
     dropped_export_failed: AtomicU64,
     dropped_shutdown: AtomicU64,
+    dropped_instrument_limit: AtomicU64,
+    dropped_cardinality_limit: AtomicU64,
     failed_exports: AtomicU64,
     /// Set once export has been shut down: later items are counted as dropped at once.
     closed: AtomicBool,
@@ -174,6 +213,8 @@ impl Counters {
             dropped_queue_full: AtomicU64::new(0),
             dropped_export_failed: AtomicU64::new(0),
             dropped_shutdown: AtomicU64::new(0),
+            dropped_instrument_limit: AtomicU64::new(0),
+            dropped_cardinality_limit: AtomicU64::new(0),
             failed_exports: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             last_error: ArcSwapOption::const_empty(),
@@ -187,6 +228,8 @@ impl Counters {
         self.dropped_queue_full.store(0, Ordering::Relaxed);
         self.dropped_export_failed.store(0, Ordering::Relaxed);
         self.dropped_shutdown.store(0, Ordering::Relaxed);
+        self.dropped_instrument_limit.store(0, Ordering::Relaxed);
+        self.dropped_cardinality_limit.store(0, Ordering::Relaxed);
         self.failed_exports.store(0, Ordering::Relaxed);
         self.closed.store(false, Ordering::Relaxed);
         self.last_error.store(None);
@@ -242,6 +285,19 @@ impl Counters {
         }
     }
 
+    /// A measurement was refused: its instrument would have been past
+    /// `telemetry.metrics.max_instruments`.
+    pub(crate) fn instrument_limit(&self) {
+        self.dropped_instrument_limit
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A measurement's labels were folded into the `otel.metric.overflow` series.
+    pub(crate) fn cardinality_limit(&self) {
+        self.dropped_cardinality_limit
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Export is over: whatever is still queued or in flight will not be delivered, and later
     /// items are dropped at once.
     pub(crate) fn close(&self) -> u64 {
@@ -260,6 +316,8 @@ impl Counters {
             dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
             dropped_export_failed: self.dropped_export_failed.load(Ordering::Relaxed),
             dropped_shutdown: self.dropped_shutdown.load(Ordering::Relaxed),
+            dropped_instrument_limit: self.dropped_instrument_limit.load(Ordering::Relaxed),
+            dropped_cardinality_limit: self.dropped_cardinality_limit.load(Ordering::Relaxed),
             failed_exports: self.failed_exports.load(Ordering::Relaxed),
             last_error: self.last_error.load_full().map(|e| (*e).clone()),
         }
@@ -299,6 +357,12 @@ pub struct SignalStats {
     pub dropped_export_failed: u64,
     /// Still queued or in flight when export was shut down, or recorded afterwards.
     pub dropped_shutdown: u64,
+    /// Metrics only: measurements refused because `telemetry.metrics.max_instruments` distinct
+    /// instruments were in use.
+    pub dropped_instrument_limit: u64,
+    /// Metrics only: measurements whose labels were folded into the `otel.metric.overflow`
+    /// series ([`crate::metrics::CARDINALITY_LIMIT`] label sets per instrument).
+    pub dropped_cardinality_limit: u64,
     /// Export requests that failed.
     pub failed_exports: u64,
     /// The error of the last failed export request.
@@ -308,7 +372,11 @@ pub struct SignalStats {
 impl SignalStats {
     /// Everything dropped, whatever the reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_export_failed + self.dropped_shutdown
+        self.dropped_queue_full
+            + self.dropped_export_failed
+            + self.dropped_shutdown
+            + self.dropped_instrument_limit
+            + self.dropped_cardinality_limit
     }
 
     /// Queued or in flight: not delivered yet.
@@ -359,20 +427,29 @@ pub(crate) fn close() -> [u64; 3] {
     Signal::ALL.map(|s| counters(s).close())
 }
 
-/// Labels and values of the `tasker_telemetry_dropped_total` series.
-pub(crate) fn dropped_series() -> Vec<(Signal, &'static str, u64)> {
+/// Labels (`signal`, `reason`) and values of the `tasker_telemetry_dropped_total` series.
+pub(crate) fn dropped_series() -> Vec<(&'static str, &'static str, u64)> {
     let s = export_stats();
-    let mut out = Vec::with_capacity(7);
+    let mut out = Vec::with_capacity(10);
     for signal in Signal::ALL {
         let c = s.get(signal);
+        let name = signal.as_str();
         if signal != Signal::Metrics {
-            out.push((signal, "queue_full", c.dropped_queue_full));
+            out.push((name, "queue_full", c.dropped_queue_full));
         }
-        out.push((signal, "export_failed", c.dropped_export_failed));
-        if signal != Signal::Metrics {
-            out.push((signal, "shutdown", c.dropped_shutdown));
+        out.push((name, "export_failed", c.dropped_export_failed));
+        if signal == Signal::Metrics {
+            out.push((name, "instrument_limit", c.dropped_instrument_limit));
+            out.push((name, "cardinality_limit", c.dropped_cardinality_limit));
+        } else {
+            out.push((name, "shutdown", c.dropped_shutdown));
         }
     }
+    out.push((
+        "attributes",
+        "count_limit",
+        ATTRIBUTES_DROPPED.load(Ordering::Relaxed),
+    ));
     out
 }
 

@@ -101,8 +101,29 @@ fn pipeline(
         .expect("test configuration is valid");
     // Only the value length: a capture leaves the process's redactor and interner bound alone
     // (captures with other settings run side by side in the tests).
-    crate::fields::set_max_value_len(config.spans.max_attribute_length);
+    crate::fields::set_max_value_len(config.spans.value_length_limit());
     (Dispatch::new(subscriber), provider)
+}
+
+/// Makes `config`'s limits the process's, as `init` does: value length and field count
+/// (`fields`), interner bounds (`dynamic`), instrument bound (`metrics`), redactor.
+pub fn install_limits(config: &TelemetryConfig) {
+    config.snapshot().install();
+}
+
+/// Points the metric registry at `provider`'s meter with `config`'s settings (labels, redaction,
+/// `telemetry.metrics.max_instruments`), as `init` does with an exporting meter provider.
+pub fn install_meter(
+    config: &TelemetryConfig,
+    provider: &opentelemetry_sdk::metrics::SdkMeterProvider,
+) {
+    let snapshot = config.snapshot();
+    snapshot.install();
+    crate::metrics::install(
+        Some(crate::metrics::meter_from(provider)),
+        config.metrics.allow_correlation_labels,
+        snapshot.redactor,
+    );
 }
 
 /// The pipeline the benchmarks of every language measure: the production subscriber stack (JSON

@@ -129,44 +129,138 @@ fn is_error(status: Option<&Value>) -> bool {
 }
 
 /// Reads every span of an OTLP-JSON lines file. Lines without `resourceSpans` (metrics, logs)
-/// and blank lines are skipped; a line that is not JSON is an error naming it.
+/// and blank lines are skipped; a line that is not JSON is an error naming it (the viewer uses
+/// [`read_span_file`], which skips such lines and says which).
 pub fn read_spans(reader: impl BufRead) -> Result<Vec<ViewSpan>, ViewError> {
-    let mut spans = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line?;
+    let file = read_span_file(reader)?;
+    match file.skipped.first() {
+        Some(bad) => Err(ViewError::NotJson {
+            line: bad.line,
+            reason: bad.reason.clone(),
+        }),
+        None => Ok(file.spans),
+    }
+}
+
+/// A line [`read_span_file`] skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why: the parser's message.
+    pub reason: String,
+}
+
+/// The spans of a file, and the lines that could not be read as OTLP JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanFile {
+    /// Every span of the lines that could be read.
+    pub spans: Vec<ViewSpan>,
+    /// The lines that are not OTLP JSON (truncated, not JSON, not UTF-8, not an object).
+    pub skipped: Vec<SkippedLine>,
+}
+
+impl SpanFile {
+    /// One line saying what was skipped, e.g. `skipped 1 line that is not OTLP JSON (line 7)`
+    /// (`None` when nothing was). At most the first 10 line numbers are listed.
+    ///
+    /// ```
+    /// use tasker_telemetry::view::read_span_file;
+    /// let file = read_span_file("{\"resourceSpans\":[]}\n{\"resourceSp".as_bytes()).unwrap();
+    /// assert_eq!(file.skipped_message().unwrap(), "skipped 1 line that is not OTLP JSON (line 2)");
+    /// ```
+    pub fn skipped_message(&self) -> Option<String> {
+        let n = self.skipped.len();
+        if n == 0 {
+            return None;
+        }
+        let mut lines: Vec<String> = self
+            .skipped
+            .iter()
+            .take(10)
+            .map(|s| s.line.to_string())
+            .collect();
+        if n > 10 {
+            lines.push("…".to_owned());
+        }
+        Some(format!(
+            "skipped {n} {} not OTLP JSON ({} {})",
+            if n == 1 {
+                "line that is"
+            } else {
+                "lines that are"
+            },
+            if n == 1 { "line" } else { "lines" },
+            lines.join(", ")
+        ))
+    }
+}
+
+/// Reads every span of an OTLP-JSON lines file, skipping (and listing) the lines that are not
+/// OTLP JSON, such as a line cut short when a writer was killed. Lines without `resourceSpans`
+/// (metrics, logs) and blank lines are not spans and are passed over without being listed.
+/// Only a read error of the file itself is an error.
+pub fn read_span_file(mut reader: impl BufRead) -> Result<SpanFile, ViewError> {
+    let mut out = SpanFile::default();
+    let mut buf = Vec::new();
+    let mut i = 0usize;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        i += 1;
+        let skip = |out: &mut SpanFile, reason: String| {
+            out.skipped.push(SkippedLine { line: i, reason });
+        };
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            skip(&mut out, "not UTF-8".to_owned());
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let request: Value = serde_json::from_str(&line).map_err(|e| ViewError::NotJson {
-            line: i + 1,
-            reason: e.to_string(),
-        })?;
-        for rs in list(&request, "resourceSpans", "resource_spans") {
-            let resource = rs.get("resource").map(attributes).unwrap_or_default();
-            let service = resource.get("service.name").cloned().unwrap_or_default();
-            for ss in list(rs, "scopeSpans", "scope_spans") {
-                for s in list(ss, "spans", "spans") {
-                    let status = s.get("status");
-                    spans.push(ViewSpan {
-                        trace_id: text(get(s, "traceId", "trace_id")),
-                        span_id: text(get(s, "spanId", "span_id")),
-                        parent_id: text(get(s, "parentSpanId", "parent_span_id")),
-                        name: text(s.get("name")),
-                        service: service.clone(),
-                        start_ns: number(get(s, "startTimeUnixNano", "start_time_unix_nano")),
-                        end_ns: number(get(s, "endTimeUnixNano", "end_time_unix_nano")),
-                        error: is_error(status),
-                        status_message: text(status.and_then(|st| st.get("message"))),
-                        attributes: attributes(s),
-                        events: list(s, "events", "events")
-                            .map(|e| text(e.get("name")))
-                            .collect(),
-                    });
-                }
+        let request: Value = match serde_json::from_str(line) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                skip(&mut out, "not a JSON object".to_owned());
+                continue;
+            }
+            Err(e) => {
+                skip(&mut out, e.to_string());
+                continue;
+            }
+        };
+        read_request(&request, &mut out.spans);
+    }
+    Ok(out)
+}
+
+fn read_request(request: &Value, spans: &mut Vec<ViewSpan>) {
+    for rs in list(request, "resourceSpans", "resource_spans") {
+        let resource = rs.get("resource").map(attributes).unwrap_or_default();
+        let service = resource.get("service.name").cloned().unwrap_or_default();
+        for ss in list(rs, "scopeSpans", "scope_spans") {
+            for s in list(ss, "spans", "spans") {
+                let status = s.get("status");
+                spans.push(ViewSpan {
+                    trace_id: text(get(s, "traceId", "trace_id")),
+                    span_id: text(get(s, "spanId", "span_id")),
+                    parent_id: text(get(s, "parentSpanId", "parent_span_id")),
+                    name: text(s.get("name")),
+                    service: service.clone(),
+                    start_ns: number(get(s, "startTimeUnixNano", "start_time_unix_nano")),
+                    end_ns: number(get(s, "endTimeUnixNano", "end_time_unix_nano")),
+                    error: is_error(status),
+                    status_message: text(status.and_then(|st| st.get("message"))),
+                    attributes: attributes(s),
+                    events: list(s, "events", "events")
+                        .map(|e| text(e.get("name")))
+                        .collect(),
+                });
             }
         }
     }
-    Ok(spans)
 }
 
 /// How [`render`] draws.
@@ -381,4 +475,40 @@ fn render_trace(
         }
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span_line(name: &str) -> String {
+        format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"{name}","startTimeUnixNano":"1000","endTimeUnixNano":"2000"}}]}}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_bad_line_is_skipped_and_named_and_the_rest_is_read() {
+        let good = span_line("first");
+        let cut = &good[..good.len() / 2];
+        let mut bytes = format!("{good}\n{cut}\n").into_bytes();
+        bytes.extend_from_slice(b"\xff\xfe\n42\n\n");
+        bytes.extend_from_slice(span_line("last").as_bytes()); // no final newline
+        let file = read_span_file(&bytes[..]).unwrap();
+        let names: Vec<_> = file.spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["first", "last"]);
+        let lines: Vec<_> = file.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        assert_eq!(
+            file.skipped_message().unwrap(),
+            "skipped 3 lines that are not OTLP JSON (lines 2, 3, 4)"
+        );
+        // The strict reader still names the first bad line.
+        let err = read_spans(&bytes[..]).unwrap_err().to_string();
+        assert!(err.starts_with("line 2 is not JSON"), "{err}");
+        assert_eq!(
+            read_span_file(good.as_bytes()).unwrap().skipped_message(),
+            None
+        );
+    }
 }

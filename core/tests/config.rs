@@ -393,3 +393,56 @@ fn config_files_must_be_small_regular_files() {
     assert_eq!(c.service_name, "svc");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn attribute_limits_come_from_the_otel_variables_and_the_smaller_length_wins() {
+    let c = TelemetryConfig::load_from(
+        None,
+        &env(&[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "64"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "1000"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "7"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "8"),
+            ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "9"),
+            ("TASKER_METRICS_MAX_INSTRUMENTS", "50"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.spans.attribute_count_limit, 64);
+    assert_eq!(
+        (
+            c.spans.max_links,
+            c.spans.max_event_attributes,
+            c.spans.max_link_attributes
+        ),
+        (7, 8, 9)
+    );
+    assert_eq!(c.metrics.max_instruments, 50);
+    assert_eq!(c.spans.value_length_limit(), 1000, "the smaller wins");
+    let c = TelemetryConfig::load_from(
+        None,
+        &env(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100000")]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.spans.value_length_limit(),
+        8192,
+        "the variable does not raise max_attribute_length"
+    );
+    let c = TelemetryConfig::default();
+    assert_eq!(
+        (c.spans.attribute_count_limit, c.spans.value_length_limit()),
+        (128, 8192)
+    );
+    for (var, bad) in [
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "0"),
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "lots"),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", "-1"),
+        ("TASKER_METRICS_MAX_INSTRUMENTS", "many"),
+    ] {
+        let err = TelemetryConfig::load_from(None, &env(&[(var, bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(var) && err.contains("an integer"), "{err}");
+    }
+}

@@ -2,12 +2,13 @@
 //!
 //! `tasker-telemetry view [--trace ID] [--width N] [--color auto|always|never] FILE...` draws
 //! the traces of OTLP-JSON files (`telemetry.otlp.file`, or the Collector's file exporter) as
-//! waterfalls in the terminal; `-` reads standard input.
+//! waterfalls in the terminal; `-` reads standard input. Lines that are not OTLP JSON (a line
+//! cut short, say) are skipped and named in one line on stderr; the rest is drawn.
 
 use std::io::{BufReader, IsTerminal, Write};
 use std::process::ExitCode;
 
-use tasker_telemetry::view::{read_spans, render, RenderOptions};
+use tasker_telemetry::view::{read_span_file, render, RenderOptions};
 
 const USAGE: &str = "usage: tasker-telemetry view [--trace TRACE_ID] [--width N] [--color auto|always|never] FILE...
   Draws the traces in OTLP-JSON lines files (one ExportTraceServiceRequest per line, as written
@@ -89,12 +90,17 @@ fn view(args: &[String]) -> Result<(), String> {
     let mut spans = Vec::new();
     for file in &files {
         let read = if file == "-" {
-            read_spans(std::io::stdin().lock())
+            read_span_file(std::io::stdin().lock())
         } else {
             let f = std::fs::File::open(file).map_err(|e| format!("cannot open {file}: {e}"))?;
-            read_spans(BufReader::new(f))
+            read_span_file(BufReader::new(f))
         };
-        spans.extend(read.map_err(|e| format!("{file}: {e}"))?);
+        let read = read.map_err(|e| format!("{file}: {e}"))?;
+        // A truncated or foreign line costs that line, not the file: said once, on stderr.
+        if let Some(message) = read.skipped_message() {
+            eprintln!("tasker-telemetry: {file}: {message}");
+        }
+        spans.extend(read.spans);
     }
     let text = render(&spans, &options);
     let mut out = std::io::stdout().lock();

@@ -144,11 +144,38 @@ pub struct SpanConfig {
     pub max_attributes: u32,
     /// Events kept per span.
     pub max_events: u32,
-    /// String field values longer than this many bytes are truncated with a marker.
+    /// Links kept per span.
+    pub max_links: u32,
+    /// Attributes kept per span event.
+    pub max_event_attributes: u32,
+    /// Attributes kept per span link.
+    pub max_link_attributes: u32,
+    /// String field values longer than this many bytes are truncated with a marker (unless
+    /// [`attribute_value_length_limit`](Self::attribute_value_length_limit) is smaller).
     pub max_attribute_length: usize,
+    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`: when set, string values are cut to the smaller of
+    /// this and [`max_attribute_length`](Self::max_attribute_length).
+    pub attribute_value_length_limit: Option<usize>,
+    /// Distinct keys kept in the fields of one foreign span, event or log (`OTEL_ATTRIBUTE_COUNT_LIMIT`).
+    pub attribute_count_limit: usize,
     /// Distinct shapes (name, level, target, field names) of foreign spans and events that get
     /// their own `tracing` callsite; past this bound a shared fallback callsite is used.
     pub max_dynamic_callsites: usize,
+    /// Bytes the interned shapes may hold (names, field names, callsites); past it, as past
+    /// [`max_dynamic_callsites`](Self::max_dynamic_callsites).
+    pub max_dynamic_callsite_bytes: usize,
+}
+
+impl SpanConfig {
+    /// The string value length limit in force: the smaller of
+    /// [`max_attribute_length`](Self::max_attribute_length) and
+    /// [`attribute_value_length_limit`](Self::attribute_value_length_limit).
+    pub fn value_length_limit(&self) -> usize {
+        self.attribute_value_length_limit
+            .map_or(self.max_attribute_length, |l| {
+                l.min(self.max_attribute_length)
+            })
+    }
 }
 
 /// `[telemetry.metrics]`.
@@ -160,6 +187,9 @@ pub struct MetricsConfig {
     pub export_interval: Duration,
     /// Keep `correlation_id`, `trace_id` and `span_id` labels (unbounded cardinality; off by default).
     pub allow_correlation_labels: bool,
+    /// Distinct instrument names (all kinds together) the process creates; measurements on
+    /// further names are refused and counted.
+    pub max_instruments: usize,
 }
 
 /// `[telemetry.logging]`.
@@ -249,13 +279,20 @@ impl Default for TelemetryConfig {
             spans: SpanConfig {
                 max_attributes: 128,
                 max_events: 128,
+                max_links: 128,
+                max_event_attributes: 128,
+                max_link_attributes: 128,
                 max_attribute_length: 8192,
+                attribute_value_length_limit: None,
+                attribute_count_limit: crate::fields::DEFAULT_MAX_FIELDS,
                 max_dynamic_callsites: 4096,
+                max_dynamic_callsite_bytes: crate::dynamic::DEFAULT_MAX_CALLSITE_BYTES,
             },
             metrics: MetricsConfig {
                 enabled: true,
                 export_interval: Duration::from_millis(60_000),
                 allow_correlation_labels: false,
+                max_instruments: crate::metrics::DEFAULT_MAX_INSTRUMENTS,
             },
             logging: LoggingConfig {
                 format: LogFormat::Pretty,
@@ -505,8 +542,11 @@ impl TelemetryConfig {
                 crate::redaction::Redactor::new(&self.logging.redact_keys)
                     .with_text_scrubbing(self.logging.scrub_text),
             ),
-            max_value_len: self.spans.max_attribute_length,
+            max_value_len: self.spans.value_length_limit(),
+            max_fields: self.spans.attribute_count_limit,
             max_callsites: self.spans.max_dynamic_callsites,
+            max_callsite_bytes: self.spans.max_dynamic_callsite_bytes,
+            max_instruments: self.metrics.max_instruments,
         }
     }
 
@@ -523,15 +563,21 @@ impl TelemetryConfig {
 pub(crate) struct Snapshot {
     pub(crate) redactor: std::sync::Arc<crate::redaction::Redactor>,
     pub(crate) max_value_len: usize,
+    pub(crate) max_fields: usize,
     pub(crate) max_callsites: usize,
+    pub(crate) max_callsite_bytes: usize,
+    pub(crate) max_instruments: usize,
 }
 
 impl Snapshot {
     /// Makes this snapshot the one that code without a pipeline at hand reads: the value
-    /// length limit (`fields`), the interner bound (`dynamic`), the redactor (`redaction`).
+    /// length and count limits (`fields`), the interner bounds (`dynamic`), the instrument bound
+    /// (`metrics`), the redactor (`redaction`).
     pub(crate) fn install(&self) {
         crate::fields::set_max_value_len(self.max_value_len);
-        crate::dynamic::set_max_callsites(self.max_callsites);
+        crate::fields::set_max_fields(self.max_fields);
+        crate::dynamic::set_max_callsites(self.max_callsites, self.max_callsite_bytes);
+        crate::metrics::set_max_instruments(self.max_instruments);
         crate::redaction::set_current(self.redactor.clone());
     }
 }

@@ -130,7 +130,7 @@ pub const SETTINGS: &[Setting] = &[
         c.sampling.ratio = ratio;
         Ok(())
     }),
-    setting!("telemetry.spans.max_attributes", ["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"], "128", "attributes kept per span", |c, v| {
+    setting!("telemetry.spans.max_attributes", ["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"], "128", "attributes kept per span by the SDK (the ones past it are dropped and counted in the span's `dropped_attributes_count`)", |c, v| {
         c.spans.max_attributes = integer(v, 1, 65_536)? as u32;
         Ok(())
     }),
@@ -138,12 +138,36 @@ pub const SETTINGS: &[Setting] = &[
         c.spans.max_events = integer(v, 1, 65_536)? as u32;
         Ok(())
     }),
-    setting!("telemetry.spans.max_attribute_length", ["OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"], "8192", "string field values longer than this (bytes) are cut and marked `…[truncated N bytes]`", |c, v| {
+    setting!("telemetry.spans.max_links", ["OTEL_SPAN_LINK_COUNT_LIMIT"], "128", "links kept per span", |c, v| {
+        c.spans.max_links = integer(v, 1, 65_536)? as u32;
+        Ok(())
+    }),
+    setting!("telemetry.spans.max_event_attributes", ["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"], "128", "attributes kept per span event", |c, v| {
+        c.spans.max_event_attributes = integer(v, 1, 65_536)? as u32;
+        Ok(())
+    }),
+    setting!("telemetry.spans.max_link_attributes", ["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"], "128", "attributes kept per span link", |c, v| {
+        c.spans.max_link_attributes = integer(v, 1, 65_536)? as u32;
+        Ok(())
+    }),
+    setting!("telemetry.spans.attribute_count_limit", ["OTEL_ATTRIBUTE_COUNT_LIMIT"], "128", "distinct field keys kept per foreign span, event or log (a new key past it is dropped, a present key still updated; counted in `attributes_dropped`)", |c, v| {
+        c.spans.attribute_count_limit = integer(v, 1, 1_000_000)? as usize;
+        Ok(())
+    }),
+    setting!("telemetry.spans.max_attribute_length", [], "8192", "string field values longer than this (bytes) are cut and marked `…[truncated N bytes]` (counted in `attributes_truncated`)", |c, v| {
         c.spans.max_attribute_length = integer(v, 16, 64 * 1024 * 1024)? as usize;
         Ok(())
     }),
-    setting!("telemetry.spans.max_dynamic_callsites", [], "4096", "distinct shapes of foreign spans/events given their own callsite; past it a shared fallback callsite is used", |c, v| {
+    setting!("telemetry.spans.attribute_value_length_limit", ["OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"], "unset", "when set, string values are cut to the smaller of this and `telemetry.spans.max_attribute_length` (so it lowers the limit; raising it past 8192 takes `max_attribute_length` too)", |c, v| {
+        c.spans.attribute_value_length_limit = Some(integer(v, 16, 64 * 1024 * 1024)? as usize);
+        Ok(())
+    }),
+    setting!("telemetry.spans.max_dynamic_callsites", [], "4096", "distinct shapes of foreign spans/events given their own callsite; past it a shared fallback callsite is used (fields still exported one attribute each)", |c, v| {
         c.spans.max_dynamic_callsites = integer(v, 0, 1_000_000)? as usize;
+        Ok(())
+    }),
+    setting!("telemetry.spans.max_dynamic_callsite_bytes", [], "4194304", "bytes the shapes of `max_dynamic_callsites` may hold (names and field names kept for the life of the process); past it, the fallback callsite as well", |c, v| {
+        c.spans.max_dynamic_callsite_bytes = integer(v, 0, 1 << 30)? as usize;
         Ok(())
     }),
     setting!("telemetry.metrics.enabled", [], "true", "export metrics when an endpoint is set", |c, v| {
@@ -156,6 +180,10 @@ pub const SETTINGS: &[Setting] = &[
     }),
     setting!("telemetry.metrics.allow_correlation_labels", [], "false", "keep `correlation_id`/`trace_id`/`span_id` metric labels (unbounded cardinality)", |c, v| {
         c.metrics.allow_correlation_labels = boolean(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.metrics.max_instruments", ["TASKER_METRICS_MAX_INSTRUMENTS"], "1000", "distinct metric names (all kinds together) the process creates; measurements on further names are refused, counted in `tasker_telemetry_dropped_total{signal=metrics, reason=instrument_limit}` and warned about once", |c, v| {
+        c.metrics.max_instruments = integer(v, 1, 1_000_000)? as usize;
         Ok(())
     }),
     setting!("telemetry.logging.format", ["TASKER_LOG_FORMAT"], "pretty", "console format: `pretty`, `json` or `compact`", |c, v| {
