@@ -532,10 +532,11 @@ impl Pending {
             }
         };
         self.work = Ok(None);
+        let outcome = self.outcome(timed_out, errors);
         if let Some(done) = self.on_done.take() {
             done();
         }
-        Some(self.outcome(timed_out, errors))
+        Some(outcome)
     }
 
     fn outcome(&self, timed_out: bool, errors: Vec<String>) -> Result<(), TelemetryError> {

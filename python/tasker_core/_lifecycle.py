@@ -61,8 +61,9 @@ def stats() -> Dict[str, int]:
     """The process's export counters (a forked child starts at zero): ``spans_started``,
     ``spans_ended`` (handed to the export queue), ``spans_exported`` (accepted by the
     collector), ``spans_dropped`` (queue full, failed export, or after shutdown),
-    ``spans_pending`` (queued or in an export request), ``logs_dropped`` and
-    ``metrics_dropped``."""
+    ``spans_pending`` (queued or in an export request), ``logs_dropped``,
+    ``metrics_dropped``, ``attributes_dropped`` (keys past the attribute count limit) and
+    ``attributes_truncated`` (values cut to the length limit)."""
     return _native.stats()
 
 

@@ -74,7 +74,7 @@ def test_stats_count_the_spans_written_to_the_otlp_json_file(tmp_path):
         f"""
         import json
         from tasker_core import tracing
-        assert tracing.stats() == {{"spans_started": 0, "spans_ended": 0, "spans_exported": 0, "spans_dropped": 0, "spans_pending": 0, "logs_dropped": 0, "metrics_dropped": 0}}
+        assert tracing.stats() == {{"spans_started": 0, "spans_ended": 0, "spans_exported": 0, "spans_dropped": 0, "spans_pending": 0, "logs_dropped": 0, "metrics_dropped": 0, "attributes_dropped": 0, "attributes_truncated": 0}}
         tracing.init(service_name="py-file", otlp_file={str(path)!r})
         with tracing.span("outer"):
             for i in range(3):

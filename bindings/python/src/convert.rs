@@ -18,7 +18,7 @@ use pyo3::types::{
     PyString, PyTuple, PyType,
 };
 use tasker_telemetry::fields::{
-    unprintable, FieldValue, Fields, CYCLE_MARKER, DEPTH_MARKER, MAX_CONVERT_DEPTH,
+    max_fields, unprintable, FieldValue, Fields, CYCLE_MARKER, DEPTH_MARKER, MAX_CONVERT_DEPTH,
 };
 
 /// Keeps the containers being converted, to cut cycles.
@@ -54,13 +54,20 @@ pub fn text_pairs(dict: &Bound<'_, PyDict>) -> PyResult<Vec<(String, String)>> {
         .collect()
 }
 
-/// Converts a `dict[str, Any]` (keyword arguments) to flattened fields.
+/// Converts a `dict[str, Any]` (keyword arguments) to flattened fields. Past the attribute
+/// count limit, the values of new keys are not even converted (they are counted as dropped).
 pub fn fields(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Fields> {
-    let mut out = Fields::new();
-    if let Some(dict) = dict {
-        let mut walk = Walk { path: Vec::new() };
-        for (k, v) in dict.iter() {
-            out.insert(text(&k)?, walk.value(&v)?);
+    let Some(dict) = dict else {
+        return Ok(Fields::new());
+    };
+    let mut out = Fields::with_capacity(dict.len().min(max_fields()));
+    let mut walk = Walk { path: Vec::new() };
+    for (k, v) in dict.iter() {
+        let key = text(&k)?;
+        if out.accepts(&key) {
+            out.insert(key, walk.value(&v)?);
+        } else {
+            out.count_dropped(1);
         }
     }
     Ok(out)

@@ -18,7 +18,7 @@ use magnus::{
     Value,
 };
 use tasker_telemetry::fields::{
-    unprintable, FieldValue, Fields, CYCLE_MARKER, DEPTH_MARKER, MAX_CONVERT_DEPTH,
+    max_fields, unprintable, FieldValue, Fields, CYCLE_MARKER, DEPTH_MARKER, MAX_CONVERT_DEPTH,
 };
 
 /// The keys and values of a hash, flat (`[k0, v0, k1, v1, …]`), in a Ruby array the GC marks.
@@ -50,12 +50,18 @@ fn each_pair(
     Ok(())
 }
 
-/// A hash (or nil) as flattened fields.
+/// A hash (or nil) as flattened fields. Past the attribute count limit, the values of new keys
+/// are not even converted (they are counted as dropped).
 pub fn fields(hash: Option<RHash>) -> Result<Fields, Error> {
-    let mut out = Fields::with_capacity(hash.map_or(0, |h| h.len()));
+    let mut out = Fields::with_capacity(hash.map_or(0, |h| h.len()).min(max_fields()));
     let mut path = Vec::new();
     each_pair(hash, |k, v| {
-        out.insert(text(k)?, value(v, &mut path, 0)?);
+        let key = text(k)?;
+        if out.accepts(&key) {
+            out.insert(key, value(v, &mut path, 0)?);
+        } else {
+            out.count_dropped(1);
+        }
         Ok(())
     })?;
     Ok(out)

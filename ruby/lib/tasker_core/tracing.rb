@@ -76,7 +76,8 @@ module TaskerCore
 
       # This process's export counters (a forked child starts at zero): +spans_started+,
       # +spans_ended+, +spans_exported+, +spans_dropped+, +spans_pending+ (queued or in a request),
-      # +logs_dropped+, +metrics_dropped+.
+      # +logs_dropped+, +metrics_dropped+, +attributes_dropped+ (keys past the attribute count
+      # limit), +attributes_truncated+ (values cut to the length limit).
       def stats = Native.stats
 
       # --- internals shared by the files below -------------------------------------------
