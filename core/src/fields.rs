@@ -373,6 +373,16 @@ impl Fields {
         self.dropped
     }
 
+    /// No fields and no count limit: for a message that is read by key (a step message, a
+    /// handler's step context), whose known keys must not be crowded out by others. Where such
+    /// fields become span attributes, the SDK's span limits still apply.
+    pub fn unlimited() -> Self {
+        Self {
+            limit: Some(usize::MAX),
+            ..Self::default()
+        }
+    }
+
     /// No fields, keeping at most `limit` keys whatever the process's limit.
     #[cfg(test)]
     fn limited(limit: usize) -> Self {
@@ -505,17 +515,19 @@ impl Fields {
     }
 
     /// The fields as a JSON object (used by the fallback callsite, whose single `fields` value
-    /// is not redacted by key later: secret-looking keys are redacted here).
+    /// is not redacted by key later: secret-looking keys are redacted here, and string values
+    /// [scrubbed](crate::Redactor::scrub_text) before they are encoded, as scrubbing the
+    /// encoded text would miss secrets behind its escapes).
     pub fn to_json(&self) -> serde_json::Value {
         let redactor = crate::redaction::current();
         serde_json::Value::Object(
             self.entries
                 .iter()
                 .map(|(k, v)| {
-                    let value = if redactor.is_secret(k) {
-                        serde_json::Value::from(REDACTED)
-                    } else {
-                        v.to_json()
+                    let value = match v {
+                        _ if redactor.is_secret(k) => serde_json::Value::from(REDACTED),
+                        Scalar::Str(s) => serde_json::Value::from(redactor.scrub_text(s)),
+                        other => other.to_json(),
                     };
                     (k.clone(), value)
                 })
@@ -743,6 +755,18 @@ mod tests {
             fallback.to_string(),
             r#"{"token":"[REDACTED]","order":"o"}"#
         );
+    }
+
+    #[test]
+    fn the_fallback_json_scrubs_values_before_encoding_them() {
+        // Scrubbing the encoded text saw `password=\"hunter2\"` and hid only the backslash.
+        let fields = Fields::from_iter([
+            ("detail", r#"password="hunter2" for ann"#),
+            ("nested", r#"{"token":"abc"}"#),
+        ]);
+        let json = fields.to_json().to_string();
+        assert!(!json.contains("hunter2") && !json.contains("abc"), "{json}");
+        assert!(json.contains("[REDACTED]"), "{json}");
     }
 
     #[test]

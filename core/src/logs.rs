@@ -90,7 +90,12 @@ impl<R: opentelemetry::logs::LogRecord> Visit for Attrs<'_, R> {
         self.add(field, AnyValue::Boolean(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        let text = self.redactor.scrub_text(value).into_owned();
+        // A fallback shape's JSON was scrubbed value by value before it was encoded.
+        let text = if field.name() == crate::dynamic::FALLBACK_FIELDS {
+            value.to_owned()
+        } else {
+            self.redactor.scrub_text(value).into_owned()
+        };
         self.add(field, AnyValue::from(text));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {

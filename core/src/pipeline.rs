@@ -338,6 +338,9 @@ fn retire(old: Exporters, timeout: Duration) {
     let spawned = std::thread::Builder::new()
         .name("tasker-telemetry-retire".to_owned())
         .spawn(move || old.shutdown(timeout));
+    if RETIRING_LOST_IN_FORK.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     if let Ok(handle) = spawned {
         RETIRING
             .lock()
@@ -349,8 +352,16 @@ fn retire(old: Exporters, timeout: Duration) {
 /// Threads shutting down replaced exporters (see [`retire`]).
 static RETIRING: Mutex<Vec<std::thread::JoinHandle<Vec<String>>>> = Mutex::new(Vec::new());
 
+/// Set in a fork child whose copy of [`RETIRING`] was locked at the fork (by a thread that does
+/// not exist there): it is never touched again in that process.
+static RETIRING_LOST_IN_FORK: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Waits for the exporters being retired; their errors.
 fn join_retiring() -> Vec<String> {
+    if RETIRING_LOST_IN_FORK.load(std::sync::atomic::Ordering::Relaxed) {
+        return Vec::new();
+    }
     let handles = std::mem::take(&mut *RETIRING.lock().unwrap_or_else(|e| e.into_inner()));
     handles
         .into_iter()
@@ -475,6 +486,9 @@ pub struct Pending {
     before: stats::ExportStats,
     work: Result<Option<mpsc::Receiver<Vec<String>>>, String>,
     on_done: Option<fn()>,
+    /// Set once the waiter has run `on_done`; when a waiter gives up first (an interrupt), the
+    /// helper thread runs it when the work ends instead.
+    done_by_waiter: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Pending {
@@ -491,14 +505,21 @@ impl Pending {
         on_done: Option<fn()>,
     ) -> Self {
         let before = stats::export_stats();
+        let done_by_waiter = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let work = match work {
             None => Ok(None),
             Some(work) => {
                 let (tx, rx) = mpsc::channel();
+                let done = done_by_waiter.clone();
                 std::thread::Builder::new()
                     .name(format!("tasker-telemetry-{operation}"))
                     .spawn(move || {
-                        let _ = tx.send(work());
+                        let gone = tx.send(work()).is_err();
+                        if gone && !done.load(std::sync::atomic::Ordering::Acquire) {
+                            if let Some(on_done) = on_done {
+                                on_done();
+                            }
+                        }
                     })
                     .map(|_| Some(rx))
                     .map_err(|e| format!("could not start a helper thread: {e}"))
@@ -511,6 +532,7 @@ impl Pending {
             before,
             work,
             on_done,
+            done_by_waiter,
         }
     }
 
@@ -534,6 +556,8 @@ impl Pending {
         self.work = Ok(None);
         let outcome = self.outcome(timed_out, errors);
         if let Some(done) = self.on_done.take() {
+            self.done_by_waiter
+                .store(true, std::sync::atomic::Ordering::Release);
             done();
         }
         Some(outcome)
@@ -686,10 +710,17 @@ pub fn before_fork() {}
 /// ones are built from the configuration given to [`init`]. A no-op when not exporting.
 pub fn after_fork_in_child() -> Result<(), ConfigError> {
     crate::stats::reset();
-    // Retiring threads did not survive the fork either: never join them.
-    std::mem::forget(std::mem::take(
-        &mut *RETIRING.lock().unwrap_or_else(|e| e.into_inner()),
-    ));
+    // Retiring threads did not survive the fork either: never join them. The lock may have been
+    // held at the fork by a thread that is gone: then leave it alone for good.
+    match RETIRING.try_lock() {
+        Ok(mut handles) => std::mem::forget(std::mem::take(&mut *handles)),
+        Err(std::sync::TryLockError::Poisoned(e)) => {
+            std::mem::forget(std::mem::take(&mut *e.into_inner()))
+        }
+        Err(std::sync::TryLockError::WouldBlock) => {
+            RETIRING_LOST_IN_FORK.store(true, std::sync::atomic::Ordering::Relaxed)
+        }
+    }
     let Some(p) = PIPELINE.get() else {
         return Ok(());
     };

@@ -111,8 +111,9 @@ fn normalise(key: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Whether `key` has a word equal (ASCII case-insensitively) to `word`.
-fn has_word(key: &[u8], word: &[u8]) -> bool {
+/// Whether `key` has a word equal (ASCII case-insensitively) to one of `words`: one pass over
+/// the key, whatever the number of words.
+fn has_word(key: &[u8], words: &[Vec<u8>]) -> bool {
     let mut start = 0;
     for i in 0..=key.len() {
         let end_here = i == key.len()
@@ -120,7 +121,8 @@ fn has_word(key: &[u8], word: &[u8]) -> bool {
             // a camelCase hump: `userSsn` → `user`, `Ssn`
             || (i > start && key[i].is_ascii_uppercase() && key[i - 1].is_ascii_lowercase());
         if end_here {
-            if key[start..i].eq_ignore_ascii_case(word) {
+            let word = &key[start.min(i)..i];
+            if !word.is_empty() && words.iter().any(|w| word.eq_ignore_ascii_case(w)) {
                 return true;
             }
             start = if i < key.len() && key[i].is_ascii_alphanumeric() {
@@ -129,6 +131,28 @@ fn has_word(key: &[u8], word: &[u8]) -> bool {
                 i + 1
             };
         }
+    }
+    false
+}
+
+/// Whether the normalised form of `key` contains `pattern` (already normalised), without
+/// building that form.
+fn contains_normalised(key: &[u8], pattern: &[u8]) -> bool {
+    'start: for from in 0..key.len() {
+        if is_separator(key[from]) {
+            continue;
+        }
+        let mut k = from;
+        for &p in pattern {
+            while k < key.len() && is_separator(key[k]) {
+                k += 1;
+            }
+            if k == key.len() || key[k].to_ascii_lowercase() != p {
+                continue 'start;
+            }
+            k += 1;
+        }
+        return true;
     }
     false
 }
@@ -189,17 +213,13 @@ impl Redactor {
     /// Whether values under `key` must be hidden.
     pub fn is_secret(&self, key: &str) -> bool {
         let key = key.as_bytes();
-        if self.words.iter().any(|w| has_word(key, w)) {
+        if !self.words.is_empty() && has_word(key, &self.words) {
             return true;
         }
         let mask = byte_mask(key);
-        if !self.patterns.iter().any(|(m, _)| m & mask == *m) {
-            return false;
-        }
-        let norm = normalise(key);
-        self.patterns.iter().any(|(m, p)| {
-            m & mask == *m && p.len() <= norm.len() && norm.windows(p.len()).any(|w| w == &p[..])
-        })
+        self.patterns
+            .iter()
+            .any(|(m, p)| m & mask == *m && contains_normalised(key, p))
     }
 
     /// Redacts the value of each `[key, value]` pair in `items` (a list of two-item lists whose
@@ -244,6 +264,11 @@ impl Redactor {
         }
         let mut ranges: Vec<(usize, usize)> = Vec::new();
         for (i, &b) in bytes.iter().enumerate() {
+            // A separator inside a value already hidden starts nothing (and `token=token=…` stays
+            // linear).
+            if ranges.last().is_some_and(|&(_, end)| i < end) {
+                continue;
+            }
             match b {
                 b'=' | b':' => {
                     if b == b':' && bytes[i + 1..].starts_with(b"//") {
@@ -306,6 +331,10 @@ impl Redactor {
             return None;
         }
         let mut v = sep + 1;
+        // Ruby's `Hash#inspect`: `{"password"=>"hunter2"}`.
+        if bytes[sep] == b'=' && bytes.get(v) == Some(&b'>') {
+            v += 1;
+        }
         while v < bytes.len() && bytes[v] == b' ' {
             v += 1;
         }
@@ -372,8 +401,12 @@ fn value_range(bytes: &[u8], v: usize) -> Option<(usize, usize)> {
         return None;
     }
     let (start, end) = if matches!(first, b'"' | b'\'') {
-        let len = bytes[v + 1..].iter().position(|b| *b == first);
-        (v + 1, len.map_or(bytes.len(), |l| v + 1 + l))
+        // Up to the closing quote; a backslash escapes the byte after it (`"a\"b"`).
+        let mut end = v + 1;
+        while end < bytes.len() && bytes[end] != first {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        (v + 1, end.min(bytes.len()))
     } else {
         let len = bytes[v..].iter().position(|b| {
             b.is_ascii_whitespace()
@@ -540,6 +573,28 @@ mod tests {
                 [1, 2]
             ])
         );
+    }
+
+    #[test]
+    fn scrubs_ruby_hash_inspect_and_escaped_quotes() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.scrub_text(r#"params {"password"=>"hunter2", :id=>1}"#),
+            r#"params {"password"=>"[REDACTED]", :id=>1}"#
+        );
+        assert_eq!(
+            r.scrub_text(r#"{:api_key=>"k1"}"#),
+            r#"{:api_key=>"[REDACTED]"}"#
+        );
+        let escaped = r.scrub_text(r#"{"password":"a\"b c","x":1}"#);
+        assert_eq!(escaped, r#"{"password":"[REDACTED]","x":1}"#);
+    }
+
+    #[test]
+    fn a_separator_inside_a_hidden_value_starts_nothing() {
+        let r = Redactor::default();
+        let text = "token=".repeat(3) + "end";
+        assert_eq!(r.scrub_text(&text), "token=[REDACTED]");
     }
 
     #[test]

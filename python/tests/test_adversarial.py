@@ -252,3 +252,52 @@ def test_oversized_baggage_keeps_its_first_entries_and_inject_forwards_upstream_
     baggage = seen["headers"]["baggage"]
     assert "tenant=acme" in baggage and f"correlation_id={CID}" in baggage, baggage
     assert "big=" not in baggage and len(baggage) <= 8192
+
+
+# --- Found in review -------------------------------------------------------------------------
+
+
+def test_a_step_message_with_many_keys_keeps_its_step_name_and_headers(capture):
+    # The attribute count limit must not crowd step_name or headers out of a step message.
+    message = {f"input_{i}": i for i in range(300)}
+    message.update(step_name="crowded", headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    capture.run(lambda: tracing.run_step(message, lambda: None))
+    span = capture.span("execute_step")
+    assert span["attributes"]["step_name"] == "crowded"
+    assert span["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+
+
+class _AlwaysRaising(list):
+    """A list whose iterator raises on every next()."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise ValueError("broken iterator")
+
+
+class _Mutating:
+    def __init__(self, target: dict) -> None:
+        self.target = target
+
+    def __str__(self) -> str:
+        for i in range(50):
+            self.target[f"added_{i}"] = i
+        return "mutated"
+
+
+def test_odd_containers_neither_hang_nor_panic(capture):
+    def run() -> None:
+        tracing.info("iterator", items=_AlwaysRaising())
+        payload: dict = {}
+        payload["m"] = _Mutating(payload)
+        tracing.info("mutating", payload=payload)
+        kwargs: dict = {}
+        kwargs["m"] = _Mutating(kwargs)
+        tracing.info("mutating kwargs", **kwargs)
+
+    capture.run(run)
+    lines = {l["message"]: l for l in capture.json_lines() if "message" in l}
+    assert lines["iterator"]["fields"]["items"] == "[null]"
+    assert lines["mutating"]["fields"]["payload.m"] == "mutated"

@@ -252,4 +252,32 @@ class AdversarialTest < Minitest::Test
     refute_includes baggage, "big="
     assert_operator baggage.bytesize, :<=, 8192
   end
+
+  # --- Found in review ---------------------------------------------------------------------
+
+  def test_a_step_message_with_many_keys_keeps_its_step_name_and_headers
+    name = unique("crowded")
+    message = (0...300).to_h { |i| ["input_#{i}", i] }
+    message[:step_name] = name
+    message[:headers] = { "traceparent" => "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }
+    T.run_step(message) { nil }
+    span = COLLECTOR.span("execute_step") { |s| s[:attributes]["step_name"] == name }
+    assert_equal "0af7651916cd43dd8448eb211c80319c", span[:trace_id]
+  end
+
+  class Appender
+    def initialize(array) = @array = array
+
+    def to_s
+      @array << Appender.new(@array)
+      "appended"
+    end
+  end
+
+  def test_a_to_s_that_grows_the_array_being_converted_ends
+    array = []
+    array << Appender.new(array)
+    T.warn("growing", items: array)
+    assert_operator array.size, :<=, 2
+  end
 end

@@ -49,28 +49,70 @@ impl std::ops::Deref for Text {
 
 /// `(str(key), str(value))` pairs of a mapping (W3C headers, configuration overrides).
 pub fn text_pairs(dict: &Bound<'_, PyDict>) -> PyResult<Vec<(String, String)>> {
-    dict.iter()
-        .map(|(k, v)| Ok((text(&k)?, text(&v)?)))
-        .collect()
+    let mut out = Vec::with_capacity(dict.len());
+    each_item(dict, |k, v| {
+        out.push((text(&k)?, text(&v)?));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Converts a `dict[str, Any]` (keyword arguments) to flattened fields. Past the attribute
 /// count limit, the values of new keys are not even converted (they are counted as dropped).
 pub fn fields(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Fields> {
+    let capacity = dict.map_or(0, |d| d.len()).min(max_fields());
+    fill(Fields::with_capacity(capacity), dict)
+}
+
+/// A dict read by key (a step message, a handler's step context) as flattened fields, with no
+/// count limit: other keys cannot crowd out `step_name` or `headers`.
+pub fn message(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Fields> {
+    fill(Fields::unlimited(), dict)
+}
+
+fn fill(mut out: Fields, dict: Option<&Bound<'_, PyDict>>) -> PyResult<Fields> {
     let Some(dict) = dict else {
-        return Ok(Fields::new());
+        return Ok(out);
     };
-    let mut out = Fields::with_capacity(dict.len().min(max_fields()));
     let mut walk = Walk { path: Vec::new() };
-    for (k, v) in dict.iter() {
+    each_item(dict, |k, v| {
         let key = text(&k)?;
         if out.accepts(&key) {
             out.insert(key, walk.value(&v)?);
         } else {
             out.count_dropped(1);
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// Calls `each(key, value)` for the items of `dict`, stopping at the first error. A `__str__`
+/// run meanwhile may add or remove keys: that may skip or repeat an item but neither fails nor
+/// panics (as iterating with `PyDict::iter` would).
+fn each_item<'py>(
+    dict: &Bound<'py, PyDict>,
+    mut each: impl FnMut(Bound<'py, PyAny>, Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    let py = dict.py();
+    let mut pos: pyo3::ffi::Py_ssize_t = 0;
+    loop {
+        let mut key = std::ptr::null_mut();
+        let mut value = std::ptr::null_mut();
+        // SAFETY: `dict` is a live dict and we hold the GIL; `PyDict_Next` checks `pos` against
+        // the dict's current size and returns borrowed references, which are made owned (a new
+        // reference each) before any Python code can run.
+        let (key, value) = unsafe {
+            if pyo3::ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) == 0 {
+                return Ok(());
+            }
+            (
+                Bound::from_borrowed_ptr(py, key),
+                Bound::from_borrowed_ptr(py, value),
+            )
+        };
+        each(key, value)?;
+    }
 }
 
 /// Converts one value under `key` (a dict value flattens to `key.sub` entries).
@@ -83,12 +125,14 @@ pub fn field(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Fields> {
 /// A dict as `(key, native value)` pairs, not flattened (configuration overrides).
 pub fn values(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, FieldValue)>> {
     let mut walk = Walk { path: Vec::new() };
-    let Some(dict) = dict else {
-        return Ok(Vec::new());
-    };
-    dict.iter()
-        .map(|(k, v)| Ok((text(&k)?, walk.value(&v)?)))
-        .collect()
+    let mut out = Vec::new();
+    if let Some(dict) = dict {
+        each_item(dict, |k, v| {
+            out.push((text(&k)?, walk.value(&v)?));
+            Ok(())
+        })?;
+    }
+    Ok(out)
 }
 
 /// `str(obj)`, or `<unprintable TYPE>` when that raises an `Exception`.
@@ -226,9 +270,10 @@ impl Walk {
     fn container(&mut self, obj: &Bound<'_, PyAny>) -> PyResult<FieldValue> {
         if let Ok(d) = obj.cast::<PyDict>() {
             let mut entries = Vec::with_capacity(d.len());
-            for (k, v) in d.iter() {
+            each_item(d, |k, v| {
                 entries.push((text(&k)?, self.value(&v)?));
-            }
+                Ok(())
+            })?;
             return Ok(FieldValue::Map(entries));
         }
         if let Ok(m) = obj.cast::<PyMapping>() {
@@ -254,8 +299,11 @@ impl Walk {
             match item {
                 Ok(v) => items.push(self.value(&v)?),
                 Err(e) => {
+                    // An iterator that raised is done (one that kept raising would never end):
+                    // the items so far, then null for the failure.
                     rescued(e)?;
                     items.push(FieldValue::Null);
+                    break;
                 }
             }
         }

@@ -151,7 +151,7 @@ pub fn start_handler_span(
     parent: Option<ParentArg<'_>>,
     correlation: Option<Bound<'_, PyCorrelation>>,
 ) -> PyResult<(Span, PyCorrelation)> {
-    let context = convert::fields(context)?;
+    let context = convert::message(context)?;
     let (parent, correlation) = (
         parent_of(parent.as_ref()),
         correlation_of(correlation.as_ref()),

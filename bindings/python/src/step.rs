@@ -20,7 +20,7 @@ pub fn run_step(
     callback: Bound<'_, PyAny>,
     parent: Option<ParentArg<'_>>,
 ) -> PyResult<Py<PyAny>> {
-    let fields = convert::fields(Some(message))?;
+    let fields = convert::message(Some(message))?;
     let parent = parent_of(parent.as_ref());
     guard("run_step", || {
         foreign::run_step(&fields, parent.as_ref(), |span, correlation| {

@@ -53,7 +53,19 @@ fn each_pair(
 /// A hash (or nil) as flattened fields. Past the attribute count limit, the values of new keys
 /// are not even converted (they are counted as dropped).
 pub fn fields(hash: Option<RHash>) -> Result<Fields, Error> {
-    let mut out = Fields::with_capacity(hash.map_or(0, |h| h.len()).min(max_fields()));
+    fill(
+        Fields::with_capacity(hash.map_or(0, |h| h.len()).min(max_fields())),
+        hash,
+    )
+}
+
+/// A hash read by key (a step message, a handler's step context) as flattened fields, with no
+/// count limit: other keys cannot crowd out `step_name` or `headers`.
+pub fn message(hash: Option<RHash>) -> Result<Fields, Error> {
+    fill(Fields::unlimited(), hash)
+}
+
+fn fill(mut out: Fields, hash: Option<RHash>) -> Result<Fields, Error> {
     let mut path = Vec::new();
     each_pair(hash, |k, v| {
         let key = text(k)?;
@@ -250,11 +262,14 @@ pub fn value(v: Value, path: &mut Vec<usize>, depth: usize) -> Result<FieldValue
 }
 
 /// An array's items, read by index from the live array (a `to_s` that shortens it ends the list
-/// early; one that frees items cannot, as the array marks them).
+/// early, one that lengthens it does not lengthen the list; one that frees items cannot, as the
+/// array marks them).
 fn list(array: RArray, path: &mut Vec<usize>, depth: usize) -> Result<FieldValue, Error> {
-    let mut items = Vec::new();
+    let len = array.len();
+    let mut items = Vec::with_capacity(len);
     let mut i = 0;
-    while i < array.len() {
+    // Never past the starting length: a `to_s` that appends to the array cannot make it endless.
+    while i < len.min(array.len()) {
         items.push(value(array.entry(i as isize)?, path, depth + 1)?);
         i += 1;
     }

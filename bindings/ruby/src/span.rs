@@ -125,7 +125,7 @@ pub fn handler_span(
     parent: Value,
     correlation: Value,
 ) -> Result<RArray, Error> {
-    let (handler_name, context) = (text(handler_name)?, convert::fields(context)?);
+    let (handler_name, context) = (text(handler_name)?, convert::message(context)?);
     let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
     guard(ruby, "handler_span", || {
         let (span, correlation) = ForeignSpan::handler(

@@ -15,7 +15,7 @@ use crate::span::RbSpan;
 /// fiber-local state). An exception marks the step failed and is re-raised unchanged; `throw`,
 /// `break` or `return` out of the block end the step as completed and then go on.
 pub fn run_step(ruby: &Ruby, message: RHash, parent: Value) -> Result<Value, Error> {
-    let fields = convert::fields(Some(message))?;
+    let fields = convert::message(Some(message))?;
     let parent = parent_of(parent);
     guard(ruby, "run_step", || {
         foreign::run_step(&fields, parent.as_ref(), |span, correlation| {

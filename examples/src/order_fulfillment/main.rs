@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tasker_telemetry::fields::Fields;
 use tasker_telemetry::lifecycle::LifecycleEvent;
-use tasker_telemetry::view::{read_spans, render, RenderOptions};
+use tasker_telemetry::view::{read_span_file, render, RenderOptions};
 use tasker_telemetry::{propagation, stats, Correlation, TelemetryConfig};
 use tracing::{info, info_span, warn};
 use uuid::Uuid;
@@ -204,7 +204,11 @@ fn orchestrate(o: &Options) -> Result<(), String> {
     }
     if let (true, Some(file)) = (o.view, &file) {
         let reader = std::fs::File::open(file).map_err(|e| e.to_string())?;
-        let spans = read_spans(BufReader::new(reader)).map_err(|e| e.to_string())?;
+        let file = read_span_file(BufReader::new(reader)).map_err(|e| e.to_string())?;
+        if let Some(skipped) = file.skipped_message() {
+            eprintln!("{skipped}");
+        }
+        let spans = file.spans;
         let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
         print!(
             "{}",
