@@ -204,11 +204,11 @@ fn orchestrate(o: &Options) -> Result<(), String> {
     }
     if let (true, Some(file)) = (o.view, &file) {
         let reader = std::fs::File::open(file).map_err(|e| e.to_string())?;
-        let file = read_span_file(BufReader::new(reader)).map_err(|e| e.to_string())?;
-        if let Some(skipped) = file.skipped_message() {
+        let read = read_span_file(BufReader::new(reader)).map_err(|e| e.to_string())?;
+        if let Some(skipped) = read.skipped_message() {
             eprintln!("{skipped}");
         }
-        let spans = file.spans;
+        let spans = read.spans;
         let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
         print!(
             "{}",
