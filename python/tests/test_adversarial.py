@@ -301,3 +301,17 @@ def test_odd_containers_neither_hang_nor_panic(capture):
     lines = {l["message"]: l for l in capture.json_lines() if "message" in l}
     assert lines["iterator"]["fields"]["items"] == "[null]"
     assert lines["mutating"]["fields"]["payload.m"] == "mutated"
+
+
+@pytest.mark.parametrize("kind", ["dev_zero", "fifo"])
+def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
+    # Before: TASKER_CONFIG=/dev/zero read gigabytes, a FIFO hung the import.
+    import os
+
+    path = "/dev/zero"
+    if kind == "fifo":
+        path = str(tmp_path / "config.fifo")
+        os.mkfifo(path)
+    proc = run_python("from tasker_core import tracing\nprint('imported')", {"TASKER_CONFIG": path}, timeout=20)
+    assert "imported" in proc.stdout
+    assert path in proc.stderr and "not a regular file" in proc.stderr, proc.stderr

@@ -280,4 +280,18 @@ class AdversarialTest < Minitest::Test
     T.warn("growing", items: array)
     assert_operator array.size, :<=, 2
   end
+
+  def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once
+    Dir.mktmpdir do |dir|
+      fifo = File.join(dir, "config.fifo")
+      File.mkfifo(fifo)
+      ["/dev/zero", fifo].each do |path|
+        out, _lines, status, err = run_ruby('puts "loaded"', "TASKER_CONFIG" => path)
+        assert status.success?, err
+        assert_equal "loaded\n", out
+        assert_includes err, path
+        assert_includes err, "not a regular file"
+      end
+    end
+  end
 end
