@@ -21,6 +21,7 @@
 //! - [`pipeline`]: [`init_logging`] (console only), [`init`] (export), [`flush`], [`shutdown`];
 //! - [`correlation`]: [`CorrelationId`], [`Correlation`] scopes carried by spans, logs and futures;
 //! - [`propagation`]: W3C `traceparent`/`tracestate`/`baggage` [`inject`](propagation::inject) and [`extract`](propagation::extract);
+//! - [`trace_context`]: the validating W3C Trace Context Level 2 parse of `traceparent`/`tracestate`;
 //! - [`dynamic`]: spans and events with run-time names and fields, for foreign callers;
 //! - [`fields`]: how foreign values become attributes (flattening, truncation, markers);
 //! - [`foreign`]: the contract the Ruby and Python bindings share (start-up, parents, spans,
@@ -60,6 +61,7 @@ pub mod step;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
+pub mod trace_context;
 pub mod view;
 
 /// The OpenTelemetry instrumentation scope of every tracer, meter and logger the core creates.

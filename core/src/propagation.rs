@@ -1,6 +1,11 @@
 //! W3C trace context and baggage across processes: [`inject`] the current context into a header
 //! map, [`extract`] one into a [`RemoteContext`] that continues the trace elsewhere.
 //!
+//! `traceparent` and `tracestate` are parsed and written by [`crate::trace_context`] (W3C Trace
+//! Context Level 2, validated strictly: a wrong-length field, upper-case hex or a `+` restarts
+//! the trace; a `tracestate` with an invalid member, a control character or more than 32
+//! members is dropped; the random flag is kept).
+//!
 //! `correlation_id` (and `parent_correlation_id`, `task_uuid`, `step_uuid`, `namespace` when
 //! set) travel as W3C baggage. Invalid headers are ignored with a debug-level note; they never
 //! fail the caller.
@@ -20,7 +25,8 @@ use opentelemetry::baggage::{BaggageExt, KeyValueMetadata};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, ContextGuard};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+use crate::trace_context::W3cTraceContextPropagator;
 
 use crate::correlation::{keys, Correlation};
 
@@ -39,10 +45,11 @@ pub mod headers {
     pub const BAGGAGE: &str = "baggage";
 }
 
-/// `traceparent`/`tracestate`; baggage is this module's own (see the module docs).
-fn propagator() -> &'static TraceContextPropagator {
-    static PROPAGATOR: std::sync::OnceLock<TraceContextPropagator> = std::sync::OnceLock::new();
-    PROPAGATOR.get_or_init(TraceContextPropagator::new)
+/// `traceparent`/`tracestate`, validated by [`crate::trace_context`]; baggage is this
+/// module's own (see the module docs).
+fn propagator() -> &'static W3cTraceContextPropagator {
+    static PROPAGATOR: W3cTraceContextPropagator = W3cTraceContextPropagator::new();
+    &PROPAGATOR
 }
 
 const CORRELATION_KEYS: [&str; 5] = [
@@ -248,8 +255,10 @@ where
     extract_from(&Pairs(headers.into_iter().collect()))
 }
 
-/// Header pairs looked up case-insensitively where they are (no map, no copies); a name given
-/// twice keeps its last value.
+/// Header pairs looked up case-insensitively where they are (no map, no copies). A name given
+/// twice: `get` keeps its last value (baggage), `get_all` gives every value in order, so that
+/// `tracestate` fields are combined and a repeated `traceparent` is refused, as W3C Trace
+/// Context asks.
 struct Pairs<'a>(Vec<(&'a str, &'a str)>);
 
 impl Extractor for Pairs<'_> {
@@ -262,6 +271,16 @@ impl Extractor for Pairs<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.iter().map(|(k, _)| *k).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let all: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| *v)
+            .collect();
+        (!all.is_empty()).then_some(all)
     }
 }
 
@@ -518,5 +537,92 @@ mod tests {
             !headers["traceparent"].contains("00f067aa0ba902b7"),
             "a child span id"
         );
+    }
+
+    /// A child span under `remote`, and the headers it injects.
+    fn child_headers(remote: &RemoteContext) -> HashMap<String, String> {
+        use crate::dynamic::{DynSpan, Parent, SpanStart};
+        let cap = crate::testing::capture(&crate::TelemetryConfig::default());
+        cap.run(|| {
+            let fields = crate::fields::Fields::new();
+            let span = DynSpan::start(SpanStart {
+                name: "work",
+                level: tracing::Level::INFO,
+                target: "python",
+                fields: &fields,
+                parent: Parent::Remote(remote),
+                correlation: None,
+            });
+            let headers = inject_context(span.context());
+            span.end();
+            headers
+        })
+    }
+
+    #[test]
+    fn the_random_flag_survives_extract_child_span_inject() {
+        // 02: random, not sampled: the parent-based sampler drops the child, and the SDK gives
+        // a dropped span flags 00; 03: sampled, the SDK copies the parent's flags.
+        for flags in ["02", "03", "00", "01"] {
+            let tp = format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+            let remote = extract([("traceparent", tp.as_str()), ("tracestate", "rojo=1")]);
+            assert!(remote.is_valid());
+            let out = child_headers(&remote);
+            let sent = &out["traceparent"];
+            assert!(
+                sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{sent}"
+            );
+            assert!(
+                !sent.contains("00f067aa0ba902b7"),
+                "a new parent id: {sent}"
+            );
+            let random = u8::from_str_radix(&sent[53..], 16).unwrap() & 0x02;
+            assert_eq!(
+                random != 0,
+                flags == "02" || flags == "03",
+                "{flags} -> {sent}"
+            );
+            assert_eq!(out["tracestate"], "rojo=1");
+        }
+    }
+
+    #[test]
+    fn strict_traceparent_and_tracestate_through_extract() {
+        for bad in [
+            "+0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "000-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-001",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",
+        ] {
+            let r = extract([("traceparent", bad)]);
+            assert!(!r.is_valid(), "{bad}");
+            assert!(!inject_context(r.context()).contains_key("traceparent"));
+        }
+        let ok =
+            |ts: &str| inject_context(extract([("traceparent", TP), ("tracestate", ts)]).context());
+        let out = ok("foo=a\r\nx-evil: 1");
+        assert_eq!(out["traceparent"], TP);
+        assert!(!out.contains_key("tracestate"), "{out:?}");
+        let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+        assert!(!ok(&many.join(",")).contains_key("tracestate"));
+        assert_eq!(
+            ok(&many[..32].join(","))["tracestate"],
+            many[..32].join(",")
+        );
+        let vendor = format!("t@{}=1", "v".repeat(14));
+        assert_eq!(ok(&vendor)["tracestate"], vendor);
+        // a header given twice: tracestate combined, traceparent refused
+        let r = extract([
+            ("traceparent", TP),
+            ("tracestate", "a=1"),
+            ("TraceState", "b=2"),
+        ]);
+        assert_eq!(inject_context(r.context())["tracestate"], "a=1,b=2");
+        assert!(!extract([("traceparent", TP), ("TRACEPARENT", TP)]).is_valid());
     }
 }

@@ -16,6 +16,7 @@ use tasker_telemetry::fields::{self, FieldValue, Fields, Scalar, MAX_NAME_LEN};
 use tasker_telemetry::propagation;
 use tasker_telemetry::redaction::DEFAULT_REDACT_KEYS;
 use tasker_telemetry::testing::capture;
+use tasker_telemetry::trace_context::Tracestate;
 use tasker_telemetry::{ConfigError, Correlation, Redactor, TelemetryConfig};
 
 /// Room for the `…[truncated N bytes]` marker.
@@ -134,6 +135,41 @@ proptest! {
         // Surrounding whitespace is not part of a baggage value: it is trimmed at the source.
         let expected = namespace.as_deref().map(str::trim).filter(|n| !n.is_empty());
         prop_assert_eq!(c.namespace.as_deref(), expected);
+    }
+
+    #[test]
+    fn injected_trace_headers_are_strict_w3c(
+        flags in any::<u8>(),
+        members in prop::collection::vec(
+            (
+                prop_oneof![3 => "[a-z][a-z0-9_*/@-]{0,5}", 1 => "[a-z0-9@_*/ A-Z-]{0,6}"],
+                prop_oneof![3 => "[!-+\\--<>-~]{1,8}", 1 => "[ -~\r\n\t]{0,8}"],
+            ),
+            0..36,
+        ),
+        extra in prop_oneof![Just(String::new()), header_text()],
+    ) {
+        const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
+        let traceparent = format!("{TP}-{flags:02x}");
+        let tracestate = members
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(std::iter::once(extra))
+            .collect::<Vec<_>>()
+            .join(",");
+        let remote = propagation::extract([
+            ("traceparent", traceparent.as_str()),
+            ("tracestate", tracestate.as_str()),
+        ]);
+        let out = propagation::inject_context(remote.context());
+        // only the sampled and random flags travel on
+        prop_assert_eq!(&out["traceparent"], &format!("{TP}-{:02x}", flags & 0x03));
+        if let Some(sent) = out.get("tracestate") {
+            prop_assert!(sent.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{:?}", sent);
+            prop_assert!(sent.split(',').count() <= 32);
+            let back = Tracestate::parse(sent).map(|t| t.header());
+            prop_assert_eq!(back.as_deref(), Ok(sent.as_str()));
+        }
     }
 
     #[test]
