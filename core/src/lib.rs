@@ -20,6 +20,8 @@
 //! - [`config`]: [`TelemetryConfig`] from defaults, TOML, `TASKER_ENV` overlay and `OTEL_*` variables;
 //! - [`pipeline`]: [`init_logging`] (console only), [`init`] (export), [`flush`], [`shutdown`];
 //! - [`correlation`]: [`CorrelationId`], [`Correlation`] scopes carried by spans, logs and futures;
+//! - [`resource`]: the resource (detected attributes, `service.name`), [`set_runtime`](resource::set_runtime) for bindings;
+//! - [`propagators`]: which formats cross processes (`OTEL_PROPAGATORS`);
 //! - [`propagation`]: W3C `traceparent`/`tracestate`/`baggage` [`inject`](propagation::inject) and [`extract`](propagation::extract);
 //! - [`dynamic`]: spans and events with run-time names and fields, for foreign callers;
 //! - [`fields`]: how foreign values become attributes (flattening, truncation, markers);
@@ -54,7 +56,9 @@ mod logs;
 pub mod metrics;
 pub mod pipeline;
 pub mod propagation;
+pub mod propagators;
 pub mod redaction;
+pub mod resource;
 pub mod stats;
 pub mod step;
 #[cfg(any(test, feature = "testing"))]
