@@ -201,6 +201,66 @@ mod tests {
         assert_ne!(id, service_instance_id());
     }
 
+    fn attr(resource: &Resource, key: &'static str) -> Option<String> {
+        resource
+            .get(&Key::from_static_str(key))
+            .map(|v| v.as_str().into_owned())
+    }
+
+    #[test]
+    fn the_resource_has_the_detected_attributes_under_the_configured_ones() {
+        set_runtime("python", "cpython", "3.11.2");
+        let mut config = TelemetryConfig::default();
+        config.resource_attributes.extend([
+            ("service.name".to_owned(), "from-attributes".to_owned()),
+            ("host.name".to_owned(), "configured-host".to_owned()),
+            ("service.version".to_owned(), "attr-version".to_owned()),
+        ]);
+        config.environment = Some("staging".to_owned());
+        let r = build(&config);
+        assert_eq!(attr(&r, "service.name").as_deref(), Some("from-attributes"));
+        assert_eq!(attr(&r, "host.name").as_deref(), Some("configured-host"));
+        assert_eq!(attr(&r, "service.version").as_deref(), Some("attr-version"));
+        assert_eq!(
+            attr(&r, "telemetry.sdk.language").as_deref(),
+            Some("python")
+        );
+        assert_eq!(
+            attr(&r, "telemetry.sdk.name").as_deref(),
+            Some("opentelemetry")
+        );
+        assert!(attr(&r, "telemetry.sdk.version").is_some());
+        assert_eq!(
+            attr(&r, "telemetry.distro.name").as_deref(),
+            Some("tasker-telemetry")
+        );
+        assert_eq!(attr(&r, "process.runtime.name").as_deref(), Some("cpython"));
+        assert_eq!(
+            attr(&r, "process.runtime.version").as_deref(),
+            Some("3.11.2")
+        );
+        assert_eq!(
+            attr(&r, "process.pid"),
+            Some(std::process::id().to_string())
+        );
+        assert_eq!(attr(&r, "process.executable.name"), executable_name());
+        assert_eq!(
+            attr(&r, "deployment.environment.name").as_deref(),
+            Some("staging")
+        );
+        assert_eq!(attr(&r, "service.instance.id"), Some(service_instance_id()));
+
+        config.service_name = Some("explicit".to_owned());
+        config.service_version = Some("1.0".to_owned());
+        let r = build(&config);
+        assert_eq!(attr(&r, "service.name").as_deref(), Some("explicit"));
+        assert_eq!(attr(&r, "service.version").as_deref(), Some("1.0"));
+
+        let r = build(&TelemetryConfig::default());
+        assert_eq!(attr(&r, "service.name"), Some(default_service_name()));
+        assert!(attr(&r, "host.name").is_some());
+    }
+
     #[test]
     fn the_default_service_name_follows_the_spec() {
         let name = default_service_name();
