@@ -109,8 +109,10 @@ fn propagators_decide_what_crosses_processes() {
         (&[], false, false, &[]),
     ];
     for (propagators, trace, baggage, fields) in cases {
-        let mut c = TelemetryConfig::default();
-        c.propagators = propagators.to_vec();
+        let c = TelemetryConfig {
+            propagators: propagators.to_vec(),
+            ..TelemetryConfig::default()
+        };
         tasker_telemetry::init_logging(&c).unwrap();
         let formats = tasker_telemetry::propagators::enabled();
         assert_eq!((formats.trace_context, formats.baggage), (trace, baggage));
