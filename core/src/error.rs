@@ -57,12 +57,15 @@ pub enum ConfigError {
         message: String,
     },
     /// A key that this crate does not know.
-    #[error("unknown telemetry config key `{key}` in {origin}; known keys are listed in the README's configuration reference")]
+    #[error("unknown telemetry config key `{key}` in {origin}; {}", did_you_mean(.suggestion))]
     UnknownKey {
-        /// The full dotted key, e.g. `telemetry.otlp.endpiont`.
+        /// The full dotted key, e.g. `telemetry.otlp.endpiont` (an override's as it was given).
         key: String,
         /// Where it was found.
         origin: Origin,
+        /// The known key closest to it, spelled as the key was (`telemetry.otlp.endpoint`,
+        /// `otlp_endpoint`), when one is close enough to be a likely misspelling.
+        suggestion: Option<String>,
     },
     /// A value that is not allowed for its key.
     #[error("invalid value {value} for `{key}` (from {origin}): expected {allowed}")]
@@ -109,6 +112,15 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!(
+            "did you mean `{s}`? (known keys are listed in the README's configuration reference)"
+        ),
+        None => "known keys are listed in the README's configuration reference".to_owned(),
+    }
 }
 
 /// Errors from operations on a running telemetry pipeline (flush, shutdown, foreign input).

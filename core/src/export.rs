@@ -129,27 +129,15 @@ impl<P: SpanProcessor> SpanProcessor for ExportProcessor<P> {
     }
 }
 
-/// The resource (service name, version, environment, extra attributes) of a configuration.
+/// The resource of a configuration: detected attributes, then the configured ones
+/// ([`crate::resource`]).
 pub(crate) fn resource(config: &TelemetryConfig) -> Resource {
-    let mut attrs = vec![
-        KeyValue::new("telemetry.distro.name", "tasker-telemetry"),
-        KeyValue::new("telemetry.distro.version", env!("CARGO_PKG_VERSION")),
-    ];
-    if let Some(v) = &config.service_version {
-        attrs.push(KeyValue::new("service.version", v.clone()));
-    }
-    if let Some(e) = &config.environment {
-        attrs.push(KeyValue::new("deployment.environment.name", e.clone()));
-    }
-    for (k, v) in &config.resource_attributes {
-        attrs.push(KeyValue::new(k.clone(), v.clone()));
-    }
-    Resource::builder()
-        .with_service_name(config.service_name.clone())
-        .with_attributes(attrs)
-        .build()
+    crate::resource::build(config)
 }
 
+/// The sampler of a configuration, as the OpenTelemetry specification defines each
+/// (`parentbased_*`: the SDK's `ParentBased`, whose children of sampled parents, remote or
+/// local, are sampled and of unsampled ones dropped; the named sampler decides for roots).
 pub(crate) fn sampler(config: &TelemetryConfig) -> Sampler {
     let ratio = config.sampling.ratio;
     match config.sampling.sampler {
@@ -157,6 +145,7 @@ pub(crate) fn sampler(config: &TelemetryConfig) -> Sampler {
         SamplerKind::AlwaysOff => Sampler::AlwaysOff,
         SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
         SamplerKind::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerKind::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
         SamplerKind::ParentBasedTraceIdRatio => {
             Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
         }

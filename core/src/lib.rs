@@ -20,6 +20,8 @@
 //! - [`config`]: [`TelemetryConfig`] from defaults, TOML, `TASKER_ENV` overlay and `OTEL_*` variables;
 //! - [`pipeline`]: [`init_logging`] (console only), [`init`] (export), [`flush`], [`shutdown`];
 //! - [`correlation`]: [`CorrelationId`], [`Correlation`] scopes carried by spans, logs and futures;
+//! - [`resource`]: the resource (detected attributes, `service.name`), [`set_runtime`](resource::set_runtime) for bindings;
+//! - [`propagators`]: which formats cross processes (`OTEL_PROPAGATORS`);
 //! - [`propagation`]: W3C `traceparent`/`tracestate`/`baggage` [`inject`](propagation::inject) and [`extract`](propagation::extract);
 //! - [`trace_context`]: the validating W3C Trace Context Level 2 parse of `traceparent`/`tracestate`;
 //! - [`dynamic`]: spans and events with run-time names and fields, for foreign callers;
@@ -55,7 +57,9 @@ mod logs;
 pub mod metrics;
 pub mod pipeline;
 pub mod propagation;
+pub mod propagators;
 pub mod redaction;
+pub mod resource;
 pub mod stats;
 pub mod step;
 #[cfg(any(test, feature = "testing"))]

@@ -231,7 +231,9 @@ pub fn init_logging(config: &TelemetryConfig) -> Result<(), ConfigError> {
     apply_logging(p, config, None)?;
     let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
     if !state.initialized {
-        // Until init, the console's configuration is the one in force (shutdown_timeout, ...).
+        // Until init, the console's configuration is the one in force (shutdown_timeout,
+        // the propagators, ...).
+        crate::propagators::install(&config.propagators);
         state.config = Some(config.clone());
     }
     Ok(())
@@ -378,12 +380,7 @@ fn start_export(
     let redactor = crate::redaction::current();
     let trace_filter = env_filter("telemetry.logging.export_level", &trace_directives(&config))?;
     let logs_filter = env_filter("telemetry.logging.export_level", &logs_directives(&config))?;
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
-            Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
-            Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
-        ]),
-    );
+    crate::propagators::install(&config.propagators);
     if config.exports() {
         if state.exporters.is_none() && !state.initialized {
             stats::reset();
@@ -729,6 +726,8 @@ pub fn after_fork_in_child() -> Result<(), ConfigError> {
         return Ok(());
     };
     std::mem::forget(old);
+    // The child is a new service instance: its resource gets a new `service.instance.id`.
+    crate::resource::renew_instance_id();
     let Some(config) = state.config.clone() else {
         return Ok(());
     };

@@ -195,7 +195,13 @@ pub fn inject() -> HashMap<String, String> {
 /// Injects `cx` (its span, baggage and correlation) into a new header map.
 pub fn inject_context(cx: &Context) -> HashMap<String, String> {
     let mut out = HashMap::with_capacity(3);
-    propagator().inject_context(cx, &mut out);
+    let formats = crate::propagators::enabled();
+    if formats.trace_context {
+        propagator().inject_context(cx, &mut out);
+    }
+    if !formats.baggage {
+        return out;
+    }
     let correlation = Correlation::from_context(cx);
     if let Some(baggage) = baggage_header(cx, correlation.as_deref()) {
         out.insert(headers::BAGGAGE.to_owned(), baggage);
@@ -290,8 +296,17 @@ pub fn extract_map(map: &HashMap<String, String>) -> RemoteContext {
 }
 
 fn extract_from(headers: &dyn Extractor) -> RemoteContext {
-    let cx = propagator().extract_with_context(&Context::new(), headers);
-    let cx = match headers.get(headers::BAGGAGE).map(parse_baggage) {
+    let formats = crate::propagators::enabled();
+    let cx = if formats.trace_context {
+        propagator().extract_with_context(&Context::new(), headers)
+    } else {
+        Context::new()
+    };
+    let baggage = headers
+        .get(headers::BAGGAGE)
+        .filter(|_| formats.baggage)
+        .map(parse_baggage);
+    let cx = match baggage {
         Some(members) if !members.is_empty() => cx.with_baggage(
             members
                 .into_iter()
@@ -299,7 +314,10 @@ fn extract_from(headers: &dyn Extractor) -> RemoteContext {
         ),
         _ => cx,
     };
-    if let Some(tp) = headers.get(headers::TRACEPARENT) {
+    if let Some(tp) = headers
+        .get(headers::TRACEPARENT)
+        .filter(|_| formats.trace_context)
+    {
         if !cx.span().span_context().is_valid() {
             tracing::debug!(target: "tasker_telemetry::propagation", traceparent = %tp, "ignoring invalid traceparent header");
         }

@@ -73,7 +73,7 @@ fn every_section_parses_from_toml() {
         "#,
     )
     .unwrap();
-    assert_eq!(c.service_name, "orchestrator");
+    assert_eq!(c.service_name.as_deref(), Some("orchestrator"));
     assert_eq!(c.service_version.as_deref(), Some("1.2.3"));
     assert_eq!(c.resource_attributes["host.name"], "box");
     assert_eq!(c.otlp.endpoint.as_deref(), Some("http://127.0.0.1:4317"));
@@ -130,7 +130,11 @@ fn precedence_is_file_then_env_overlay_then_variables() {
         Duration::from_millis(1000),
         "base file applies"
     );
-    assert_eq!(c.service_name, "from-overlay", "overlay beats base");
+    assert_eq!(
+        c.service_name.as_deref(),
+        Some("from-overlay"),
+        "overlay beats base"
+    );
     assert_eq!(
         c.otlp.endpoint.as_deref(),
         Some("http://variable:4317"),
@@ -150,7 +154,7 @@ fn precedence_is_file_then_env_overlay_then_variables() {
         ]),
     )
     .unwrap();
-    assert_eq!(c.service_name, "explicit");
+    assert_eq!(c.service_name.as_deref(), Some("explicit"));
 }
 
 #[test]
@@ -172,7 +176,7 @@ fn standard_otel_variables_are_honoured() {
         ]),
     )
     .unwrap();
-    assert_eq!(c.service_name, "svc");
+    assert_eq!(c.service_name.as_deref(), Some("svc"));
     assert_eq!(c.sampling.sampler, SamplerKind::ParentBasedTraceIdRatio);
     assert_eq!(c.sampling.ratio, 0.5);
     assert_eq!(c.resource_attributes["region"], "eu-west");
@@ -210,7 +214,7 @@ fn every_invalid_value_names_the_key_the_value_and_what_is_allowed() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317", "http://"),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon", "an integer"),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "0", "from 1"),
-        ("OTEL_TRACES_SAMPLER", "sometimes", "parent_based_always_on"),
+        ("OTEL_TRACES_SAMPLER", "sometimes", "parentbased_always_on"),
         ("OTEL_TRACES_SAMPLER_ARG", "1.5", "0.0 to 1.0"),
         ("OTEL_SDK_DISABLED", "maybe", "true or false"),
         ("OTEL_RESOURCE_ATTRIBUTES", "novalue", "key=value"),
@@ -320,7 +324,7 @@ fn otlp_header_values_are_never_printed() {
 fn the_shipped_example_config_is_valid() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/telemetry.example.toml");
     let c = TelemetryConfig::load_from(Some(&path), &env(&[])).unwrap();
-    assert_eq!(c.service_name, "orchestrator");
+    assert_eq!(c.service_name.as_deref(), Some("orchestrator"));
 }
 
 #[test]
@@ -390,7 +394,7 @@ fn config_files_must_be_small_regular_files() {
     let ok = dir.join("ok.toml");
     std::fs::write(&ok, "[telemetry]\nservice_name = \"svc\"\n").unwrap();
     let c = TelemetryConfig::load_from(Some(&ok), &env(&[])).unwrap();
-    assert_eq!(c.service_name, "svc");
+    assert_eq!(c.service_name.as_deref(), Some("svc"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -445,4 +449,359 @@ fn attribute_limits_come_from_the_otel_variables_and_the_smaller_length_wins() {
             .to_string();
         assert!(err.contains(var) && err.contains("an integer"), "{err}");
     }
+}
+
+/// Loads `vars` (and the file `toml`, when given) and applies `overrides` as `init` does.
+fn load_with(
+    toml: Option<&str>,
+    vars: &[(&str, &str)],
+    overrides: &[(&str, &str)],
+) -> Result<TelemetryConfig, ConfigError> {
+    let file = toml.map(|text| {
+        let dir = temp_dir("load-with");
+        let path = dir.join(format!("{:x}.toml", text.len() * 31 + vars.len()));
+        std::fs::write(&path, text).unwrap();
+        path
+    });
+    let mut c = TelemetryConfig::load_from(file.as_deref(), &env(vars))?;
+    for (k, v) in overrides {
+        c.set(k, v)?;
+    }
+    Ok(c)
+}
+
+#[test]
+fn service_name_precedence_follows_the_spec() {
+    let attrs = (
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "service.name=from-attributes,team=core",
+    );
+    let name = ("OTEL_SERVICE_NAME", "from-variable");
+    let file = "[telemetry]\nservice_name = \"from-file\"\n";
+    let file_attrs =
+        "[telemetry.resource_attributes]\n\"service.name\" = \"from-file-attributes\"\n";
+    // (file, variables, overrides, expected service.name)
+    #[allow(clippy::type_complexity)]
+    let cases: &[(Option<&str>, &[(&str, &str)], &[(&str, &str)], &str)] = &[
+        (None, &[attrs], &[], "from-attributes"),
+        (None, &[name], &[], "from-variable"),
+        (None, &[attrs, name], &[], "from-variable"),
+        (
+            None,
+            &[attrs, name],
+            &[("service_name", "from-init")],
+            "from-init",
+        ),
+        (
+            None,
+            &[attrs],
+            &[("service_name", "from-init")],
+            "from-init",
+        ),
+        // An override of the attributes that names the service is explicit too.
+        (
+            None,
+            &[name],
+            &[("resource_attributes", "service.name=init-attr")],
+            "init-attr",
+        ),
+        // Other attribute overrides leave the variable's name alone.
+        (
+            None,
+            &[name],
+            &[("resource_attributes", "team=x")],
+            "from-variable",
+        ),
+        (Some(file), &[attrs], &[], "from-file"),
+        (Some(file), &[attrs, name], &[], "from-variable"),
+        (Some(file_attrs), &[], &[], "from-file-attributes"),
+        (Some(file_attrs), &[name], &[], "from-variable"),
+    ];
+    for (toml, vars, overrides, expected) in cases {
+        let c = load_with(*toml, vars, overrides).unwrap();
+        assert_eq!(
+            c.resolved_service_name(),
+            *expected,
+            "{toml:?} {vars:?} {overrides:?}"
+        );
+    }
+    // Nothing configured: the spec's default, from the executable's name.
+    let c = load_with(None, &[], &[]).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    assert_eq!(
+        c.resolved_service_name(),
+        format!(
+            "unknown_service:{}",
+            exe.file_name().unwrap().to_string_lossy()
+        )
+    );
+    assert_eq!(c.service_name, None);
+}
+
+#[test]
+fn otel_sdk_disabled_reads_true_and_false_in_any_case_and_refuses_the_rest() {
+    let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    for (value, enabled) in [
+        ("true", false),
+        ("TRUE", false),
+        (" True ", false),
+        ("false", true),
+        ("FALSE", true),
+    ] {
+        let c = load_with(None, &[("OTEL_SDK_DISABLED", value), endpoint], &[]).unwrap();
+        assert_eq!(c.enabled, enabled, "OTEL_SDK_DISABLED={value:?}");
+        assert_eq!(c.exports(), enabled, "nothing exported when disabled");
+    }
+    // Values the spec would read as false (and a user probably meant as true): an error.
+    for value in ["1", "yes", "on", "0", "disabled"] {
+        let err = load_with(None, &[("OTEL_SDK_DISABLED", value)], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("OTEL_SDK_DISABLED") && err.contains("true or false"),
+            "{err}"
+        );
+    }
+    // The key itself is a boolean in files and overrides.
+    let c = load_with(Some("[telemetry]\nenabled = false\n"), &[endpoint], &[]).unwrap();
+    assert!(!c.exports());
+}
+
+#[test]
+fn otel_propagators_are_a_list_of_known_formats() {
+    use tasker_telemetry::config::Propagator::{Baggage, TraceContext};
+    let cases: &[(&str, &[tasker_telemetry::config::Propagator])] = &[
+        ("tracecontext,baggage", &[TraceContext, Baggage]),
+        ("tracecontext", &[TraceContext]),
+        ("baggage", &[Baggage]),
+        (" Baggage , tracecontext ", &[Baggage, TraceContext]),
+        ("tracecontext,tracecontext", &[TraceContext]),
+        ("none", &[]),
+    ];
+    for (value, expected) in cases {
+        let c = load_with(None, &[("OTEL_PROPAGATORS", value)], &[]).unwrap();
+        assert_eq!(c.propagators, *expected, "OTEL_PROPAGATORS={value:?}");
+    }
+    assert_eq!(
+        TelemetryConfig::default().propagators,
+        vec![TraceContext, Baggage]
+    );
+    for (value, named) in [
+        (
+            "b3",
+            "`b3` is an OpenTelemetry propagator that tasker-telemetry does not support",
+        ),
+        ("tracecontext,xray", "`xray`"),
+        ("tracecontext,w3c", "`w3c` is not one"),
+        ("none,baggage", "cannot be combined"),
+    ] {
+        let err = load_with(None, &[("OTEL_PROPAGATORS", value)], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("OTEL_PROPAGATORS") && err.contains("telemetry.propagators"),
+            "{err}"
+        );
+        assert!(err.contains(named), "{value}: {err}");
+    }
+    let c = load_with(
+        Some("[telemetry]\npropagators = [\"tracecontext\"]\n"),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.propagators, vec![TraceContext]);
+}
+
+#[test]
+fn otel_traces_sampler_takes_the_spec_names() {
+    let cases: &[(&str, SamplerKind)] = &[
+        ("always_on", SamplerKind::AlwaysOn),
+        ("always_off", SamplerKind::AlwaysOff),
+        ("traceidratio", SamplerKind::TraceIdRatio),
+        ("parentbased_always_on", SamplerKind::ParentBasedAlwaysOn),
+        ("parentbased_always_off", SamplerKind::ParentBasedAlwaysOff),
+        (
+            "parentbased_traceidratio",
+            SamplerKind::ParentBasedTraceIdRatio,
+        ),
+        ("PARENTBASED_ALWAYS_OFF", SamplerKind::ParentBasedAlwaysOff),
+        ("parent_based_always_on", SamplerKind::ParentBasedAlwaysOn),
+        ("trace_id_ratio", SamplerKind::TraceIdRatio),
+    ];
+    for (value, kind) in cases {
+        let c = load_with(
+            None,
+            &[
+                ("OTEL_TRACES_SAMPLER", value),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.sampling.sampler, *kind, "OTEL_TRACES_SAMPLER={value}");
+        assert_eq!(c.sampling.ratio, 0.25);
+    }
+    assert_eq!(
+        TelemetryConfig::default().sampling.sampler,
+        SamplerKind::ParentBasedAlwaysOn
+    );
+    for value in ["jaeger_remote", "parentbased_jaeger_remote", "xray"] {
+        let err = load_with(None, &[("OTEL_TRACES_SAMPLER", value)], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("OTEL_TRACES_SAMPLER") && err.contains("does not support"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn tasker_env_reads_an_overlay_only_next_to_the_base_file() {
+    // An application's own ./config/production.toml in the working directory is never read.
+    let dir = temp_dir("cwd-overlay");
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(
+        dir.join("config/production.toml"),
+        "[database]\nurl = \"postgres://x\"\n[telemetry]\nservice_name = \"from-cwd\"\n",
+    )
+    .unwrap();
+    let previous = std::env::current_dir().unwrap();
+    std::env::set_current_dir(&dir).unwrap();
+    let loaded = TelemetryConfig::load_from(None, &env(&[("TASKER_ENV", "production")]));
+    std::env::set_current_dir(previous).unwrap();
+    let c = loaded.unwrap();
+    assert_eq!(
+        c.service_name, None,
+        "the working directory's file is not read"
+    );
+    assert_eq!(c.environment.as_deref(), Some("production"));
+
+    // Next to TASKER_CONFIG it is.
+    let base = dir.join("config/telemetry.toml");
+    std::fs::write(&base, "[telemetry]\nservice_version = \"1\"\n").unwrap();
+    let c = TelemetryConfig::load_from(
+        None,
+        &env(&[
+            ("TASKER_CONFIG", base.to_str().unwrap()),
+            ("TASKER_ENV", "production"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.service_name.as_deref(), Some("from-cwd"));
+    assert_eq!(c.service_version.as_deref(), Some("1"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_application_file_keeps_its_own_tables_and_typos_get_a_suggestion() {
+    let c = TelemetryConfig::from_toml_str(
+        r#"
+        name = "shop"
+        [database]
+        url = "postgres://localhost/shop"
+        pool = 5
+        [logging]
+        level = "whatever the app means"
+        [telemetry]
+        service_name = "shop"
+        [telemetry.otlp]
+        endpoint = "http://127.0.0.1:4318"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.service_name.as_deref(), Some("shop"));
+    assert!(c.exports());
+    assert!(TelemetryConfig::from_toml_str("[database]\nurl = \"x\"\n").is_ok());
+
+    // (document, unknown key, suggestion)
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        (
+            "[telemetry.otlp]\nendpiont = \"http://x\"\n",
+            "telemetry.otlp.endpiont",
+            Some("telemetry.otlp.endpoint"),
+        ),
+        (
+            "[telemetry]\nservce_name = \"x\"\n",
+            "telemetry.servce_name",
+            Some("telemetry.service_name"),
+        ),
+        (
+            "[telemetry.sampling]\nsampller = \"always_on\"\n",
+            "telemetry.sampling.sampller",
+            Some("telemetry.sampling.sampler"),
+        ),
+        (
+            "[telemetry]\npropagator = [\"baggage\"]\n",
+            "telemetry.propagator",
+            Some("telemetry.propagators"),
+        ),
+        (
+            "[telemtry]\nservice_name = \"x\"\n",
+            "telemtry",
+            Some("telemetry"),
+        ),
+        ("[telemetry]\ncolour = \"red\"\n", "telemetry.colour", None),
+    ];
+    for (doc, key, suggestion) in cases {
+        let err = TelemetryConfig::from_toml_str(doc).unwrap_err();
+        let message = err.to_string();
+        match &err {
+            ConfigError::UnknownKey {
+                key: k,
+                suggestion: s,
+                ..
+            } => {
+                assert_eq!(k, key, "{doc}");
+                assert_eq!(s.as_deref(), *suggestion, "{doc}");
+            }
+            other => panic!("{doc}: expected UnknownKey, got {other}"),
+        }
+        assert!(message.contains(key), "{message}");
+        if let Some(s) = suggestion {
+            assert!(
+                message.contains(&format!("did you mean `{s}`?")),
+                "{message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_overrides_suggest_the_key_in_the_spelling_used() {
+    let mut c = TelemetryConfig::default();
+    for (given, suggested) in [
+        ("otlp_endpont", "otlp_endpoint"),
+        ("otlp.endpont", "otlp.endpoint"),
+        ("servce_name", "service_name"),
+        ("logging_fromat", "logging_format"),
+        ("telemetry.sampling.ratoi", "telemetry.sampling.ratio"),
+    ] {
+        let err = c.set(given, "x").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnknownKey { suggestion: Some(s), .. } if s == suggested),
+            "{given}: {err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("did you mean `{suggested}`?")),
+            "{err}"
+        );
+        let err = c
+            .set_value(given, &tasker_telemetry::fields::FieldValue::from("x"))
+            .unwrap_err();
+        assert!(err.to_string().contains(suggested), "{err}");
+    }
+    let err = c.set("frobnicate", "1").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::UnknownKey {
+                suggestion: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

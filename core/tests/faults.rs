@@ -266,7 +266,7 @@ fn endpoint(protocol: Protocol, grpc_port: u16, http_port: u16) -> String {
 
 fn base_config(name: &str, protocol: Protocol, endpoint: String) -> TelemetryConfig {
     let mut config = TelemetryConfig {
-        service_name: name.to_owned(),
+        service_name: Some(name.to_owned()),
         ..TelemetryConfig::default()
     };
     config.otlp.endpoint = Some(endpoint);

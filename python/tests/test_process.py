@@ -228,3 +228,9 @@ def test_forked_children_export_their_spans(collector, protocol):
     run_python(FORK_SCRIPT, env={"ENDPOINT": endpoint, "PROTOCOL": protocol})
     spans = collector.wait_for_spans(["parent_before_fork", "child_0", "child_1", "parent_after_fork"])
     assert spans["child_0"].trace_id != spans["child_1"].trace_id
+    # Each fork child is a new service instance with its own pid.
+    parent = spans["parent_before_fork"].resource
+    assert spans["parent_after_fork"].resource["service.instance.id"] == parent["service.instance.id"]
+    instances = {spans[n].resource["service.instance.id"] for n in ("parent_before_fork", "child_0", "child_1")}
+    pids = {spans[n].resource["process.pid"] for n in ("parent_before_fork", "child_0", "child_1")}
+    assert len(instances) == 3 and len(pids) == 3, (instances, pids)

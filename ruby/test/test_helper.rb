@@ -64,17 +64,20 @@ class Collector
 
   def output = File.read(@out)
 
-  # Spans printed so far: [{name:, trace_id:, parent_id:, span_id:, status:, attributes: {}, events: [], service:}]
+  # Spans printed so far: [{name:, trace_id:, parent_id:, span_id:, status:, attributes: {}, events: [], service:,
+  # resource: {}}]
   def spans
     spans = []
     service = nil
+    resource = {}
     section = nil
     output.each_line do |line|
       t = line.strip
       case t
       when /\AResource(Spans|Metrics) #/ then section = nil
+                                              resource = {}
       when "Resource attributes:" then section = :resource
-      when /\ASpan #/ then spans << { attributes: {}, events: [], service: service }
+      when /\ASpan #/ then spans << { attributes: {}, events: [], service: service, resource: resource }
                            section = :span
       when "Attributes:" then section = :attributes
       when "Events:" then section = :events
@@ -87,7 +90,8 @@ class Collector
       when /\A-> ([^:]+): (?:\w+\()?(.*?)\)?\z/
         key, value = $1, $2
         case section
-        when :resource then service = value if key == "service.name"
+        when :resource then resource[key] = value
+                            service = value if key == "service.name"
         when :attributes then spans.last[:attributes][key] = value if spans.last
         when :events then spans.last[:events] << value if key == "Name" && spans.last
         end

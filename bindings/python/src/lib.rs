@@ -32,6 +32,16 @@ use pyo3::prelude::*;
 #[pymodule(name = "_native")]
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // Before start-up: the resource says this is Python (`telemetry.sdk.language`,
+    // `process.runtime.name`/`version`).
+    let implementation: String = PyModule::import(py, "sys")?
+        .getattr("implementation")?
+        .getattr("name")?
+        .extract()?;
+    let version: String = PyModule::import(py, "platform")?
+        .call_method0("python_version")?
+        .extract()?;
+    tasker_telemetry::resource::set_runtime("python", &implementation, &version);
     m.add("TracingError", py.get_type::<errors::TracingError>())?;
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
     m.add_class::<span::Span>()?;

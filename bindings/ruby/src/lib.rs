@@ -32,6 +32,11 @@ use magnus::{function, method, Error, RModule, Ruby};
 
 #[magnus::init(name = "tasker_core_tracing")]
 fn init_extension(ruby: &Ruby) -> Result<(), Error> {
+    // Before start-up: the resource says this is Ruby (`telemetry.sdk.language`,
+    // `process.runtime.name`/`version`).
+    let engine: String = ruby.class_object().const_get("RUBY_ENGINE")?;
+    let version: String = ruby.class_object().const_get("RUBY_VERSION")?;
+    tasker_telemetry::resource::set_runtime("ruby", &engine, &version);
     let tracing_module: RModule = ruby.define_module("TaskerCore")?.define_module("Tracing")?;
     let _ = ruby.get_inner(&errors::ERROR);
     let _ = ruby.get_inner(&errors::CONFIG_ERROR);

@@ -2,8 +2,12 @@
 //!
 //! Precedence, lowest first: built-in defaults, the base file (`TASKER_CONFIG` or an explicit
 //! path), the environment overlay `<dir>/<TASKER_ENV>.toml` (where `<dir>` is the base file's
-//! folder, or `./config` when there is no base file), then environment variables (the standard
+//! folder; without a base file there is no overlay), then environment variables (the standard
 //! `OTEL_*` ones and `TASKER_*`), then programmatic overrides ([`TelemetryConfig::set`]).
+//!
+//! A file may be an application's own: only its `[telemetry]` table is read, the other
+//! top-level keys and tables are left to the application. An unknown key inside `[telemetry]`
+//! (or an unknown override) is an error with the closest known key as a suggestion.
 //!
 //! Every key is described once, in [`SETTINGS`] (`settings.rs`), which drives parsing of files,
 //! environment variables and overrides alike, and the README's configuration reference; the
@@ -20,8 +24,9 @@ use crate::redaction::DEFAULT_REDACT_KEYS;
 
 mod parse;
 mod settings;
+mod suggest;
 
-use parse::{boolean, Raw};
+use parse::Raw;
 use settings::find_setting;
 pub use settings::{Setting, SETTINGS};
 
@@ -47,6 +52,18 @@ pub enum SamplerKind {
     ParentBasedAlwaysOn,
     /// Follow the parent's decision; root spans are recorded with probability `ratio`.
     ParentBasedTraceIdRatio,
+    /// Follow the parent's decision (a sampled remote parent's child is sampled); root spans
+    /// are not recorded.
+    ParentBasedAlwaysOff,
+}
+
+/// A context format carried across processes (`telemetry.propagators`, `OTEL_PROPAGATORS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagator {
+    /// W3C Trace Context: `traceparent` and `tracestate`.
+    TraceContext,
+    /// W3C Baggage: `baggage`, which carries the correlation id.
+    Baggage,
 }
 
 /// Console log line format.
@@ -224,22 +241,25 @@ pub struct LoggingConfig {
 ///     [telemetry.otlp]
 ///     endpoint = "http://127.0.0.1:4318"
 /// "#).unwrap();
-/// assert_eq!(config.service_name, "orchestrator");
+/// assert_eq!(config.service_name.as_deref(), Some("orchestrator"));
 /// assert!(TelemetryConfig::from_toml_str("[telemetry.otlp]\nprotocol = \"udp\"")
 ///     .unwrap_err().to_string().contains("telemetry.otlp.protocol"));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct TelemetryConfig {
-    /// `service.name` of every span, metric and log.
-    pub service_name: String,
+    /// `service.name` of every span, metric and log, when configured; see
+    /// [`resolved_service_name`](Self::resolved_service_name) for the one in force.
+    pub service_name: Option<String>,
     /// `service.version`, when set.
     pub service_version: Option<String>,
     /// `deployment.environment.name`, from `TASKER_ENV`.
     pub environment: Option<String>,
     /// Master switch for OpenTelemetry export (`OTEL_SDK_DISABLED=true` turns it off).
     pub enabled: bool,
-    /// Extra resource attributes.
+    /// Resource attributes over the detected ones ([`crate::resource`]).
     pub resource_attributes: BTreeMap<String, String>,
+    /// Context formats injected and extracted across processes; empty for none.
+    pub propagators: Vec<Propagator>,
     /// `[telemetry.otlp]`.
     pub otlp: OtlpConfig,
     /// `[telemetry.sampling]`.
@@ -255,11 +275,12 @@ pub struct TelemetryConfig {
 impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
-            service_name: "tasker".to_owned(),
+            service_name: None,
             service_version: None,
             environment: None,
             enabled: true,
             resource_attributes: BTreeMap::new(),
+            propagators: vec![Propagator::TraceContext, Propagator::Baggage],
             otlp: OtlpConfig {
                 endpoint: None,
                 file: None,
@@ -372,16 +393,15 @@ impl TelemetryConfig {
             config.merge_toml(&read_config_file(base, from)?, base)?;
         }
         if let Some(tasker_env) = env.var("TASKER_ENV") {
-            let dir = base
-                .as_ref()
-                .and_then(|b| b.parent().map(Path::to_path_buf))
-                .unwrap_or_else(|| PathBuf::from("config"));
-            let overlay = dir.join(format!("{}.toml", tasker_env.trim()));
-            if overlay.is_file() {
-                config.merge_toml(
-                    &read_config_file(&overlay, "the TASKER_ENV overlay")?,
-                    &overlay,
-                )?;
+            // Only next to a base file: never a file that happens to be in the working directory.
+            if let Some(dir) = base.as_ref().and_then(|b| b.parent()) {
+                let overlay = dir.join(format!("{}.toml", tasker_env.trim()));
+                if overlay.is_file() {
+                    config.merge_toml(
+                        &read_config_file(&overlay, "the TASKER_ENV overlay")?,
+                        &overlay,
+                    )?;
+                }
             }
             config.environment = Some(tasker_env.trim().to_owned());
         }
@@ -411,14 +431,35 @@ impl TelemetryConfig {
                 message: e.to_string(),
             })?;
         let origin = Origin::File(path.to_path_buf());
+        // The application's own keys and tables are not ours; a near-miss of `telemetry` is.
+        if let Some(typo) = table
+            .keys()
+            .find(|k| *k != "telemetry" && suggest::closest(k, ["telemetry"]).is_some())
+        {
+            return Err(ConfigError::UnknownKey {
+                key: typo.clone(),
+                origin,
+                suggestion: Some("telemetry".to_owned()),
+            });
+        }
         let mut flat = Vec::new();
-        flatten_toml("", &table, &mut flat);
+        match table.get("telemetry") {
+            None => {}
+            Some(toml::Value::Table(telemetry)) => flatten_toml("telemetry", telemetry, &mut flat),
+            Some(_) => {
+                return Err(ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: "`telemetry` must be a table (`[telemetry]`)".to_owned(),
+                })
+            }
+        }
         for (key, value) in flat {
             let setting =
                 SETTINGS
                     .iter()
                     .find(|s| s.key == key)
                     .ok_or_else(|| ConfigError::UnknownKey {
+                        suggestion: suggest::for_file_key(&key),
                         key: key.clone(),
                         origin: origin.clone(),
                     })?;
@@ -442,15 +483,18 @@ impl TelemetryConfig {
                         break;
                     }
                     let value = if *name == "OTEL_SDK_DISABLED" {
-                        // The variable says "disabled"; the key says "enabled".
-                        match boolean(Raw::Str(&value)) {
-                            Ok(disabled) => (!disabled).to_string(),
-                            Err(allowed) => {
+                        // The variable says "disabled"; the key says "enabled". The spec reads
+                        // only `true` (any case) as disabling; `1` or `yes` would be read as
+                        // false there, so they are refused here rather than guessed.
+                        match value.trim().to_ascii_lowercase().as_str() {
+                            "true" => "false".to_owned(),
+                            "false" => "true".to_owned(),
+                            _ => {
                                 return Err(invalid(
                                     setting,
                                     Raw::Str(&value),
                                     Origin::Env(name),
-                                    allowed,
+                                    "true or false (any case; the OpenTelemetry specification reads only `true` as disabling)".to_owned(),
                                 ))
                             }
                         }
@@ -476,11 +520,8 @@ impl TelemetryConfig {
     /// assert!(err.to_string().contains("an integer"));
     /// ```
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let setting = find_setting(key).ok_or_else(|| ConfigError::UnknownKey {
-            key: key.to_owned(),
-            origin: Origin::Override,
-        })?;
-        self.apply(setting, Raw::Str(value), Origin::Override)
+        let setting = find_override(key)?;
+        self.apply_override(setting, Raw::Str(value))
     }
 
     /// Sets one key from a native value, as the Ruby and Python `init(**overrides)` pass them
@@ -497,13 +538,10 @@ impl TelemetryConfig {
     /// config.set_value("service_name", &FieldValue::Null).unwrap();
     /// assert_eq!(config.otlp.timeout.as_millis(), 250);
     /// assert_eq!(config.logging.redact_keys, vec!["pin"]);
-    /// assert_eq!(config.service_name, "tasker");
+    /// assert_eq!(config.service_name, None);
     /// ```
     pub fn set_value(&mut self, key: &str, value: &FieldValue) -> Result<(), ConfigError> {
-        let setting = find_setting(key).ok_or_else(|| ConfigError::UnknownKey {
-            key: key.to_owned(),
-            origin: Origin::Override,
-        })?;
+        let setting = find_override(key)?;
         let text = match value {
             FieldValue::Null => return Ok(()),
             FieldValue::Str(s) if crate::fields::is_unprintable(s) => {
@@ -520,10 +558,50 @@ impl TelemetryConfig {
             FieldValue::Bool(b) => b.to_string(),
             FieldValue::List(_) | FieldValue::Map(_) => {
                 let toml = to_toml(value);
-                return self.apply(setting, Raw::Toml(&toml), Origin::Override);
+                return self.apply_override(setting, Raw::Toml(&toml));
             }
         };
-        self.apply(setting, Raw::Str(&text), Origin::Override)
+        self.apply_override(setting, Raw::Str(&text))
+    }
+
+    /// Applies an override. An override of `resource_attributes` that names `service.name` is
+    /// an explicit service name: it wins over `OTEL_SERVICE_NAME` as any override does.
+    fn apply_override(
+        &mut self,
+        setting: &'static Setting,
+        raw: Raw<'_>,
+    ) -> Result<(), ConfigError> {
+        let before = self.resource_attributes.get(SERVICE_NAME).cloned();
+        self.apply(setting, raw, Origin::Override)?;
+        let after = self.resource_attributes.get(SERVICE_NAME);
+        if after.is_some() && after != before.as_ref() {
+            self.service_name = after.cloned();
+        }
+        Ok(())
+    }
+
+    /// The `service.name` in force: `telemetry.service_name` (`OTEL_SERVICE_NAME`, a file, an
+    /// override), else `service.name` in `telemetry.resource_attributes`
+    /// (`OTEL_RESOURCE_ATTRIBUTES`), else `unknown_service:<executable name>` as the
+    /// OpenTelemetry specification says.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use tasker_telemetry::TelemetryConfig;
+    ///
+    /// let env = BTreeMap::from([
+    ///     ("OTEL_RESOURCE_ATTRIBUTES".to_owned(), "service.name=from-attributes".to_owned()),
+    ///     ("OTEL_SERVICE_NAME".to_owned(), "from-variable".to_owned()),
+    /// ]);
+    /// let config = TelemetryConfig::load_from(None, &env).unwrap();
+    /// assert_eq!(config.resolved_service_name(), "from-variable");
+    /// assert!(TelemetryConfig::default().resolved_service_name().starts_with("unknown_service:"));
+    /// ```
+    pub fn resolved_service_name(&self) -> String {
+        self.service_name
+            .clone()
+            .or_else(|| self.resource_attributes.get(SERVICE_NAME).cloned())
+            .unwrap_or_else(crate::resource::default_service_name)
     }
 
     fn apply(
@@ -580,6 +658,17 @@ impl Snapshot {
         crate::metrics::set_max_instruments(self.max_instruments);
         crate::redaction::set_current(self.redactor.clone());
     }
+}
+
+const SERVICE_NAME: &str = "service.name";
+
+/// The setting an override names; an unknown one is an error with the closest known key.
+fn find_override(key: &str) -> Result<&'static Setting, ConfigError> {
+    find_setting(key).ok_or_else(|| ConfigError::UnknownKey {
+        key: key.to_owned(),
+        origin: Origin::Override,
+        suggestion: suggest::for_override(key),
+    })
 }
 
 /// A list or table override as the TOML value a file would hold (`nil`/`None` entries dropped).

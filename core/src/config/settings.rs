@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::parse::{
     boolean, filter, float, integer, key_values, non_empty, string_list, text, Raw,
 };
-use super::{LogFormat, LogOutput, Protocol, SamplerKind, TelemetryConfig};
+use super::{LogFormat, LogOutput, Propagator, Protocol, SamplerKind, TelemetryConfig};
 
 type Apply = fn(&mut TelemetryConfig, Raw<'_>) -> Result<(), String>;
 
@@ -37,20 +37,24 @@ macro_rules! setting {
 
 /// Every configuration key, in the order of the README's reference table.
 pub const SETTINGS: &[Setting] = &[
-    setting!("telemetry.service_name", ["OTEL_SERVICE_NAME"], "tasker", "`service.name` resource attribute", |c, v| {
-        c.service_name = non_empty(v)?;
+    setting!("telemetry.service_name", ["OTEL_SERVICE_NAME"], "`unknown_service:<executable name>`", "`service.name` resource attribute; wins over a `service.name` in `telemetry.resource_attributes` (`OTEL_RESOURCE_ATTRIBUTES`), which wins over the default", |c, v| {
+        c.service_name = Some(non_empty(v)?);
         Ok(())
     }),
-    setting!("telemetry.service_version", [], "unset", "`service.version` resource attribute", |c, v| {
+    setting!("telemetry.service_version", [], "unset", "`service.version` resource attribute (wins over one in `telemetry.resource_attributes`)", |c, v| {
         c.service_version = Some(non_empty(v)?);
         Ok(())
     }),
-    setting!("telemetry.enabled", ["OTEL_SDK_DISABLED"], "true", "master switch for OTLP export (`OTEL_SDK_DISABLED=true` turns it off)", |c, v| {
+    setting!("telemetry.enabled", ["OTEL_SDK_DISABLED"], "true", "master switch for OpenTelemetry export: when off nothing is exported (traces, metrics, logs); `OTEL_SDK_DISABLED=true` (any case) turns it off, `false` leaves it on, another value is an error", |c, v| {
         c.enabled = boolean(v)?;
         Ok(())
     }),
-    setting!("telemetry.resource_attributes", ["OTEL_RESOURCE_ATTRIBUTES"], "{}", "extra resource attributes (TOML table, or `k=v,k2=v2` in the variable)", |c, v| {
+    setting!("telemetry.resource_attributes", ["OTEL_RESOURCE_ATTRIBUTES"], "{}", "resource attributes over the detected ones (TOML table, or `k=v,k2=v2` with percent-encoded values in the variable); see Resource", |c, v| {
         c.resource_attributes.extend(key_values(v)?);
+        Ok(())
+    }),
+    setting!("telemetry.propagators", ["OTEL_PROPAGATORS"], "tracecontext, baggage", "context formats injected and extracted across processes: `tracecontext` (`traceparent`/`tracestate`), `baggage` (`baggage`, which carries the correlation id), or `none` (list, comma-separated in the variable); another value is an error", |c, v| {
+        c.propagators = propagators(v)?;
         Ok(())
     }),
     setting!("telemetry.otlp.endpoint", ["OTEL_EXPORTER_OTLP_ENDPOINT"], "unset (no export)", "collector URL, e.g. `http://127.0.0.1:4317` (grpc) or `http://127.0.0.1:4318` (http/protobuf)", |c, v| {
@@ -111,15 +115,8 @@ pub const SETTINGS: &[Setting] = &[
         c.otlp.drop_warning_interval = Duration::from_millis(integer(v, 0, 86_400_000)?);
         Ok(())
     }),
-    setting!("telemetry.sampling.sampler", ["OTEL_TRACES_SAMPLER"], "parent_based_always_on", "`parent_based_always_on`, `parent_based_trace_id_ratio`, `always_on`, `always_off` or `trace_id_ratio` (the OTel spellings `parentbased_traceidratio` etc. work too)", |c, v| {
-        c.sampling.sampler = match text(v)?.as_str() {
-            "parent_based_always_on" | "parentbased_always_on" => SamplerKind::ParentBasedAlwaysOn,
-            "parent_based_trace_id_ratio" | "parentbased_traceidratio" => SamplerKind::ParentBasedTraceIdRatio,
-            "always_on" => SamplerKind::AlwaysOn,
-            "always_off" | "parentbased_always_off" => SamplerKind::AlwaysOff,
-            "trace_id_ratio" | "traceidratio" => SamplerKind::TraceIdRatio,
-            _ => return Err("one of parent_based_always_on, parent_based_trace_id_ratio, always_on, always_off, trace_id_ratio".to_owned()),
-        };
+    setting!("telemetry.sampling.sampler", ["OTEL_TRACES_SAMPLER"], "parentbased_always_on", "`always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off` or `parentbased_traceidratio`, as the OpenTelemetry specification defines them (`parentbased_*`: a child follows its parent's decision, remote parents included; the named sampler decides for roots); the spellings `parent_based_always_on`, `trace_id_ratio` etc. work too; `jaeger_remote`, `parentbased_jaeger_remote` and `xray` are not supported (an error)", |c, v| {
+        c.sampling.sampler = sampler_kind(v)?;
         Ok(())
     }),
     setting!("telemetry.sampling.ratio", ["OTEL_TRACES_SAMPLER_ARG"], "1.0", "sampling ratio for the ratio samplers", |c, v| {
@@ -233,6 +230,55 @@ pub const SETTINGS: &[Setting] = &[
         Ok(())
     }),
 ];
+
+/// `telemetry.sampling.sampler`: the OpenTelemetry names and this crate's older snake-case ones.
+fn sampler_kind(v: Raw<'_>) -> Result<SamplerKind, String> {
+    const ALLOWED: &str = "one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio";
+    Ok(match text(v)?.as_str() {
+        "always_on" => SamplerKind::AlwaysOn,
+        "always_off" => SamplerKind::AlwaysOff,
+        "traceidratio" | "trace_id_ratio" => SamplerKind::TraceIdRatio,
+        "parentbased_always_on" | "parent_based_always_on" => SamplerKind::ParentBasedAlwaysOn,
+        "parentbased_always_off" | "parent_based_always_off" => SamplerKind::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" | "parent_based_trace_id_ratio" => {
+            SamplerKind::ParentBasedTraceIdRatio
+        }
+        unsupported @ ("jaeger_remote" | "parentbased_jaeger_remote" | "xray") => {
+            return Err(format!(
+                "{ALLOWED} (`{unsupported}` is an OpenTelemetry sampler that tasker-telemetry does not support)"
+            ))
+        }
+        _ => return Err(ALLOWED.to_owned()),
+    })
+}
+
+/// `telemetry.propagators`: a list of `tracecontext`, `baggage`, or `none` alone.
+fn propagators(v: Raw<'_>) -> Result<Vec<Propagator>, String> {
+    const ALLOWED: &str = "a list of tracecontext, baggage (or none alone)";
+    let mut out = Vec::new();
+    let names = string_list(v).map_err(|_| ALLOWED.to_owned())?;
+    for name in &names {
+        let p = match name.to_ascii_lowercase().as_str() {
+            "tracecontext" => Propagator::TraceContext,
+            "baggage" => Propagator::Baggage,
+            "none" if names.len() == 1 => return Ok(Vec::new()),
+            "none" => return Err(format!("{ALLOWED} (`none` cannot be combined with others)")),
+            other @ ("b3" | "b3multi" | "jaeger" | "xray" | "ottrace") => {
+                return Err(format!(
+                    "{ALLOWED} (`{other}` is an OpenTelemetry propagator that tasker-telemetry does not support)"
+                ))
+            }
+            other => return Err(format!("{ALLOWED} (`{other}` is not one)")),
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    if out.is_empty() {
+        return Err(ALLOWED.to_owned());
+    }
+    Ok(out)
+}
 
 pub(crate) fn find_setting(key: &str) -> Option<&'static Setting> {
     let full = if key.starts_with("telemetry.") {

@@ -64,8 +64,8 @@ fn main() -> std::process::ExitCode {
 
 fn orchestrate(o: &Options) -> Result<(), String> {
     let mut config = TelemetryConfig::load().map_err(|e| e.to_string())?;
-    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
-        config.service_name = "orchestrator".into();
+    if config.service_name.is_none() {
+        config.service_name = Some("orchestrator".into());
     }
     let file = if config.otlp.endpoint.is_none() {
         if let Some(dir) = o.trace_file.parent().filter(|d| !d.as_os_str().is_empty()) {
