@@ -353,6 +353,39 @@ fn http_client(export: &SignalExport) -> Result<reqwest::blocking::Client, Confi
         .map_err(|e| build_error(export, format!("cannot build the HTTP client: {e}")))
 }
 
+/// The blocking client of an HTTP exporter, keeping the cause of a failed request (TLS,
+/// connection) in [`crate::stats`]: the exporter reports every transport failure only as
+/// "network error", which says nothing a user can act on.
+#[derive(Debug)]
+struct DiagnosedClient {
+    inner: reqwest::blocking::Client,
+    signal: Signal,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for DiagnosedClient {
+    async fn send_bytes(
+        &self,
+        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<
+        opentelemetry_http::Response<opentelemetry_http::Bytes>,
+        opentelemetry_http::HttpError,
+    > {
+        let result = self.inner.send_bytes(request).await;
+        if let Err(e) = &result {
+            let mut chain = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                chain.push_str(": ");
+                chain.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            stats::transport_error(self.signal, display_url(&chain));
+        }
+        result
+    }
+}
+
 /// Builds the OTLP exporter of one signal from `$builder` (`SpanExporter::builder()` etc.)
 /// with the resolved settings of `$export`: gRPC (tonic, TLS from [`tls::tonic_config`] for
 /// `https://`) or HTTP (our own blocking client, see [`http_client`]).
@@ -390,7 +423,10 @@ macro_rules! otlp_exporter {
                     .with_endpoint(export.url.clone())
                     .with_timeout(export.timeout)
                     .with_headers(export.headers.0.clone().into_iter().collect())
-                    .with_http_client(http_client(export)?);
+                    .with_http_client(DiagnosedClient {
+                        inner: http_client(export)?,
+                        signal: export.signal,
+                    });
                 if gzip {
                     b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
                 }

@@ -204,6 +204,9 @@ pub(crate) struct Counters {
     /// Set once export has been shut down: later items are counted as dropped at once.
     closed: AtomicBool,
     last_error: ArcSwapOption<String>,
+    /// The cause of the last failed HTTP request (TLS, connection), which the exporter's own
+    /// error reduces to "network error".
+    transport_error: ArcSwapOption<String>,
 }
 
 impl Counters {
@@ -220,6 +223,7 @@ impl Counters {
             failed_exports: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             last_error: ArcSwapOption::const_empty(),
+            transport_error: ArcSwapOption::const_empty(),
         }
     }
 
@@ -235,6 +239,7 @@ impl Counters {
         self.failed_exports.store(0, Ordering::Relaxed);
         self.closed.store(false, Ordering::Relaxed);
         self.last_error.store(None);
+        self.transport_error.store(None);
     }
 
     /// Admits one item to a queue of `capacity`, or counts it as dropped. Never blocks.
@@ -282,7 +287,13 @@ impl Counters {
                 self.dropped_export_failed
                     .fetch_add(n as u64, Ordering::Relaxed);
                 self.failed_exports.fetch_add(1, Ordering::Relaxed);
-                self.last_error.store(Some(Arc::new(e.to_string())));
+                let mut message = e.to_string();
+                if message.contains("network error") {
+                    if let Some(cause) = self.transport_error.swap(None) {
+                        message = format!("{message} ({cause})");
+                    }
+                }
+                self.last_error.store(Some(Arc::new(message)));
             }
         }
     }
@@ -342,6 +353,14 @@ pub(crate) fn counters(signal: Signal) -> &'static Counters {
         Signal::Metrics => &METRICS,
         Signal::Logs => &LOGS,
     }
+}
+
+/// The cause of a failed HTTP request of `signal` (the error chain, URL credentials hidden),
+/// added to the export error that follows it.
+pub(crate) fn transport_error(signal: Signal, chain: String) {
+    counters(signal)
+        .transport_error
+        .store(Some(Arc::new(chain)));
 }
 
 /// The counts of one signal at one moment.
@@ -622,7 +641,12 @@ pub(crate) fn advice(error: &str, url: &str, protocol: Protocol) -> String {
             "the collector at {url} refused the credentials (401/403): check the headers of OTEL_EXPORTER_OTLP_HEADERS (telemetry.otlp.headers, or the per-signal ones; values are not shown)"
         );
     }
-    if has(&["404", "not found", "unimplemented"]) {
+    if protocol == Protocol::Grpc && has(&["unimplemented"]) {
+        return format!(
+            "the server at {url} does not serve OTLP over gRPC (Unimplemented), probably an HTTP receiver: check that OTEL_EXPORTER_OTLP_PROTOCOL matches the port (gRPC listens on 4317, HTTP on 4318 by convention)"
+        );
+    }
+    if has(&["404", "not found"]) {
         return format!(
             "the collector at {url} has nothing at that path (404): check the endpoint's path (OTEL_EXPORTER_OTLP_ENDPOINT is a base URL to which /v1/<signal> is appended; a per-signal OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT is used as is)"
         );
@@ -635,15 +659,14 @@ pub(crate) fn advice(error: &str, url: &str, protocol: Protocol) -> String {
     }
     if has(&[
         "invalid http version",
-        "http/2",
+        "received unexpected message from connection",
         "h2 protocol",
-        "frame",
+        "frame with invalid size",
+        "http2 error",
         "invalid compression flag",
         "protocol error",
-        "unexpected content-type",
         "content-type",
         "invalid content type",
-        "transport error",
     ]) && !has(&["connection refused", "timed out", "timeout", "deadline"])
     {
         return format!(
@@ -768,6 +791,31 @@ mod tests {
         let s = c.snapshot();
         assert_eq!(s.dropped_shutdown, 2);
         assert_eq!(s.dropped(), 6 + 2 + 2);
+    }
+
+    #[test]
+    fn export_errors_get_advice_a_user_can_act_on() {
+        let http = Protocol::HttpProtobuf;
+        let url = "https://collector:4318/v1/traces";
+        let cases: &[(&str, &str, Protocol, &str)] = &[
+            ("HTTP export failed: network error (error sending request for url (https://collector:4318/v1/traces): client error (Connect): invalid peer certificate: UnknownIssuer)", url, http, "is not trusted: set OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            ("TonicTracesClient export failed: transport error: invalid peer certificate: UnknownIssuer", url, Protocol::Grpc, "is not trusted"),
+            ("HTTP export failed with status 401", url, http, "refused the credentials (401/403)"),
+            ("TonicTracesClient export failed with gRPC code: Unauthenticated", url, Protocol::Grpc, "refused the credentials"),
+            ("HTTP export failed with status 404", url, http, "has nothing at that path (404)"),
+            ("TonicTracesClient export failed with gRPC code: Unimplemented", url, Protocol::Grpc, "does not serve OTLP over gRPC"),
+            ("network error (client error (SendRequest): invalid HTTP version parsed)", "http://c:9999", http, "check that OTEL_EXPORTER_OTLP_PROTOCOL matches the port"),
+            ("network error (Connection refused)", "http://c:4317", http, "port 4317 is the OTLP gRPC port but the protocol is http/protobuf"),
+            ("transport error", "http://c:4318", Protocol::Grpc, "port 4318 is the OTLP HTTP port but the protocol is grpc"),
+            ("network error (Connection refused)", "http://c:9999", http, "is unreachable or too slow"),
+        ];
+        for (error, url, protocol, expected) in cases {
+            let advice = advice(error, url, *protocol);
+            assert!(advice.contains(expected), "{error}: {advice}");
+        }
+        assert_eq!(port_of("https://user:pw@[::1]:4317/x"), Some(4317));
+        assert_eq!(port_of("http://host/v1/traces"), None);
+        assert!(port_hint("http://c:4318", Protocol::HttpJson).is_none());
     }
 
     #[test]
