@@ -402,6 +402,10 @@ fn headers(v: Raw<'_>) -> Result<Headers, String> {
 /// (or a TOML list); whether OTLP export is on. `none` cannot be combined with another.
 fn exporter(v: Raw<'_>) -> Result<bool, String> {
     let allowed = "`otlp`, `console` or `none` (a comma-separated list of otlp and console; none alone): `console` means the console log lines of telemetry.logging, which are always on";
+    let v = match v {
+        Raw::Toml(toml::Value::String(s)) => Raw::Str(s),
+        other => other,
+    };
     let items = super::parse::string_list(v).map_err(|_| allowed.to_owned())?;
     if items.is_empty() {
         return Err(allowed.to_owned());
