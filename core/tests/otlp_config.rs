@@ -30,10 +30,15 @@ fn error(pairs: &[(&str, &str)]) -> String {
 
 const E: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
+/// Variables of one case.
+type Env<'a> = &'a [(&'a str, &'a str)];
+/// A check of one signal's resolved settings.
+type Check<'a> = &'a dyn Fn(&TelemetryConfig, Signal) -> bool;
+
 #[test]
 fn endpoints_per_signal_are_used_as_is_and_the_generic_one_is_a_base_url() {
     #[rustfmt::skip]
-    let cases: &[(&[(&str, &str)], Signal, Option<&str>)] = &[
+    let cases: &[(Env, Signal, Option<&str>)] = &[
         (&[(E, "http://c:4318")], Traces, Some("http://c:4318/v1/traces")),
         (&[(E, "http://c:4318/")], Metrics, Some("http://c:4318/v1/metrics")),
         (&[(E, "http://c:4318/otlp")], Logs, Some("http://c:4318/otlp/v1/logs")),
@@ -78,7 +83,7 @@ fn headers_protocol_timeout_and_compression_per_signal_win_over_the_generic_ones
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
     ];
     #[rustfmt::skip]
-    let cases: &[(&str, &str, Signal, &dyn Fn(&TelemetryConfig, Signal) -> bool)] = &[
+    let cases: &[(&str, &str, Signal, Check)] = &[
         ("", "", Traces, &|c, s| c.otlp.resolve(s).unwrap().headers.0["x-api-key"] == "generic"),
         ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces", Traces, &|c, s| {
             let h = c.otlp.resolve(s).unwrap().headers;
@@ -199,7 +204,7 @@ fn certificates_per_signal_win_and_a_bad_file_names_the_file_and_the_variable() 
 #[test]
 fn exporter_variables_choose_what_is_exported_and_refuse_unknown_values() {
     #[rustfmt::skip]
-    let cases: &[(&[(&str, &str)], [bool; 3])] = &[
+    let cases: &[(Env, [bool; 3])] = &[
         (&[(E, "http://c:4318")], [true, true, false]),
         (&[(E, "http://c:4318"), ("OTEL_LOGS_EXPORTER", "otlp")], [true, true, true]),
         (&[(E, "http://c:4318"), ("OTEL_TRACES_EXPORTER", "none")], [false, true, false]),
