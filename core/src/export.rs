@@ -3,7 +3,6 @@
 //! [`crate::stats`] (queue admission and per-request counts), and the Tokio runtime the core
 //! owns for gRPC (so hosts never need one).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use opentelemetry_sdk::trace::{
 };
 use opentelemetry_sdk::Resource;
 
-use crate::config::{Protocol, SamplerKind, TelemetryConfig};
+use crate::config::{Compression, Protocol, SamplerKind, SignalExport, TelemetryConfig};
 use crate::correlation::Correlation;
 use crate::error::ConfigError;
 use crate::file_export::FileSpanExporter;
@@ -30,6 +29,8 @@ use crate::redaction::{display_url, Redactor};
 use crate::stats::{self, Signal};
 
 pub(crate) use crate::SCOPE;
+
+pub(crate) mod tls;
 
 /// The tracer the `tracing` layer uses; swapped when export is configured or restarted.
 #[derive(Debug, Clone)]
@@ -265,37 +266,10 @@ impl Exporters {
     }
 }
 
-fn signal_endpoint(config: &TelemetryConfig, path: &str) -> String {
-    let base = config.otlp.endpoint.clone().unwrap_or_default();
-    match config.otlp.protocol {
-        Protocol::Grpc => base,
-        Protocol::HttpProtobuf => {
-            let trimmed = base.trim_end_matches('/');
-            if trimmed.ends_with(path) {
-                trimmed.to_owned()
-            } else {
-                format!("{trimmed}{path}")
-            }
-        }
-    }
-}
-
-fn headers(config: &TelemetryConfig) -> HashMap<String, String> {
-    config
-        .otlp
-        .headers
-        .0
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
-fn metadata(
-    config: &TelemetryConfig,
-    signal: &'static str,
-) -> Result<tonic::metadata::MetadataMap, ConfigError> {
+/// The gRPC metadata of `export`'s headers.
+fn metadata(export: &SignalExport) -> Result<tonic::metadata::MetadataMap, ConfigError> {
     let mut map = tonic::metadata::MetadataMap::new();
-    for (k, v) in &config.otlp.headers.0 {
+    for (k, v) in &export.headers.0 {
         let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes());
         let value = tonic::metadata::MetadataValue::try_from(v.as_str());
         match (key, value) {
@@ -303,37 +277,204 @@ fn metadata(
                 map.insert(key, value);
             }
             _ => {
-                return Err(ConfigError::Exporter {
-                    signal,
-                    endpoint: display_url(config.otlp.endpoint.as_deref().unwrap_or_default()),
-                    reason: format!(
-                        "header `{k}` is not a valid gRPC metadata name/value (value hidden)"
-                    ),
-                })
+                return Err(build_error(
+                    export,
+                    format!("header `{k}` is not a valid gRPC metadata name/value (value hidden)"),
+                ))
             }
         }
     }
     Ok(map)
 }
 
-fn build_error(
-    config: &TelemetryConfig,
-    signal: &'static str,
-    e: impl std::fmt::Display,
-) -> ConfigError {
+fn build_error(export: &SignalExport, e: impl std::fmt::Display) -> ConfigError {
     ConfigError::Exporter {
-        signal,
-        endpoint: display_url(config.otlp.endpoint.as_deref().unwrap_or_default()),
+        signal: export.signal.as_str(),
+        endpoint: display_url(&export.url),
         reason: display_url(&e.to_string()),
     }
 }
 
-/// Runs an exporter's futures on the core's runtime (gRPC needs Tokio; the SDK's batch threads
-/// are plain threads).
+/// An error before any signal's exporter exists (the runtime, the construction thread).
+fn setup_error(config: &TelemetryConfig, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Exporter {
+        signal: "traces",
+        endpoint: display_url(config.otlp.endpoint.as_deref().unwrap_or_default()),
+        reason: e.to_string(),
+    }
+}
+
+fn is_https(export: &SignalExport) -> bool {
+    export
+        .url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
+/// The blocking HTTP client of an http/protobuf or http/json exporter: rustls with the TLS
+/// settings of `export` and its request timeout. Built on a thread of its own (the blocking
+/// client must not be built inside the gRPC runtime, which may be entered here).
+fn http_client(export: &SignalExport) -> Result<reqwest::blocking::Client, ConfigError> {
+    let tls_config = if is_https(export) {
+        tls::rustls_config(export).map_err(|e| build_error(export, e))?
+    } else {
+        // Never used for http://, but the client needs a TLS backend.
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| build_error(export, e))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    };
+    let timeout = export.timeout;
+    std::thread::Builder::new()
+        .name("tasker-telemetry-http-client".into())
+        .spawn(move || {
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .tls_backend_preconfigured(tls_config)
+                .build()
+        })
+        .map_err(|e| build_error(export, e))?
+        .join()
+        .map_err(|_| build_error(export, "building the HTTP client panicked"))?
+        .map_err(|e| build_error(export, format!("cannot build the HTTP client: {e}")))
+}
+
+/// The blocking client of an HTTP exporter, keeping the cause of a failed request (TLS,
+/// connection) in [`crate::stats`]: the exporter reports every transport failure only as
+/// "network error", which says nothing a user can act on.
+#[derive(Debug)]
+struct DiagnosedClient {
+    inner: reqwest::blocking::Client,
+    signal: Signal,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for DiagnosedClient {
+    async fn send_bytes(
+        &self,
+        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<
+        opentelemetry_http::Response<opentelemetry_http::Bytes>,
+        opentelemetry_http::HttpError,
+    > {
+        let result = self.inner.send_bytes(request).await;
+        if let Err(e) = &result {
+            let mut chain = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                chain.push_str(": ");
+                chain.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            stats::transport_error(self.signal, display_url(&chain));
+        }
+        result
+    }
+}
+
+/// Builds the OTLP exporter of one signal from `$builder` (`SpanExporter::builder()` etc.)
+/// with the resolved settings of `$export`: gRPC (tonic, TLS from [`tls::tonic_config`] for
+/// `https://`) or HTTP (our own blocking client, see [`http_client`]).
+macro_rules! otlp_exporter {
+    ($builder:expr, $export:expr) => {{
+        let export: &SignalExport = $export;
+        let gzip = export.compression == Compression::Gzip;
+        match export.protocol {
+            Protocol::Grpc => {
+                let mut b = $builder
+                    .with_tonic()
+                    .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+                    .with_endpoint(export.url.clone())
+                    .with_timeout(export.timeout)
+                    .with_metadata(metadata(export)?);
+                if is_https(export) {
+                    b = b.with_tls_config(
+                        tls::tonic_config(export).map_err(|e| build_error(export, e))?,
+                    );
+                }
+                if gzip {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                b.build()
+            }
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                let wire = if export.protocol == Protocol::HttpJson {
+                    opentelemetry_otlp::Protocol::HttpJson
+                } else {
+                    opentelemetry_otlp::Protocol::HttpBinary
+                };
+                let mut b = $builder
+                    .with_http()
+                    .with_protocol(wire)
+                    .with_endpoint(export.url.clone())
+                    .with_timeout(export.timeout)
+                    .with_headers(export.headers.0.clone().into_iter().collect())
+                    .with_http_client(DiagnosedClient {
+                        inner: http_client(export)?,
+                        signal: export.signal,
+                    });
+                if gzip {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                b.build()
+            }
+        }
+        .map_err(|e| build_error(export, e))
+    }};
+}
+
+/// Warnings about settings that are accepted but probably not what was meant.
+fn warn_about(export: &SignalExport) {
+    if let Some(note) = &export.endpoint_note {
+        tracing::warn!(target: "tasker_telemetry::export", "{note}");
+    }
+    let tls_files = [
+        &export.certificate,
+        &export.client_certificate,
+        &export.client_key,
+    ];
+    if !is_https(export) {
+        if let Some(file) = tls_files.into_iter().flatten().next() {
+            tracing::warn!(
+                target: "tasker_telemetry::export",
+                "{} is set but the {} endpoint {} is not https://: the connection is not encrypted and the file is not used",
+                file.setting,
+                export.signal.as_str(),
+                display_url(&export.url)
+            );
+        }
+    }
+    if let Some(hint) = stats::port_hint(&export.url, export.protocol) {
+        tracing::warn!(target: "tasker_telemetry::export", "{} export: {hint}", export.signal.as_str());
+    }
+}
+
+/// Runs an exporter's futures on the core's runtime when it has one (gRPC needs Tokio; the
+/// SDK's batch threads are plain threads); HTTP exporters run as they are.
 #[derive(Debug)]
 struct OnRuntime<E> {
     inner: E,
-    handle: tokio::runtime::Handle,
+    handle: Option<tokio::runtime::Handle>,
+}
+
+impl<E> OnRuntime<E> {
+    fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        self.handle.as_ref().map(|h| h.enter())
+    }
+}
+
+/// `fut` driven to completion on `handle` (blocking this plain thread), else as it is.
+async fn on_runtime<F: std::future::Future>(
+    handle: Option<tokio::runtime::Handle>,
+    fut: F,
+) -> F::Output {
+    match handle {
+        Some(handle) => handle.block_on(fut),
+        None => fut.await,
+    }
 }
 
 impl<E: SpanExporter> SpanExporter for OnRuntime<E> {
@@ -341,14 +482,14 @@ impl<E: SpanExporter> SpanExporter for OnRuntime<E> {
         &self,
         batch: Vec<SpanData>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        std::future::ready(self.handle.block_on(self.inner.export(batch)))
+        on_runtime(self.handle.clone(), self.inner.export(batch))
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let _g = self.handle.enter();
+        let _g = self.enter();
         self.inner.shutdown_with_timeout(timeout)
     }
     fn force_flush(&self) -> OTelSdkResult {
-        let _g = self.handle.enter();
+        let _g = self.enter();
         self.inner.force_flush()
     }
     fn set_resource(&mut self, resource: &Resource) {
@@ -361,14 +502,14 @@ impl<E: PushMetricExporter> PushMetricExporter for OnRuntime<E> {
         &self,
         metrics: &ResourceMetrics,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        std::future::ready(self.handle.block_on(self.inner.export(metrics)))
+        on_runtime(self.handle.clone(), self.inner.export(metrics))
     }
     fn force_flush(&self) -> OTelSdkResult {
-        let _g = self.handle.enter();
+        let _g = self.enter();
         self.inner.force_flush()
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let _g = self.handle.enter();
+        let _g = self.enter();
         self.inner.shutdown_with_timeout(timeout)
     }
     fn temporality(&self) -> Temporality {
@@ -383,10 +524,10 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
         &self,
         batch: opentelemetry_sdk::logs::LogBatch<'_>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        std::future::ready(self.handle.block_on(self.inner.export(batch)))
+        on_runtime(self.handle.clone(), self.inner.export(batch))
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let _g = self.handle.enter();
+        let _g = self.enter();
         self.inner.shutdown_with_timeout(timeout)
     }
     fn set_resource(&mut self, resource: &Resource) {
@@ -580,9 +721,9 @@ pub(crate) fn build_exporters(
     std::thread::Builder::new()
         .name("tasker-telemetry-init".into())
         .spawn(move || build_on_this_thread(&config_owned, redactor))
-        .map_err(|e| build_error(config, "traces", e))?
+        .map_err(|e| setup_error(config, e))?
         .join()
-        .map_err(|_| build_error(config, "traces", "exporter construction panicked"))?
+        .map_err(|_| setup_error(config, "exporter construction panicked"))?
 }
 
 fn build_on_this_thread(
@@ -590,159 +731,110 @@ fn build_on_this_thread(
     redactor: Arc<Redactor>,
 ) -> Result<Exporters, ConfigError> {
     let resource = resource(config);
-    if let (None, Some(path)) = (&config.otlp.endpoint, &config.otlp.file) {
-        stats::configure_reports(
-            config.otlp.drop_warning_interval,
-            &path.display().to_string(),
-            config.otlp.max_queue_size,
-        );
-        return Ok(Exporters {
-            tracer_provider: exporting_tracer_provider(
-                config,
-                resource,
-                FileSpanExporter::open(path)?,
-                redactor,
-            ),
-            meter_provider: None,
-            logger_provider: None,
-            runtime: None,
-            _dropped_metric: None,
-        });
+    let [traces, metrics, logs] = Signal::ALL.map(|s| config.otlp_export(s));
+    let exports = [&traces, &metrics, &logs];
+    for export in exports.iter().copied().flatten() {
+        warn_about(export);
     }
-    let runtime = match config.otlp.protocol {
-        Protocol::Grpc => Some(
+    let runtime = if exports
+        .iter()
+        .any(|e| e.as_ref().is_some_and(|e| e.protocol == Protocol::Grpc))
+    {
+        Some(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("tasker-telemetry-grpc")
                 .enable_all()
                 .build()
-                .map_err(|e| build_error(config, "traces", e))?,
-        ),
-        Protocol::HttpProtobuf => None,
-    };
-    let _entered = runtime.as_ref().map(|rt| rt.enter());
-    let handle = runtime.as_ref().map(|rt| rt.handle().clone());
-
-    let tracer_provider = match &handle {
-        Some(handle) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(signal_endpoint(config, "/v1/traces"))
-                .with_timeout(config.otlp.timeout)
-                .with_metadata(metadata(config, "traces")?)
-                .build()
-                .map_err(|e| build_error(config, "traces", e))?;
-            let exporter = OnRuntime {
-                inner: exporter,
-                handle: handle.clone(),
-            };
-            exporting_tracer_provider(config, resource.clone(), exporter, redactor)
-        }
-        None => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint(signal_endpoint(config, "/v1/traces"))
-                .with_timeout(config.otlp.timeout)
-                .with_headers(headers(config))
-                .build()
-                .map_err(|e| build_error(config, "traces", e))?;
-            exporting_tracer_provider(config, resource.clone(), exporter, redactor)
-        }
-    };
-
-    let meter_provider = if config.metrics.enabled {
-        let provider = SdkMeterProvider::builder().with_resource(resource.clone());
-        let provider = match &handle {
-            Some(handle) => {
-                let exporter = opentelemetry_otlp::MetricExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(signal_endpoint(config, "/v1/metrics"))
-                    .with_timeout(config.otlp.timeout)
-                    .with_metadata(metadata(config, "metrics")?)
-                    .build()
-                    .map_err(|e| build_error(config, "metrics", e))?;
-                let reader = PeriodicReader::builder(Accounted {
-                    inner: OnRuntime {
-                        inner: exporter,
-                        handle: handle.clone(),
-                    },
-                })
-                .with_interval(config.metrics.export_interval)
-                .build();
-                provider.with_reader(reader)
-            }
-            None => {
-                let exporter = opentelemetry_otlp::MetricExporter::builder()
-                    .with_http()
-                    .with_endpoint(signal_endpoint(config, "/v1/metrics"))
-                    .with_timeout(config.otlp.timeout)
-                    .with_headers(headers(config))
-                    .build()
-                    .map_err(|e| build_error(config, "metrics", e))?;
-                let reader = PeriodicReader::builder(Accounted { inner: exporter })
-                    .with_interval(config.metrics.export_interval)
-                    .build();
-                provider.with_reader(reader)
-            }
-        };
-        Some(provider.build())
-    } else {
-        None
-    };
-
-    let logger_provider = if config.logging.export_logs {
-        let log_batch = opentelemetry_sdk::logs::BatchConfigBuilder::default()
-            .with_max_queue_size(config.otlp.max_queue_size)
-            .with_max_export_batch_size(config.otlp.batch_size.min(config.otlp.max_queue_size))
-            .with_scheduled_delay(config.otlp.scheduled_delay)
-            .build();
-        let processor = match &handle {
-            Some(handle) => {
-                let exporter = opentelemetry_otlp::LogExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(signal_endpoint(config, "/v1/logs"))
-                    .with_timeout(config.otlp.timeout)
-                    .with_metadata(metadata(config, "logs")?)
-                    .build()
-                    .map_err(|e| build_error(config, "logs", e))?;
-                opentelemetry_sdk::logs::BatchLogProcessor::builder(Accounted {
-                    inner: OnRuntime {
-                        inner: exporter,
-                        handle: handle.clone(),
-                    },
-                })
-                .with_batch_config(log_batch)
-                .build()
-            }
-            None => {
-                let exporter = opentelemetry_otlp::LogExporter::builder()
-                    .with_http()
-                    .with_endpoint(signal_endpoint(config, "/v1/logs"))
-                    .with_timeout(config.otlp.timeout)
-                    .with_headers(headers(config))
-                    .build()
-                    .map_err(|e| build_error(config, "logs", e))?;
-                opentelemetry_sdk::logs::BatchLogProcessor::builder(Accounted { inner: exporter })
-                    .with_batch_config(log_batch)
-                    .build()
-            }
-        };
-        Some(
-            SdkLoggerProvider::builder()
-                .with_resource(resource)
-                .with_log_processor(QueuedLogs {
-                    inner: processor,
-                    capacity: config.otlp.max_queue_size,
-                })
-                .build(),
+                .map_err(|e| setup_error(config, e))?,
         )
     } else {
         None
     };
+    let _entered = runtime.as_ref().map(|rt| rt.enter());
+    let handle_for = |export: &SignalExport| match export.protocol {
+        Protocol::Grpc => runtime.as_ref().map(|rt| rt.handle().clone()),
+        Protocol::HttpProtobuf | Protocol::HttpJson => None,
+    };
+
+    let tracer_provider = match (&traces, &config.otlp.file) {
+        (Some(export), _) => {
+            let exporter = OnRuntime {
+                inner: otlp_exporter!(opentelemetry_otlp::SpanExporter::builder(), export)?,
+                handle: handle_for(export),
+            };
+            exporting_tracer_provider(config, resource.clone(), exporter, redactor)
+        }
+        (None, Some(path)) if config.otlp.export_traces => exporting_tracer_provider(
+            config,
+            resource.clone(),
+            FileSpanExporter::open(path)?,
+            redactor,
+        ),
+        (None, _) => local_tracer_provider(config),
+    };
+
+    let meter_provider = match &metrics {
+        Some(export) => {
+            let exporter = OnRuntime {
+                inner: otlp_exporter!(opentelemetry_otlp::MetricExporter::builder(), export)?,
+                handle: handle_for(export),
+            };
+            let reader = PeriodicReader::builder(Accounted { inner: exporter })
+                .with_interval(config.metrics.export_interval)
+                .build();
+            Some(
+                SdkMeterProvider::builder()
+                    .with_resource(resource.clone())
+                    .with_reader(reader)
+                    .build(),
+            )
+        }
+        None => None,
+    };
+
+    let logger_provider = match &logs {
+        Some(export) => {
+            let log_batch = opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                .with_max_queue_size(config.otlp.max_queue_size)
+                .with_max_export_batch_size(config.otlp.batch_size.min(config.otlp.max_queue_size))
+                .with_scheduled_delay(config.otlp.scheduled_delay)
+                .build();
+            let exporter = OnRuntime {
+                inner: otlp_exporter!(opentelemetry_otlp::LogExporter::builder(), export)?,
+                handle: handle_for(export),
+            };
+            let processor =
+                opentelemetry_sdk::logs::BatchLogProcessor::builder(Accounted { inner: exporter })
+                    .with_batch_config(log_batch)
+                    .build();
+            Some(
+                SdkLoggerProvider::builder()
+                    .with_resource(resource)
+                    .with_log_processor(QueuedLogs {
+                        inner: processor,
+                        capacity: config.otlp.max_queue_size,
+                    })
+                    .build(),
+            )
+        }
+        None => None,
+    };
     drop(_entered);
+    let targets = [&traces, &metrics, &logs].map(|e| {
+        e.as_ref().map(|e| stats::ReportTarget {
+            url: display_url(&e.url),
+            protocol: e.protocol,
+        })
+    });
+    let file_target = match (&targets[0], &config.otlp.file) {
+        (None, Some(path)) if config.otlp.export_traces => Some(path.display().to_string()),
+        _ => None,
+    };
     stats::configure_reports(
         config.otlp.drop_warning_interval,
-        config.otlp.endpoint.as_deref().unwrap_or_default(),
+        targets,
+        file_target,
         config.otlp.max_queue_size,
     );
     Ok(Exporters {

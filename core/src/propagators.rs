@@ -6,9 +6,10 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 
 use crate::config::Propagator;
+use crate::trace_context::W3cTraceContextPropagator;
 
 const TRACE_CONTEXT: u8 = 1;
 const BAGGAGE: u8 = 2;
@@ -49,7 +50,8 @@ pub(crate) fn install(propagators: &[Propagator]) {
         match p {
             Propagator::TraceContext => {
                 bits |= TRACE_CONTEXT;
-                installed.push(Box::new(TraceContextPropagator::new()));
+                // Ours: the validating parse (the SDK's accepts malformed headers).
+                installed.push(Box::new(W3cTraceContextPropagator::new()));
             }
             Propagator::Baggage => {
                 bits |= BAGGAGE;

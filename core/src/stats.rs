@@ -30,6 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 
+use crate::config::Protocol;
+
 // No locks below: a lock held by another thread when the process forks stays locked forever in
 // the child, whose exporter threads would then hang on it.
 
@@ -202,6 +204,9 @@ pub(crate) struct Counters {
     /// Set once export has been shut down: later items are counted as dropped at once.
     closed: AtomicBool,
     last_error: ArcSwapOption<String>,
+    /// The cause of the last failed HTTP request (TLS, connection), which the exporter's own
+    /// error reduces to "network error".
+    transport_error: ArcSwapOption<String>,
 }
 
 impl Counters {
@@ -218,6 +223,7 @@ impl Counters {
             failed_exports: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             last_error: ArcSwapOption::const_empty(),
+            transport_error: ArcSwapOption::const_empty(),
         }
     }
 
@@ -233,6 +239,7 @@ impl Counters {
         self.failed_exports.store(0, Ordering::Relaxed);
         self.closed.store(false, Ordering::Relaxed);
         self.last_error.store(None);
+        self.transport_error.store(None);
     }
 
     /// Admits one item to a queue of `capacity`, or counts it as dropped. Never blocks.
@@ -280,7 +287,13 @@ impl Counters {
                 self.dropped_export_failed
                     .fetch_add(n as u64, Ordering::Relaxed);
                 self.failed_exports.fetch_add(1, Ordering::Relaxed);
-                self.last_error.store(Some(Arc::new(e.to_string())));
+                let mut message = e.to_string();
+                if message.contains("network error") {
+                    if let Some(cause) = self.transport_error.swap(None) {
+                        message = format!("{message} ({cause})");
+                    }
+                }
+                self.last_error.store(Some(Arc::new(message)));
             }
         }
     }
@@ -340,6 +353,14 @@ pub(crate) fn counters(signal: Signal) -> &'static Counters {
         Signal::Metrics => &METRICS,
         Signal::Logs => &LOGS,
     }
+}
+
+/// The cause of a failed HTTP request of `signal` (the error chain, URL credentials hidden),
+/// added to the export error that follows it.
+pub(crate) fn transport_error(signal: Signal, chain: String) {
+    counters(signal)
+        .transport_error
+        .store(Some(Arc::new(chain)));
 }
 
 /// The counts of one signal at one moment.
@@ -488,7 +509,19 @@ struct Report {
     reported: [AtomicU64; 3],
     interval_ms: AtomicU64,
     queue_size: AtomicUsize,
-    endpoint: ArcSwapOption<String>,
+    /// Where each signal goes (traces, metrics, logs), when it is exported over OTLP.
+    targets: [ArcSwapOption<ReportTarget>; 3],
+    /// The OTLP-JSON file of the spans, when they go to one.
+    file: ArcSwapOption<String>,
+}
+
+/// Where one signal is exported, for the drop warning.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportTarget {
+    /// The URL, fit to print ([`crate::redaction::display_url`]).
+    pub(crate) url: String,
+    /// The protocol.
+    pub(crate) protocol: Protocol,
 }
 
 static REPORT: Report = Report {
@@ -496,7 +529,12 @@ static REPORT: Report = Report {
     reported: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
     interval_ms: AtomicU64::new(60_000),
     queue_size: AtomicUsize::new(0),
-    endpoint: ArcSwapOption::const_empty(),
+    targets: [
+        ArcSwapOption::const_empty(),
+        ArcSwapOption::const_empty(),
+        ArcSwapOption::const_empty(),
+    ],
+    file: ArcSwapOption::const_empty(),
 };
 
 fn now_ms() -> u64 {
@@ -507,15 +545,136 @@ fn now_ms() -> u64 {
         .max(1)
 }
 
-/// Sets how often drops are reported and what the warning names.
-pub(crate) fn configure_reports(interval: Duration, endpoint: &str, queue_size: usize) {
+/// Sets how often drops are reported and what the warning names: where each signal goes
+/// (traces, metrics, logs), the spans' file, the queue size.
+pub(crate) fn configure_reports(
+    interval: Duration,
+    targets: [Option<ReportTarget>; 3],
+    file: Option<String>,
+    queue_size: usize,
+) {
     REPORT
         .interval_ms
         .store(interval.as_millis() as u64, Ordering::Relaxed);
-    REPORT
-        .endpoint
-        .store(Some(Arc::new(crate::redaction::display_url(endpoint))));
+    for (slot, target) in REPORT.targets.iter().zip(targets) {
+        slot.store(target.map(Arc::new));
+    }
+    REPORT.file.store(file.map(Arc::new));
     REPORT.queue_size.store(queue_size, Ordering::Relaxed);
+}
+
+/// The port of an `http(s)://host:port/...` URL, when it is given.
+fn port_of(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = host_port.rsplit_once(':')?;
+    if host.ends_with(']') || !host.contains(']') {
+        port.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// A likely port/protocol mismatch: gRPC to 4318 or HTTP to 4317 (the OTLP conventions).
+pub(crate) fn port_hint(url: &str, protocol: Protocol) -> Option<String> {
+    let port = port_of(url)?;
+    let other = match protocol {
+        Protocol::Grpc => Protocol::HttpProtobuf,
+        Protocol::HttpProtobuf | Protocol::HttpJson => Protocol::Grpc,
+    };
+    (port == other.default_port() && port != protocol.default_port()).then(|| {
+        format!(
+            "port {port} is the OTLP {} port but the protocol is {}: set OTEL_EXPORTER_OTLP_PROTOCOL={} (telemetry.otlp.protocol) or use port {}",
+            if other == Protocol::Grpc { "gRPC" } else { "HTTP" },
+            protocol.as_str(),
+            other.as_str(),
+            protocol.default_port(),
+        )
+    })
+}
+
+/// What to do about the export error `error` of requests to `url` with `protocol`: a sentence
+/// for the drop warning. Header values are never part of it.
+pub(crate) fn advice(error: &str, url: &str, protocol: Protocol) -> String {
+    let e = error.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| e.contains(n));
+    if has(&[
+        "unknownissuer",
+        "unknown issuer",
+        "invalid peer certificate",
+        "certificate verify",
+        "self-signed",
+        "self signed",
+        "notvalidforname",
+        "not valid for name",
+        "expired",
+    ]) {
+        return format!(
+            "the collector's TLS certificate at {url} is not trusted: set OTEL_EXPORTER_OTLP_CERTIFICATE (telemetry.otlp.certificate, or the per-signal variable) to the PEM file of the CA that signed it, and check that the host name matches the certificate"
+        );
+    }
+    if has(&[
+        "certificaterequired",
+        "certificate required",
+        "handshake failure",
+        "handshakefailure",
+        "bad certificate",
+        "badcertificate",
+        "unknown ca",
+        "unknownca",
+    ]) {
+        return format!(
+            "the collector at {url} refused the TLS handshake, probably this client's certificate: set OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY (telemetry.otlp.client_certificate / client_key) to a certificate the collector trusts"
+        );
+    }
+    if has(&[
+        "401",
+        "403",
+        "unauthenticated",
+        "permission denied",
+        "permissiondenied",
+        "unauthorized",
+        "forbidden",
+    ]) {
+        return format!(
+            "the collector at {url} refused the credentials (401/403): check the headers of OTEL_EXPORTER_OTLP_HEADERS (telemetry.otlp.headers, or the per-signal ones; values are not shown)"
+        );
+    }
+    if protocol == Protocol::Grpc && has(&["unimplemented"]) {
+        return format!(
+            "the server at {url} does not serve OTLP over gRPC (Unimplemented), probably an HTTP receiver: check that OTEL_EXPORTER_OTLP_PROTOCOL matches the port (gRPC listens on 4317, HTTP on 4318 by convention)"
+        );
+    }
+    if has(&["404", "not found"]) {
+        return format!(
+            "the collector at {url} has nothing at that path (404): check the endpoint's path (OTEL_EXPORTER_OTLP_ENDPOINT is a base URL to which /v1/<signal> is appended; a per-signal OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT is used as is)"
+        );
+    }
+    if let Some(hint) = port_hint(url, protocol) {
+        return format!(
+            "the collector at {url} did not answer in {}: {hint}",
+            protocol.as_str()
+        );
+    }
+    if has(&[
+        "invalid http version",
+        "received unexpected message from connection",
+        "h2 protocol",
+        "frame with invalid size",
+        "http2 error",
+        "invalid compression flag",
+        "protocol error",
+        "content-type",
+        "invalid content type",
+    ]) && !has(&["connection refused", "timed out", "timeout", "deadline"])
+    {
+        return format!(
+            "the collector at {url} did not answer in {}: check that OTEL_EXPORTER_OTLP_PROTOCOL matches the port (gRPC listens on 4317, HTTP on 4318 by convention)",
+            protocol.as_str()
+        );
+    }
+    format!("the collector at {url} is unreachable or too slow")
 }
 
 /// Logs one warning if something was dropped since the last warning and the last one is at
@@ -549,21 +708,38 @@ pub(crate) fn maybe_report() {
     for (seen, total) in REPORT.reported.iter().zip(totals) {
         seen.store(total, Ordering::Relaxed);
     }
-    let endpoint = REPORT
-        .endpoint
-        .load_full()
-        .map(|e| (*e).clone())
-        .unwrap_or_default();
     let queue_size = REPORT.queue_size.load(Ordering::Relaxed);
     let mut what = Vec::new();
     let mut why = Vec::new();
-    for (signal, n) in Signal::ALL.iter().zip(&new) {
+    let mut endpoints = Vec::new();
+    for ((signal, n), target) in Signal::ALL.iter().zip(&new).zip(&REPORT.targets) {
         if *n == 0 {
             continue;
         }
         what.push(format!("{n} {}", signal.items()));
-        if let Some(e) = &s.get(*signal).last_error {
-            why.push(format!("{}: {e}", signal.as_str()));
+        let target = target.load_full();
+        let file = REPORT.file.load_full();
+        let url = match (&target, &file) {
+            (Some(t), _) => t.url.clone(),
+            (None, Some(f)) if *signal == Signal::Traces => f.to_string(),
+            _ => continue,
+        };
+        if !endpoints.contains(&url) {
+            endpoints.push(url.clone());
+        }
+        let stats = s.get(*signal);
+        match (&stats.last_error, &target) {
+            (Some(e), Some(t)) => why.push(format!(
+                "{}: {} (last error: {e})",
+                signal.as_str(),
+                advice(e, &t.url, t.protocol)
+            )),
+            (Some(e), None) => why.push(format!("{}: {url}: {e}", signal.as_str())),
+            (None, _) if stats.dropped_queue_full > 0 => why.push(format!(
+                "{}: the collector at {url} is too slow for the load",
+                signal.as_str()
+            )),
+            (None, _) => {}
         }
     }
     tracing::warn!(
@@ -572,10 +748,10 @@ pub(crate) fn maybe_report() {
         dropped_metric_streams = new[1],
         dropped_log_records = new[2],
         total_dropped_spans = totals[0],
-        endpoint = %endpoint,
-        "telemetry dropped since the last report: {}; the collector at {endpoint} is unreachable or too slow{}, or telemetry.otlp.max_queue_size ({queue_size}) is too small for the load (counted in tasker_telemetry_dropped_total; next report in {}s at the earliest)",
+        endpoint = %endpoints.join(", "),
+        "telemetry dropped since the last report: {}; {}; or telemetry.otlp.max_queue_size ({queue_size}) is too small for the load (counted in tasker_telemetry_dropped_total; next report in {}s at the earliest)",
         what.join(", "),
-        if why.is_empty() { String::new() } else { format!(" (last error: {})", why.join("; ")) },
+        if why.is_empty() { format!("the collector at {} is unreachable or too slow", endpoints.join(", ")) } else { why.join("; ") },
         interval as f64 / 1000.0,
     );
 }
@@ -615,6 +791,31 @@ mod tests {
         let s = c.snapshot();
         assert_eq!(s.dropped_shutdown, 2);
         assert_eq!(s.dropped(), 6 + 2 + 2);
+    }
+
+    #[test]
+    fn export_errors_get_advice_a_user_can_act_on() {
+        let http = Protocol::HttpProtobuf;
+        let url = "https://collector:4318/v1/traces";
+        let cases: &[(&str, &str, Protocol, &str)] = &[
+            ("HTTP export failed: network error (error sending request for url (https://collector:4318/v1/traces): client error (Connect): invalid peer certificate: UnknownIssuer)", url, http, "is not trusted: set OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            ("TonicTracesClient export failed: transport error: invalid peer certificate: UnknownIssuer", url, Protocol::Grpc, "is not trusted"),
+            ("HTTP export failed with status 401", url, http, "refused the credentials (401/403)"),
+            ("TonicTracesClient export failed with gRPC code: Unauthenticated", url, Protocol::Grpc, "refused the credentials"),
+            ("HTTP export failed with status 404", url, http, "has nothing at that path (404)"),
+            ("TonicTracesClient export failed with gRPC code: Unimplemented", url, Protocol::Grpc, "does not serve OTLP over gRPC"),
+            ("network error (client error (SendRequest): invalid HTTP version parsed)", "http://c:9999", http, "check that OTEL_EXPORTER_OTLP_PROTOCOL matches the port"),
+            ("network error (Connection refused)", "http://c:4317", http, "port 4317 is the OTLP gRPC port but the protocol is http/protobuf"),
+            ("transport error", "http://c:4318", Protocol::Grpc, "port 4318 is the OTLP HTTP port but the protocol is grpc"),
+            ("network error (Connection refused)", "http://c:9999", http, "is unreachable or too slow"),
+        ];
+        for (error, url, protocol, expected) in cases {
+            let advice = advice(error, url, *protocol);
+            assert!(advice.contains(expected), "{error}: {advice}");
+        }
+        assert_eq!(port_of("https://user:pw@[::1]:4317/x"), Some(4317));
+        assert_eq!(port_of("http://host/v1/traces"), None);
+        assert!(port_hint("http://c:4318", Protocol::HttpJson).is_none());
     }
 
     #[test]

@@ -260,7 +260,7 @@ fn record(name: &'static str, n: usize) -> f64 {
 fn endpoint(protocol: Protocol, grpc_port: u16, http_port: u16) -> String {
     match protocol {
         Protocol::Grpc => format!("http://127.0.0.1:{grpc_port}"),
-        Protocol::HttpProtobuf => format!("http://127.0.0.1:{http_port}"),
+        Protocol::HttpProtobuf | Protocol::HttpJson => format!("http://127.0.0.1:{http_port}"),
     }
 }
 
@@ -288,7 +288,7 @@ fn build() -> &'static str {
 fn label(protocol: Protocol) -> &'static str {
     match protocol {
         Protocol::Grpc => "grpc",
-        Protocol::HttpProtobuf => "http",
+        Protocol::HttpProtobuf | Protocol::HttpJson => "http",
     }
 }
 

@@ -37,6 +37,140 @@ pub enum Protocol {
     Grpc,
     /// OTLP protobuf over HTTP (blocking client on the exporter thread; no runtime needed).
     HttpProtobuf,
+    /// OTLP JSON over HTTP (as `HttpProtobuf`, with JSON bodies).
+    HttpJson,
+}
+
+impl Protocol {
+    /// The spelling of `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc`, `http/protobuf`, `http/json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+
+    /// The port OTLP receivers listen on for this protocol by convention (4317 for gRPC, 4318
+    /// for HTTP).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Grpc => 4317,
+            Protocol::HttpProtobuf | Protocol::HttpJson => 4318,
+        }
+    }
+}
+
+/// Compression of OTLP export requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Uncompressed (the default).
+    None,
+    /// gzip.
+    Gzip,
+}
+
+/// PEM files of the TLS connection to a collector (`OTEL_EXPORTER_OTLP_CERTIFICATE`,
+/// `..._CLIENT_CERTIFICATE`, `..._CLIENT_KEY`). Without a `certificate`, the system's roots are
+/// trusted; with one, its certificates are trusted too (a private CA). A client certificate and
+/// key (both or neither) authenticate this process to the collector (mutual TLS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// CA certificates (PEM) to trust besides the system's roots.
+    pub certificate: Option<PathBuf>,
+    /// This client's certificate chain (PEM), for mutual TLS.
+    pub client_certificate: Option<PathBuf>,
+    /// This client's private key (PEM, PKCS#8, PKCS#1 or SEC1), for mutual TLS. Never printed.
+    pub client_key: Option<PathBuf>,
+}
+
+/// `[telemetry.otlp.traces]`, `[telemetry.otlp.metrics]`, `[telemetry.otlp.logs]`: the settings
+/// of one signal's exporter (`OTEL_EXPORTER_OTLP_<SIGNAL>_*`). Each one set wins over the generic
+/// one of `[telemetry.otlp]`; see [`OtlpConfig::resolve`].
+#[derive(Clone, Default, PartialEq)]
+pub struct SignalOtlpConfig {
+    /// The full URL of this signal's requests, used as is (no `/v1/<signal>` appended).
+    pub endpoint: Option<String>,
+    /// Wire protocol.
+    pub protocol: Option<Protocol>,
+    /// Timeout of one export request.
+    pub timeout: Option<Duration>,
+    /// Request headers, instead of the generic ones.
+    pub headers: Option<Headers>,
+    /// Compression.
+    pub compression: Option<Compression>,
+    /// TLS files, each instead of the generic one.
+    pub tls: TlsFiles,
+}
+
+impl fmt::Debug for SignalOtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignalOtlpConfig")
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(crate::redaction::display_url),
+            )
+            .field("protocol", &self.protocol)
+            .field("timeout", &self.timeout)
+            .field("headers", &self.headers)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// One TLS file as resolved for a signal, with the setting it came from (for messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFile {
+    /// The file.
+    pub path: PathBuf,
+    /// The key and its variable, e.g. ``telemetry.otlp.traces.certificate` (OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE)``.
+    pub setting: String,
+}
+
+/// The exporter of one signal after precedence: what [`OtlpConfig::resolve`] returns.
+#[derive(Clone, PartialEq)]
+pub struct SignalExport {
+    /// The signal.
+    pub signal: crate::stats::Signal,
+    /// Where the requests go: the per-signal endpoint as given, else the generic one with
+    /// `/v1/<signal>` appended for the HTTP protocols (as is for gRPC).
+    pub url: String,
+    /// Wire protocol.
+    pub protocol: Protocol,
+    /// Timeout of one export request (the per-signal or generic exporter timeout, capped by
+    /// `OTEL_BSP_EXPORT_TIMEOUT` for traces and `OTEL_METRIC_EXPORT_TIMEOUT` for metrics).
+    pub timeout: Duration,
+    /// Request headers (values never printed).
+    pub headers: Headers,
+    /// Compression.
+    pub compression: Compression,
+    /// CA certificates to trust besides the system's roots.
+    pub certificate: Option<TlsFile>,
+    /// Client certificate (mutual TLS).
+    pub client_certificate: Option<TlsFile>,
+    /// Client key (mutual TLS).
+    pub client_key: Option<TlsFile>,
+    /// Set when the generic endpoint ended in `/v1/<signal>` and was read as its base URL: the
+    /// warning to log.
+    pub endpoint_note: Option<String>,
+}
+
+impl fmt::Debug for SignalExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignalExport")
+            .field("signal", &self.signal)
+            .field("url", &crate::redaction::display_url(&self.url))
+            .field("protocol", &self.protocol)
+            .field("timeout", &self.timeout)
+            .field("headers", &self.headers)
+            .field("compression", &self.compression)
+            .field("certificate", &self.certificate)
+            .field("client_certificate", &self.client_certificate)
+            .field("client_key", &self.client_key)
+            .field("endpoint_note", &self.endpoint_note)
+            .finish()
+    }
 }
 
 /// Which traces are recorded and exported.
@@ -123,6 +257,21 @@ pub struct OtlpConfig {
     pub shutdown_timeout: Duration,
     /// Dropped telemetry is reported by one warning at most this often.
     pub drop_warning_interval: Duration,
+    /// Compression of export requests.
+    pub compression: Compression,
+    /// TLS files (private CA, client certificate and key).
+    pub tls: TlsFiles,
+    /// Longest time one span export may take (`OTEL_BSP_EXPORT_TIMEOUT`): caps `timeout` for
+    /// traces.
+    pub traces_export_timeout: Duration,
+    /// Export spans (`OTEL_TRACES_EXPORTER` other than `none`/`console`).
+    pub export_traces: bool,
+    /// `[telemetry.otlp.traces]`.
+    pub traces: SignalOtlpConfig,
+    /// `[telemetry.otlp.metrics]`.
+    pub metrics: SignalOtlpConfig,
+    /// `[telemetry.otlp.logs]`.
+    pub logs: SignalOtlpConfig,
 }
 
 impl std::fmt::Debug for OtlpConfig {
@@ -141,6 +290,13 @@ impl std::fmt::Debug for OtlpConfig {
             .field("scheduled_delay", &self.scheduled_delay)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("drop_warning_interval", &self.drop_warning_interval)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .field("traces_export_timeout", &self.traces_export_timeout)
+            .field("export_traces", &self.export_traces)
+            .field("traces", &self.traces)
+            .field("metrics", &self.metrics)
+            .field("logs", &self.logs)
             .finish()
     }
 }
@@ -207,6 +363,9 @@ pub struct MetricsConfig {
     /// Distinct instrument names (all kinds together) the process creates; measurements on
     /// further names are refused and counted.
     pub max_instruments: usize,
+    /// Longest time one metric export may take (`OTEL_METRIC_EXPORT_TIMEOUT`): caps the
+    /// exporter timeout for metrics.
+    pub export_timeout: Duration,
 }
 
 /// `[telemetry.logging]`.
@@ -292,6 +451,13 @@ impl Default for TelemetryConfig {
                 scheduled_delay: Duration::from_millis(5000),
                 shutdown_timeout: Duration::from_millis(5000),
                 drop_warning_interval: Duration::from_millis(60_000),
+                compression: Compression::None,
+                tls: TlsFiles::default(),
+                traces_export_timeout: Duration::from_millis(30_000),
+                export_traces: true,
+                traces: SignalOtlpConfig::default(),
+                metrics: SignalOtlpConfig::default(),
+                logs: SignalOtlpConfig::default(),
             },
             sampling: SamplingConfig {
                 sampler: SamplerKind::ParentBasedAlwaysOn,
@@ -314,6 +480,7 @@ impl Default for TelemetryConfig {
                 export_interval: Duration::from_millis(60_000),
                 allow_correlation_labels: false,
                 max_instruments: crate::metrics::DEFAULT_MAX_INSTRUMENTS,
+                export_timeout: Duration::from_millis(30_000),
             },
             logging: LoggingConfig {
                 format: LogFormat::Pretty,
@@ -628,10 +795,151 @@ impl TelemetryConfig {
         }
     }
 
-    /// Whether spans leave the process (to the endpoint, else to the OTLP-JSON file).
+    /// Whether anything leaves the process: a signal with an OTLP endpoint (generic or its
+    /// own), or spans to the OTLP-JSON file.
     pub fn exports(&self) -> bool {
-        self.enabled && (self.otlp.endpoint.is_some() || self.otlp.file.is_some())
+        self.enabled
+            && (crate::stats::Signal::ALL
+                .iter()
+                .any(|s| self.otlp_export(*s).is_some())
+                || (self.otlp.export_traces && self.otlp.file.is_some()))
     }
+
+    /// The OTLP exporter of `signal`, when it is exported over OTLP: export is enabled, the
+    /// signal is switched on (`OTEL_TRACES_EXPORTER`, `telemetry.metrics.enabled`,
+    /// `telemetry.logging.export_logs`) and it has an endpoint (its own or the generic one).
+    pub fn otlp_export(&self, signal: crate::stats::Signal) -> Option<SignalExport> {
+        use crate::stats::Signal;
+        let on = self.enabled
+            && match signal {
+                Signal::Traces => self.otlp.export_traces,
+                Signal::Metrics => self.metrics.enabled,
+                Signal::Logs => self.logging.export_logs,
+            };
+        if !on {
+            return None;
+        }
+        let mut export = self.otlp.resolve(signal)?;
+        let cap = match signal {
+            Signal::Traces => Some(self.otlp.traces_export_timeout),
+            Signal::Metrics => Some(self.metrics.export_timeout),
+            Signal::Logs => None,
+        };
+        if let Some(cap) = cap {
+            export.timeout = export.timeout.min(cap);
+        }
+        Some(export)
+    }
+}
+
+impl OtlpConfig {
+    /// The settings of `signal`.
+    pub fn signal(&self, signal: crate::stats::Signal) -> &SignalOtlpConfig {
+        use crate::stats::Signal;
+        match signal {
+            Signal::Traces => &self.traces,
+            Signal::Metrics => &self.metrics,
+            Signal::Logs => &self.logs,
+        }
+    }
+
+    /// The exporter settings of `signal` after the OpenTelemetry precedence: each per-signal
+    /// setting (`OTEL_EXPORTER_OTLP_<SIGNAL>_*`, `[telemetry.otlp.<signal>]`) wins over the
+    /// generic one. The per-signal endpoint is used as is; the generic one is a base URL, to
+    /// which the HTTP protocols append `/v1/<signal>` (a generic endpoint that already ends in
+    /// `/v1/traces`, `/v1/metrics` or `/v1/logs` is read as the URL before that suffix, and
+    /// [`SignalExport::endpoint_note`] says so). `None` when the signal has no endpoint.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use tasker_telemetry::{stats::Signal, TelemetryConfig};
+    ///
+    /// let env = BTreeMap::from([
+    ///     ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), "https://collector:4318".to_owned()),
+    ///     ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT".to_owned(), "https://logs:9000/ingest".to_owned()),
+    /// ]);
+    /// let c = TelemetryConfig::load_from(None, &env).unwrap();
+    /// assert_eq!(c.otlp.resolve(Signal::Metrics).unwrap().url, "https://collector:4318/v1/metrics");
+    /// assert_eq!(c.otlp.resolve(Signal::Logs).unwrap().url, "https://logs:9000/ingest");
+    /// ```
+    pub fn resolve(&self, signal: crate::stats::Signal) -> Option<SignalExport> {
+        let own = self.signal(signal);
+        let name = signal.as_str();
+        let upper = name.to_ascii_uppercase();
+        let protocol = own.protocol.unwrap_or(self.protocol);
+        let (url, endpoint_note) = match (&own.endpoint, &self.endpoint) {
+            (Some(url), _) => (url.clone(), None),
+            (None, Some(base)) => match protocol {
+                Protocol::Grpc => (base.clone(), None),
+                Protocol::HttpProtobuf | Protocol::HttpJson => signal_url(base, name),
+            },
+            (None, None) => return None,
+        };
+        let tls_file = |own: &Option<PathBuf>, generic: &Option<PathBuf>, key: &str, var: &str| {
+            own.as_ref()
+                .map(|p| TlsFile {
+                    path: p.clone(),
+                    setting: format!(
+                        "`telemetry.otlp.{name}.{key}` (OTEL_EXPORTER_OTLP_{upper}_{var})"
+                    ),
+                })
+                .or_else(|| {
+                    generic.as_ref().map(|p| TlsFile {
+                        path: p.clone(),
+                        setting: format!("`telemetry.otlp.{key}` (OTEL_EXPORTER_OTLP_{var})"),
+                    })
+                })
+        };
+        Some(SignalExport {
+            signal,
+            url,
+            protocol,
+            timeout: own.timeout.unwrap_or(self.timeout),
+            headers: own.headers.clone().unwrap_or_else(|| self.headers.clone()),
+            compression: own.compression.unwrap_or(self.compression),
+            certificate: tls_file(
+                &own.tls.certificate,
+                &self.tls.certificate,
+                "certificate",
+                "CERTIFICATE",
+            ),
+            client_certificate: tls_file(
+                &own.tls.client_certificate,
+                &self.tls.client_certificate,
+                "client_certificate",
+                "CLIENT_CERTIFICATE",
+            ),
+            client_key: tls_file(
+                &own.tls.client_key,
+                &self.tls.client_key,
+                "client_key",
+                "CLIENT_KEY",
+            ),
+            endpoint_note,
+        })
+    }
+}
+
+/// The URL of `signal`'s requests under the generic (base) endpoint `base`, for HTTP: `base`
+/// with `/v1/<signal>` appended. A base that ends in `/v1/<some signal>` already (a common
+/// mistake: a traces URL given as the generic endpoint) is read as the URL before that suffix,
+/// with a note for a warning, so that metrics never go to `/v1/traces/v1/metrics`.
+fn signal_url(base: &str, signal: &str) -> (String, Option<String>) {
+    let trimmed = base.trim_end_matches('/');
+    for suffix in ["/v1/traces", "/v1/metrics", "/v1/logs"] {
+        if let Some(root) = trimmed.strip_suffix(suffix) {
+            let url = format!("{root}/v1/{signal}");
+            let note = format!(
+                "the generic OTLP endpoint {} (telemetry.otlp.endpoint / OTEL_EXPORTER_OTLP_ENDPOINT) ends in {suffix}, but it is a base URL to which /v1/<signal> is appended: {signal} go to {}; give the base URL ({}), or a full URL per signal in OTEL_EXPORTER_OTLP_{}_ENDPOINT",
+                crate::redaction::display_url(base),
+                crate::redaction::display_url(&url),
+                crate::redaction::display_url(if root.is_empty() { "/" } else { root }),
+                signal.to_ascii_uppercase(),
+            );
+            return (url, Some(note));
+        }
+    }
+    (format!("{trimmed}/v1/{signal}"), None)
 }
 
 /// What a pipeline derives from a configuration, built once ([`TelemetryConfig::snapshot`]):

@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::parse::{
     boolean, filter, float, integer, key_values, non_empty, string_list, text, Raw,
 };
-use super::{LogFormat, LogOutput, Propagator, Protocol, SamplerKind, TelemetryConfig};
+use super::{
+    Compression, Headers, LogFormat, LogOutput, Propagator, Protocol, SamplerKind, TelemetryConfig,
+};
 
 type Apply = fn(&mut TelemetryConfig, Raw<'_>) -> Result<(), String>;
 
@@ -35,6 +37,66 @@ macro_rules! setting {
     };
 }
 
+/// One row of `[telemetry.otlp.<signal>]` (`OTEL_EXPORTER_OTLP_<SIGNAL>_<SETTING>`): the
+/// per-signal form of a generic `[telemetry.otlp]` setting.
+macro_rules! per_signal {
+    ($sig:ident, $SIG:literal, endpoint) => {
+        per_signal!(@row $sig, $SIG, "endpoint", "ENDPOINT", false, "unset",
+            "full URL of this signal's requests, used as is (e.g. `https://collector:4318/v1/traces`); wins over `telemetry.otlp.endpoint`, and alone starts export of this signal",
+            |c, v| { c.otlp.$sig.endpoint = Some(url(v)?); Ok(()) })
+    };
+    ($sig:ident, $SIG:literal, protocol) => {
+        per_signal!(@row $sig, $SIG, "protocol", "PROTOCOL", false, "unset",
+            "this signal's protocol, like `telemetry.otlp.protocol`",
+            |c, v| { c.otlp.$sig.protocol = Some(protocol(v)?); Ok(()) })
+    };
+    ($sig:ident, $SIG:literal, timeout_ms) => {
+        per_signal!(@row $sig, $SIG, "timeout_ms", "TIMEOUT", false, "unset",
+            "this signal's request timeout, milliseconds",
+            |c, v| { c.otlp.$sig.timeout = Some(Duration::from_millis(integer(v, 1, 600_000)?)); Ok(()) })
+    };
+    ($sig:ident, $SIG:literal, headers) => {
+        per_signal!(@row $sig, $SIG, "headers", "HEADERS", true, "unset",
+            "this signal's request headers, instead of `telemetry.otlp.headers`; values are never logged",
+            |c, v| {
+                let mut all = c.otlp.$sig.headers.take().unwrap_or_default();
+                all.0.extend(headers(v)?.0);
+                c.otlp.$sig.headers = Some(all);
+                Ok(())
+            })
+    };
+    ($sig:ident, $SIG:literal, compression) => {
+        per_signal!(@row $sig, $SIG, "compression", "COMPRESSION", false, "unset",
+            "this signal's compression, `gzip` or `none`",
+            |c, v| { c.otlp.$sig.compression = Some(compression(v)?); Ok(()) })
+    };
+    ($sig:ident, $SIG:literal, certificate) => {
+        per_signal!(@row $sig, $SIG, "certificate", "CERTIFICATE", false, "unset",
+            "this signal's CA certificates (PEM), instead of `telemetry.otlp.certificate`",
+            |c, v| { c.otlp.$sig.tls.certificate = Some(certificate_file(v)?); Ok(()) })
+    };
+    ($sig:ident, $SIG:literal, client_certificate) => {
+        per_signal!(@row $sig, $SIG, "client_certificate", "CLIENT_CERTIFICATE", false, "unset",
+            "this signal's client certificate (PEM), for mutual TLS",
+            |c, v| { c.otlp.$sig.tls.client_certificate = Some(certificate_file(v)?); Ok(()) })
+    };
+    ($sig:ident, $SIG:literal, client_key) => {
+        per_signal!(@row $sig, $SIG, "client_key", "CLIENT_KEY", false, "unset",
+            "this signal's client key (PEM), for mutual TLS; never printed",
+            |c, v| { c.otlp.$sig.tls.client_key = Some(key_file(v)?); Ok(()) })
+    };
+    (@row $sig:ident, $SIG:literal, $key:literal, $VAR:literal, $secret:literal, $default:literal, $meaning:literal, $apply:expr) => {
+        Setting {
+            key: concat!("telemetry.otlp.", stringify!($sig), ".", $key),
+            env: &[concat!("OTEL_EXPORTER_OTLP_", $SIG, "_", $VAR)],
+            default: $default,
+            meaning: $meaning,
+            secret: $secret,
+            apply: $apply,
+        }
+    };
+}
+
 /// Every configuration key, in the order of the README's reference table.
 pub const SETTINGS: &[Setting] = &[
     setting!("telemetry.service_name", ["OTEL_SERVICE_NAME"], "`unknown_service:<executable name>`", "`service.name` resource attribute; wins over a `service.name` in `telemetry.resource_attributes` (`OTEL_RESOURCE_ATTRIBUTES`), which wins over the default", |c, v| {
@@ -58,23 +120,15 @@ pub const SETTINGS: &[Setting] = &[
         Ok(())
     }),
     setting!("telemetry.otlp.endpoint", ["OTEL_EXPORTER_OTLP_ENDPOINT"], "unset (no export)", "collector URL, e.g. `http://127.0.0.1:4317` (grpc) or `http://127.0.0.1:4318` (http/protobuf)", |c, v| {
-        let url = non_empty(v)?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err("an http:// or https:// URL".to_owned());
-        }
-        c.otlp.endpoint = Some(url);
+        c.otlp.endpoint = Some(url(v)?);
         Ok(())
     }),
     setting!("telemetry.otlp.file", ["TASKER_OTLP_FILE"], "unset", "when no endpoint is set: append spans to this file as OTLP-JSON lines (the OpenTelemetry file-exporter format; `tasker-telemetry view FILE` draws them); traces only", |c, v| {
         c.otlp.file = Some(PathBuf::from(non_empty(v)?));
         Ok(())
     }),
-    setting!("telemetry.otlp.protocol", ["OTEL_EXPORTER_OTLP_PROTOCOL"], "http/protobuf", "`grpc` or `http/protobuf`", |c, v| {
-        c.otlp.protocol = match text(v)?.as_str() {
-            "grpc" => Protocol::Grpc,
-            "http/protobuf" | "http" => Protocol::HttpProtobuf,
-            _ => return Err("one of grpc, http/protobuf".to_owned()),
-        };
+    setting!("telemetry.otlp.protocol", ["OTEL_EXPORTER_OTLP_PROTOCOL"], "http/protobuf", "`grpc`, `http/protobuf` or `http/json` (gRPC receivers listen on 4317, HTTP ones on 4318 by convention)", |c, v| {
+        c.otlp.protocol = protocol(v)?;
         Ok(())
     }),
     setting!("telemetry.otlp.timeout_ms", ["OTEL_EXPORTER_OTLP_TIMEOUT"], "10000", "timeout of one export request, milliseconds", |c, v| {
@@ -82,17 +136,7 @@ pub const SETTINGS: &[Setting] = &[
         Ok(())
     }),
     setting!(secret "telemetry.otlp.headers", ["OTEL_EXPORTER_OTLP_HEADERS"], "{}", "request headers (TOML table, or `k=v,k2=v2` in the variable); values are never logged", |c, v| {
-        let headers = key_values(v)?;
-        for (name, value) in &headers {
-            let token = |ch: char| ch.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(ch);
-            if !name.chars().all(token) {
-                return Err(format!("header names made of letters, digits and !#$%&'*+-.^_`|~ (`{name}` is not one)"));
-            }
-            if !value.chars().all(|ch| ch == '\t' || (' '..='~').contains(&ch)) {
-                return Err(format!("header values of printable ASCII (the value of `{name}` is not; value hidden)"));
-            }
-        }
-        c.otlp.headers.0.extend(headers);
+        c.otlp.headers.0.extend(headers(v)?.0);
         Ok(())
     }),
     setting!("telemetry.otlp.batch_size", ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"], "512", "maximum spans per export request", |c, v| {
@@ -115,6 +159,62 @@ pub const SETTINGS: &[Setting] = &[
         c.otlp.drop_warning_interval = Duration::from_millis(integer(v, 0, 86_400_000)?);
         Ok(())
     }),
+    setting!("telemetry.otlp.compression", ["OTEL_EXPORTER_OTLP_COMPRESSION"], "none", "`gzip` or `none`: compression of export requests", |c, v| {
+        c.otlp.compression = compression(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.otlp.certificate", ["OTEL_EXPORTER_OTLP_CERTIFICATE"], "unset (system roots)", "PEM file of CA certificates trusted for an `https://` endpoint besides the system's roots (a private CA)", |c, v| {
+        c.otlp.tls.certificate = Some(certificate_file(v)?);
+        Ok(())
+    }),
+    setting!("telemetry.otlp.client_certificate", ["OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"], "unset", "PEM file of this client's certificate chain, for mutual TLS (with `client_key`)", |c, v| {
+        c.otlp.tls.client_certificate = Some(certificate_file(v)?);
+        Ok(())
+    }),
+    setting!("telemetry.otlp.client_key", ["OTEL_EXPORTER_OTLP_CLIENT_KEY"], "unset", "PEM file of this client's private key, for mutual TLS (with `client_certificate`); never printed", |c, v| {
+        c.otlp.tls.client_key = Some(key_file(v)?);
+        Ok(())
+    }),
+    setting!("telemetry.otlp.export_timeout_ms", ["OTEL_BSP_EXPORT_TIMEOUT"], "30000", "longest time one span export may take, milliseconds (caps the traces request timeout)", |c, v| {
+        c.otlp.traces_export_timeout = Duration::from_millis(integer(v, 1, 600_000)?);
+        Ok(())
+    }),
+    setting!("telemetry.otlp.traces.exporter", ["OTEL_TRACES_EXPORTER"], "otlp", "`otlp` exports spans; `none` or `console` does not (`console`: only the console log lines of `telemetry.logging`, spans are not printed); a comma-separated list is accepted", |c, v| {
+        c.otlp.export_traces = exporter(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.otlp.metrics.exporter", ["OTEL_METRICS_EXPORTER"], "otlp", "`otlp` exports metrics, `none` or `console` does not: sets `telemetry.metrics.enabled`", |c, v| {
+        c.metrics.enabled = exporter(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.otlp.logs.exporter", ["OTEL_LOGS_EXPORTER"], "unset", "`otlp` exports log events as OTLP logs, `none` or `console` does not: sets `telemetry.logging.export_logs` (which `TASKER_EXPORT_LOGS`, when set too, overrides)", |c, v| {
+        c.logging.export_logs = exporter(v)?;
+        Ok(())
+    }),
+    per_signal!(traces, "TRACES", endpoint),
+    per_signal!(traces, "TRACES", protocol),
+    per_signal!(traces, "TRACES", timeout_ms),
+    per_signal!(traces, "TRACES", headers),
+    per_signal!(traces, "TRACES", compression),
+    per_signal!(traces, "TRACES", certificate),
+    per_signal!(traces, "TRACES", client_certificate),
+    per_signal!(traces, "TRACES", client_key),
+    per_signal!(metrics, "METRICS", endpoint),
+    per_signal!(metrics, "METRICS", protocol),
+    per_signal!(metrics, "METRICS", timeout_ms),
+    per_signal!(metrics, "METRICS", headers),
+    per_signal!(metrics, "METRICS", compression),
+    per_signal!(metrics, "METRICS", certificate),
+    per_signal!(metrics, "METRICS", client_certificate),
+    per_signal!(metrics, "METRICS", client_key),
+    per_signal!(logs, "LOGS", endpoint),
+    per_signal!(logs, "LOGS", protocol),
+    per_signal!(logs, "LOGS", timeout_ms),
+    per_signal!(logs, "LOGS", headers),
+    per_signal!(logs, "LOGS", compression),
+    per_signal!(logs, "LOGS", certificate),
+    per_signal!(logs, "LOGS", client_certificate),
+    per_signal!(logs, "LOGS", client_key),
     setting!("telemetry.sampling.sampler", ["OTEL_TRACES_SAMPLER"], "parentbased_always_on", "`always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off` or `parentbased_traceidratio`, as the OpenTelemetry specification defines them (`parentbased_*`: a child follows its parent's decision, remote parents included; the named sampler decides for roots); the spellings `parent_based_always_on`, `trace_id_ratio` etc. work too; `jaeger_remote`, `parentbased_jaeger_remote` and `xray` are not supported (an error)", |c, v| {
         c.sampling.sampler = sampler_kind(v)?;
         Ok(())
@@ -173,6 +273,10 @@ pub const SETTINGS: &[Setting] = &[
     }),
     setting!("telemetry.metrics.export_interval_ms", ["OTEL_METRIC_EXPORT_INTERVAL"], "60000", "metrics export interval, milliseconds", |c, v| {
         c.metrics.export_interval = Duration::from_millis(integer(v, 10, 86_400_000)?);
+        Ok(())
+    }),
+    setting!("telemetry.metrics.export_timeout_ms", ["OTEL_METRIC_EXPORT_TIMEOUT"], "30000", "longest time one metrics export may take, milliseconds (caps the metrics request timeout)", |c, v| {
+        c.metrics.export_timeout = Duration::from_millis(integer(v, 1, 600_000)?);
         Ok(())
     }),
     setting!("telemetry.metrics.allow_correlation_labels", [], "false", "keep `correlation_id`/`trace_id`/`span_id` metric labels (unbounded cardinality)", |c, v| {
@@ -292,4 +396,92 @@ pub(crate) fn find_setting(key: &str) -> Option<&'static Setting> {
         let dotted = format!("telemetry.{section}.{rest}");
         SETTINGS.iter().find(|s| s.key == dotted)
     })
+}
+
+/// An `http://` or `https://` URL.
+fn url(v: Raw<'_>) -> Result<String, String> {
+    let url = non_empty(v)?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("an http:// or https:// URL".to_owned());
+    }
+    Ok(url)
+}
+
+fn protocol(v: Raw<'_>) -> Result<Protocol, String> {
+    Ok(match text(v)?.as_str() {
+        "grpc" => Protocol::Grpc,
+        "http/protobuf" | "http" => Protocol::HttpProtobuf,
+        "http/json" => Protocol::HttpJson,
+        _ => return Err("one of grpc, http/protobuf, http/json".to_owned()),
+    })
+}
+
+fn compression(v: Raw<'_>) -> Result<Compression, String> {
+    Ok(match text(v)?.as_str() {
+        "gzip" => Compression::Gzip,
+        "none" => Compression::None,
+        _ => return Err("one of gzip, none".to_owned()),
+    })
+}
+
+/// OTLP request headers; names are HTTP tokens, values printable ASCII.
+fn headers(v: Raw<'_>) -> Result<Headers, String> {
+    let headers = key_values(v)?;
+    for (name, value) in &headers {
+        let token = |ch: char| ch.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(ch);
+        if !name.chars().all(token) {
+            return Err(format!(
+                "header names made of letters, digits and !#$%&'*+-.^_`|~ (`{name}` is not one)"
+            ));
+        }
+        if !value
+            .chars()
+            .all(|ch| ch == '\t' || (' '..='~').contains(&ch))
+        {
+            return Err(format!(
+                "header values of printable ASCII (the value of `{name}` is not; value hidden)"
+            ));
+        }
+    }
+    Ok(Headers(headers))
+}
+
+/// `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`: a comma-separated list of `otlp`, `console`, `none`
+/// (or a TOML list); whether OTLP export is on. `none` cannot be combined with another.
+fn exporter(v: Raw<'_>) -> Result<bool, String> {
+    let allowed = "`otlp`, `console` or `none` (a comma-separated list of otlp and console; none alone): `console` means the console log lines of telemetry.logging, which are always on";
+    let v = match v {
+        Raw::Toml(toml::Value::String(s)) => Raw::Str(s),
+        other => other,
+    };
+    let items = super::parse::string_list(v).map_err(|_| allowed.to_owned())?;
+    if items.is_empty() {
+        return Err(allowed.to_owned());
+    }
+    let mut otlp = false;
+    for item in &items {
+        match item.to_ascii_lowercase().as_str() {
+            "otlp" => otlp = true,
+            "console" => {}
+            "none" if items.len() == 1 => {}
+            _ => return Err(allowed.to_owned()),
+        }
+    }
+    Ok(otlp)
+}
+
+/// A PEM file of certificates, checked now so that a bad one names its key and variable.
+fn certificate_file(v: Raw<'_>) -> Result<PathBuf, String> {
+    let path = PathBuf::from(non_empty(v)?);
+    crate::export::tls::certificates(&path)
+        .map_err(|e| format!("a readable PEM file of certificates ({e})"))?;
+    Ok(path)
+}
+
+/// A PEM file of a private key, checked now (its contents are never shown).
+fn key_file(v: Raw<'_>) -> Result<PathBuf, String> {
+    let path = PathBuf::from(non_empty(v)?);
+    crate::export::tls::private_key(&path)
+        .map_err(|e| format!("a readable PEM file of a private key ({e})"))?;
+    Ok(path)
 }
