@@ -59,10 +59,14 @@ if [ "${1:-}" = "--python" ]; then
     say "creating $VENV"
     python3 -m venv "$VENV" 2>/dev/null || { apt_need python3-venv; python3 -m venv "$VENV"; }
   fi
-  if ! "$VENV/bin/python" -c 'import rotel' 2>/dev/null; then
+  # (Re)installed whenever scripts/requirements-test.txt changes (a stamp keeps its checksum).
+  stamp="$VENV/.requirements-test.sha256"
+  want="$(sha256sum "$ROOT/scripts/requirements-test.txt" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c 'import rotel' 2>/dev/null; then
     say "installing Python test tools into .venv"
     "$VENV/bin/pip" install -q --upgrade pip >/dev/null
     "$VENV/bin/pip" install -q -r "$ROOT/scripts/requirements-test.txt"
+    echo "$want" >"$stamp"
   fi
   ROTEL_AGENT="$(ls "$VENV"/lib/python3*/site-packages/rotel/rotel-agent 2>/dev/null | head -n1)"
   [ -x "$ROTEL_AGENT" ] || { echo "rotel-agent missing from the rotel package" >&2; return 1 2>/dev/null || exit 1; }

@@ -529,24 +529,9 @@ mod tests {
 
     #[test]
     fn a_span_under_a_remote_parent_forwards_its_baggage() {
-        use crate::dynamic::{DynSpan, Parent, SpanStart};
-        let cap = crate::testing::capture(&crate::TelemetryConfig::default());
         let header = format!("correlation_id={ID},tenant=acme");
         let remote = extract([("traceparent", TP), ("baggage", header.as_str())]);
-        let headers = cap.run(|| {
-            let fields = crate::fields::Fields::new();
-            let span = DynSpan::start(SpanStart {
-                name: "work",
-                level: tracing::Level::INFO,
-                target: "python",
-                fields: &fields,
-                parent: Parent::Remote(&remote),
-                correlation: None,
-            });
-            let headers = inject_context(span.context());
-            span.end();
-            headers
-        });
+        let headers = child_headers(&remote);
         assert_eq!(
             members(&headers["baggage"]),
             members(&format!("correlation_id={ID},tenant=acme"))
