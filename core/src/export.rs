@@ -328,11 +328,15 @@ fn http_client(export: &SignalExport) -> Result<reqwest::blocking::Client, Confi
         .with_no_client_auth()
     };
     let timeout = export.timeout;
+    let https = is_https(export);
     std::thread::Builder::new()
         .name("tasker-telemetry-http-client".into())
         .spawn(move || {
+            // No redirects: reqwest would re-send custom headers (API keys) to the new host.
             reqwest::blocking::Client::builder()
                 .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .https_only(https)
                 .tls_backend_preconfigured(tls_config)
                 .build()
         })
@@ -345,10 +349,54 @@ fn http_client(export: &SignalExport) -> Result<reqwest::blocking::Client, Confi
 /// The blocking client of an HTTP exporter, keeping the cause of a failed request (TLS,
 /// connection) in [`crate::stats`]: the exporter reports every transport failure only as
 /// "network error", which says nothing a user can act on.
+///
+/// It also sends exactly the resolved headers: the exporter adds the ones of
+/// `OTEL_EXPORTER_OTLP_HEADERS` (or the per-signal variable) on its own, which would put the
+/// environment's headers over an `init` override or a per-signal table (and send a generic API
+/// key to a per-signal endpoint elsewhere).
 #[derive(Debug)]
 struct DiagnosedClient {
     inner: reqwest::blocking::Client,
     signal: Signal,
+    headers: reqwest::header::HeaderMap,
+}
+
+/// The resolved headers of `export` as HTTP headers (names and values were checked when the
+/// configuration was loaded; an invalid one is an error naming the header, never its value).
+fn http_headers(export: &SignalExport) -> Result<reqwest::header::HeaderMap, ConfigError> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in &export.headers.0 {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes());
+        let value = reqwest::header::HeaderValue::from_str(v);
+        match (name, value) {
+            (Ok(name), Ok(mut value)) => {
+                value.set_sensitive(true);
+                map.insert(name, value);
+            }
+            _ => {
+                return Err(build_error(
+                    export,
+                    format!("header `{k}` is not a valid HTTP header name/value (value hidden)"),
+                ))
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// gRPC metadata set to exactly the resolved headers, for the reason given on
+/// [`DiagnosedClient`] (runs after the exporter has added the environment's).
+#[derive(Clone)]
+struct ExactMetadata(tonic::metadata::MetadataMap);
+
+impl tonic::service::Interceptor for ExactMetadata {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        *request.metadata_mut() = self.0.clone();
+        Ok(request)
+    }
 }
 
 #[async_trait::async_trait]
@@ -360,6 +408,20 @@ impl opentelemetry_http::HttpClient for DiagnosedClient {
         opentelemetry_http::Response<opentelemetry_http::Bytes>,
         opentelemetry_http::HttpError,
     > {
+        let mut request = request;
+        let headers = request.headers_mut();
+        let kept: Vec<_> = [
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::CONTENT_ENCODING,
+            reqwest::header::CONTENT_LENGTH,
+            reqwest::header::USER_AGENT,
+        ]
+        .into_iter()
+        .filter_map(|name| headers.get(&name).cloned().map(|value| (name, value)))
+        .collect();
+        headers.clear();
+        headers.extend(kept);
+        headers.extend(self.headers.clone());
         let result = self.inner.send_bytes(request).await;
         if let Err(e) = &result {
             let mut chain = e.to_string();
@@ -389,7 +451,8 @@ macro_rules! otlp_exporter {
                     .with_protocol(opentelemetry_otlp::Protocol::Grpc)
                     .with_endpoint(export.url.clone())
                     .with_timeout(export.timeout)
-                    .with_metadata(metadata(export)?);
+                    .with_metadata(metadata(export)?)
+                    .with_interceptor(ExactMetadata(metadata(export)?));
                 if is_https(export) {
                     b = b.with_tls_config(
                         tls::tonic_config(export).map_err(|e| build_error(export, e))?,
@@ -415,6 +478,7 @@ macro_rules! otlp_exporter {
                     .with_http_client(DiagnosedClient {
                         inner: http_client(export)?,
                         signal: export.signal,
+                        headers: http_headers(export)?,
                     });
                 if gzip {
                     b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
@@ -732,6 +796,12 @@ fn build_on_this_thread(
 ) -> Result<Exporters, ConfigError> {
     let resource = resource(config);
     let [traces, metrics, logs] = Signal::ALL.map(|s| config.otlp_export(s));
+    if logs.is_none() && config.otlp.logs.endpoint.is_some() {
+        tracing::warn!(
+            target: "tasker_telemetry::export",
+            "a logs endpoint is set (telemetry.otlp.logs.endpoint / OTEL_EXPORTER_OTLP_LOGS_ENDPOINT) but log events are not exported: set OTEL_LOGS_EXPORTER=otlp or TASKER_EXPORT_LOGS=true (telemetry.logging.export_logs) to send them"
+        );
+    }
     let exports = [&traces, &metrics, &logs];
     for export in exports.iter().copied().flatten() {
         warn_about(export);

@@ -11,7 +11,7 @@
 //! name one, then `service.version` and `service.name` (see
 //! [`TelemetryConfig::resolved_service_name`]).
 
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 use opentelemetry::{Key, KeyValue};
 use opentelemetry_sdk::resource::{ResourceDetector, TelemetryResourceDetector};
@@ -65,32 +65,42 @@ pub fn language() -> String {
     runtime().language
 }
 
-/// The `service.instance.id` of this process (and process id), generated on first use.
-static INSTANCE: Mutex<Option<(u32, String)>> = Mutex::new(None);
+/// The `service.instance.id` of this process (and process id), generated on first use. Lock-free
+/// (a lock held by another thread at a fork would stay held in the child forever).
+static INSTANCE: std::sync::OnceLock<arc_swap::ArcSwapOption<(u32, String)>> =
+    std::sync::OnceLock::new();
+
+fn instance() -> &'static arc_swap::ArcSwapOption<(u32, String)> {
+    INSTANCE.get_or_init(arc_swap::ArcSwapOption::empty)
+}
 
 /// `service.instance.id`: a random UUID, the same for the whole life of a process and new in
 /// each process, fork children included (the id is tied to the process id, and
 /// [`crate::pipeline::after_fork_in_child`] renews it).
 pub fn service_instance_id() -> String {
     let pid = std::process::id();
-    let mut instance = INSTANCE.lock().unwrap_or_else(|e| e.into_inner());
-    match &*instance {
-        Some((owner, id)) if *owner == pid => id.clone(),
-        _ => {
-            let id = uuid::Uuid::now_v7().to_string();
-            *instance = Some((pid, id.clone()));
-            id
+    if let Some(current) = instance().load_full() {
+        if current.0 == pid {
+            return current.1.clone();
         }
+    }
+    let fresh = std::sync::Arc::new((pid, uuid::Uuid::now_v7().to_string()));
+    // Two threads racing here agree on whichever id was stored first.
+    let previous = instance().compare_and_swap(&None::<std::sync::Arc<_>>, Some(fresh.clone()));
+    match &*previous {
+        Some(current) if current.0 == pid => current.1.clone(),
+        Some(_) => {
+            instance().store(Some(fresh.clone()));
+            fresh.1.clone()
+        }
+        None => fresh.1.clone(),
     }
 }
 
 /// Gives this process a new `service.instance.id` (a fork child calls it before it rebuilds
-/// its exporters). The lock may have been held at the fork by a thread that is gone: then the
-/// process-id check of [`service_instance_id`] renews the id instead.
+/// its exporters; the process-id check of [`service_instance_id`] would renew it anyway).
 pub(crate) fn renew_instance_id() {
-    if let Ok(mut instance) = INSTANCE.try_lock() {
-        *instance = None;
-    }
+    instance().store(None);
 }
 
 /// `process.executable.name`: the file name of the running executable (`ruby`, `python3.11`,

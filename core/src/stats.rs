@@ -597,8 +597,18 @@ pub(crate) fn port_hint(url: &str, protocol: Protocol) -> Option<String> {
 /// What to do about the export error `error` of requests to `url` with `protocol`: a sentence
 /// for the drop warning. Header values are never part of it.
 pub(crate) fn advice(error: &str, url: &str, protocol: Protocol) -> String {
-    let e = error.to_ascii_lowercase();
-    let has = |needles: &[&str]| needles.iter().any(|n| e.contains(n));
+    // URLs in the error (the request's, with its port) must not read as status codes: a port
+    // such as 40349 holds "403".
+    let e = without_urls(&error.to_ascii_lowercase());
+    let has = |needles: &[&str]| {
+        needles.iter().any(|n| {
+            if n.bytes().all(|b| b.is_ascii_digit()) {
+                has_number(&e, n)
+            } else {
+                e.contains(n)
+            }
+        })
+    };
     if has(&[
         "unknownissuer",
         "unknown issuer",
@@ -675,6 +685,35 @@ pub(crate) fn advice(error: &str, url: &str, protocol: Protocol) -> String {
         );
     }
     format!("the collector at {url} is unreachable or too slow")
+}
+
+/// `text` with every `scheme://…` token (up to whitespace, a quote or a closing bracket) removed.
+fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let start = rest[..at]
+            .rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+' && c != '-' && c != '.')
+            .map_or(0, |i| i + 1);
+        out.push_str(&rest[..start]);
+        let after = &rest[at + 3..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | ']' | '"' | '\'' | '>'))
+            .unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `text` holds `number` as a number of its own (not inside a longer one).
+fn has_number(text: &str, number: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.match_indices(number).any(|(i, m)| {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + m.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+    })
 }
 
 /// Logs one warning if something was dropped since the last warning and the last one is at
@@ -801,6 +840,8 @@ mod tests {
             ("HTTP export failed: network error (error sending request for url (https://collector:4318/v1/traces): client error (Connect): invalid peer certificate: UnknownIssuer)", url, http, "is not trusted: set OTEL_EXPORTER_OTLP_CERTIFICATE"),
             ("TonicTracesClient export failed: transport error: invalid peer certificate: UnknownIssuer", url, Protocol::Grpc, "is not trusted"),
             ("HTTP export failed with status 401", url, http, "refused the credentials (401/403)"),
+            // A port holding "403" is not a status (the test that found it used a random port).
+            ("HTTP export failed: network error (error sending request for url (http://127.0.0.1:40349/v1/traces): client error (SendRequest): received unexpected message from connection)", "http://127.0.0.1:40349/v1/traces", http, "OTEL_EXPORTER_OTLP_PROTOCOL matches the port"),
             ("TonicTracesClient export failed with gRPC code: Unauthenticated", url, Protocol::Grpc, "refused the credentials"),
             ("HTTP export failed with status 404", url, http, "has nothing at that path (404)"),
             ("TonicTracesClient export failed with gRPC code: Unimplemented", url, Protocol::Grpc, "does not serve OTLP over gRPC"),

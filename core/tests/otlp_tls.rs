@@ -266,6 +266,115 @@ impl Drop for Answering {
     }
 }
 
+/// A tiny HTTP server that writes the headers of each request it gets (one JSON object a line)
+/// to a file and answers `status` (with `Location: location` when given).
+struct Recording {
+    child: std::process::Child,
+    port: u16,
+    file: std::path::PathBuf,
+}
+
+impl Recording {
+    fn start(status: u16, location: Option<&str>) -> Recording {
+        let port = common::free_port();
+        let file = std::env::temp_dir().join(format!("tasker-headers-{port}.jsonl"));
+        let _ = std::fs::remove_file(&file);
+        let location = location.map_or("None".to_owned(), |l| format!("{l:?}"));
+        let code = format!(
+            "import http.server, json\n\
+             class H(http.server.BaseHTTPRequestHandler):\n\
+             \x20   def do_POST(self):\n\
+             \x20       self.rfile.read(int(self.headers.get('content-length', 0)))\n\
+             \x20       open({file:?}, 'a').write(json.dumps({{k.lower(): v for k, v in self.headers.items()}}) + '\\n')\n\
+             \x20       self.send_response({status})\n\
+             \x20       if {location} is not None: self.send_header('location', {location})\n\
+             \x20       self.send_header('content-length', '0'); self.end_headers()\n\
+             \x20   def log_message(self, *a): pass\n\
+             http.server.ThreadingHTTPServer(('127.0.0.1', {port}), H).serve_forever()\n",
+            file = file.display().to_string(),
+        );
+        let child = Command::new("python3").args(["-c", &code]).spawn().unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Recording { child, port, file }
+    }
+
+    fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+#[test]
+fn per_signal_headers_from_a_file_are_not_joined_by_the_generic_variable() {
+    // Before: the exporter added OTEL_EXPORTER_OTLP_HEADERS on its own, so the generic API key
+    // went to a per-signal endpoint configured with headers of its own.
+    let server = Recording::start(200, None);
+    let dir = std::env::temp_dir().join(format!("tasker-headers-cfg-{}", server.port));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("telemetry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[telemetry.otlp.traces]\nendpoint = \"http://127.0.0.1:{}/v1/traces\"\nheaders = {{ x-trace-key = \"t1\" }}\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let output = run(&[
+        ("TASKER_CONFIG", config.display().to_string()),
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+    ]);
+    assert!(output.contains("FLUSH ok"), "{output}");
+    let requests = server.requests();
+    assert!(!requests.is_empty(), "{output}");
+    for headers in &requests {
+        assert_eq!(headers["x-trace-key"], "t1", "{headers}");
+        assert!(
+            headers.get("x-api-key").is_none(),
+            "the generic key leaked: {headers}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_redirect_is_not_followed_with_the_headers() {
+    // reqwest followed redirects and re-sent custom headers (API keys) to the new host.
+    let elsewhere = Recording::start(200, None);
+    let redirecting = Recording::start(
+        307,
+        Some(&format!("http://127.0.0.1:{}/v1/traces", elsewhere.port)),
+    );
+    let output = run(&[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("http://127.0.0.1:{}/v1/traces", redirecting.port),
+        ),
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+    ]);
+    assert!(!redirecting.requests().is_empty(), "{output}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect was followed ({} requests)",
+        elsewhere.requests().len()
+    );
+}
+
 #[test]
 fn a_401_says_to_check_the_headers_without_showing_them() {
     let server = Answering::start(401);

@@ -599,10 +599,7 @@ impl TelemetryConfig {
             })?;
         let origin = Origin::File(path.to_path_buf());
         // The application's own keys and tables are not ours; a near-miss of `telemetry` is.
-        if let Some(typo) = table
-            .keys()
-            .find(|k| *k != "telemetry" && suggest::closest(k, ["telemetry"]).is_some())
-        {
+        if let Some(typo) = table.keys().find(|k| suggest::is_telemetry_typo(k)) {
             return Err(ConfigError::UnknownKey {
                 key: typo.clone(),
                 origin,

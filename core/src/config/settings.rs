@@ -42,7 +42,7 @@ macro_rules! setting {
 macro_rules! per_signal {
     ($sig:ident, $SIG:literal, endpoint) => {
         per_signal!(@row $sig, $SIG, "endpoint", "ENDPOINT", false, "unset",
-            "full URL of this signal's requests, used as is (e.g. `https://collector:4318/v1/traces`); wins over `telemetry.otlp.endpoint`, and alone starts export of this signal",
+            "full URL of this signal's requests, used as is (e.g. `https://collector:4318/v1/traces`); wins over `telemetry.otlp.endpoint`, and alone starts export of this signal (of log events when `telemetry.logging.export_logs` is on)",
             |c, v| { c.otlp.$sig.endpoint = Some(url(v)?); Ok(()) })
     };
     ($sig:ident, $SIG:literal, protocol) => {
@@ -391,10 +391,15 @@ pub(crate) fn find_setting(key: &str) -> Option<&'static Setting> {
         format!("telemetry.{key}")
     };
     SETTINGS.iter().find(|s| s.key == full).or_else(|| {
-        // Keyword-argument spelling: `otlp_endpoint` for `otlp.endpoint`.
+        // Keyword-argument spelling: `otlp_endpoint` for `otlp.endpoint`, and a per-signal key
+        // with a second level: `otlp_traces_endpoint` for `otlp.traces.endpoint`.
         let (section, rest) = key.trim_start_matches("telemetry.").split_once('_')?;
         let dotted = format!("telemetry.{section}.{rest}");
-        SETTINGS.iter().find(|s| s.key == dotted)
+        SETTINGS.iter().find(|s| s.key == dotted).or_else(|| {
+            let (signal, leaf) = rest.split_once('_')?;
+            let dotted = format!("telemetry.{section}.{signal}.{leaf}");
+            SETTINGS.iter().find(|s| s.key == dotted)
+        })
     })
 }
 

@@ -6,6 +6,19 @@ use super::settings::SETTINGS;
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().flat_map(char::to_lowercase).collect();
     let b: Vec<char> = b.chars().flat_map(char::to_lowercase).collect();
+    distance(&a, &b)
+}
+
+/// Whether a top-level table name of a configuration file is a misspelling of `telemetry`
+/// rather than one of the application's own tables: at most two edits away, case counted
+/// (`[telemtry]`, `[Telemetry]`; not `[telemetrics]`, `[telemetry_v2]` or `[app_telemetry]`).
+pub(crate) fn is_telemetry_typo(name: &str) -> bool {
+    let a: Vec<char> = name.chars().collect();
+    let b: Vec<char> = "telemetry".chars().collect();
+    name != "telemetry" && distance(&a, &b) <= 2
+}
+
+fn distance(a: &[char], b: &[char]) -> usize {
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
         let mut diagonal = row[0];
@@ -51,7 +64,7 @@ pub(crate) fn for_override(key: &str) -> Option<String> {
         .map(|s| {
             let dotted = s.key.trim_start_matches("telemetry.");
             let form = if keyword {
-                dotted.replacen('.', "_", 1)
+                dotted.replace('.', "_")
             } else {
                 dotted.to_owned()
             };
@@ -68,6 +81,40 @@ pub(crate) fn for_override(key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_signal_overrides_have_a_keyword_spelling() {
+        let setting = super::super::settings::find_setting("otlp_traces_endpoint");
+        assert_eq!(
+            setting.map(|s| s.key),
+            Some("telemetry.otlp.traces.endpoint")
+        );
+        let timeout = super::super::settings::find_setting("otlp_logs_timeout_ms");
+        assert_eq!(
+            timeout.map(|s| s.key),
+            Some("telemetry.otlp.logs.timeout_ms")
+        );
+        assert_eq!(
+            for_override("otlp_traces_endpont").as_deref(),
+            Some("otlp_traces_endpoint")
+        );
+    }
+
+    #[test]
+    fn only_near_misses_of_telemetry_are_typos() {
+        for typo in ["telemtry", "Telemetry", "telemetyr", "telemetr"] {
+            assert!(is_telemetry_typo(typo), "{typo}");
+        }
+        for own in [
+            "telemetry",
+            "telemetrics",
+            "telemetry_v2",
+            "app_telemetry",
+            "database",
+        ] {
+            assert!(!is_telemetry_typo(own), "{own}");
+        }
+    }
 
     #[test]
     fn distances() {
