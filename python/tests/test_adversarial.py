@@ -162,6 +162,8 @@ os._exit(0)
 def test_flush_is_interrupted_by_ctrl_c():
     # Before: SIGINT during flush(20) was handled only when the flush returned, 20 s later.
     code = HUNG.format(tests=_tests_dir()) + """
+# Python's default Ctrl-C handling, even when started with SIGINT ignored (a background job).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 started = time.monotonic()
 try:

@@ -166,7 +166,9 @@ class AdversarialTest < Minitest::Test
       rescue RuntimeError => e
         puts "RAISED_AFTER_MS \#{((now - started - 0.3) * 1000).round(1)} \#{e.message}"
       end
-      # Ctrl-C comes from outside the process (a Ruby thread would need the GVL to send it).
+      # Ctrl-C comes from outside the process. A parent that ignores SIGINT (a background job
+      # of a shell without job control) passes that on: restore Ruby's default first.
+      trap("INT", "DEFAULT")
       Process.detach(Process.spawn("sh", "-c", "sleep 0.3; kill -INT \#{Process.pid}"))
       started = now
       begin

@@ -355,6 +355,8 @@ def flush_interrupt() -> None:
     for i in range(20):
         with tracing.span("queued", i=i):
             pass
+    # Python's default Ctrl-C handling, even when started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     started = time.monotonic()
     try:

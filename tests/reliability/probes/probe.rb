@@ -270,7 +270,9 @@ def flush_interrupt
   end
   main = Thread.current
   raised = interrupt.call(RuntimeError) { main.raise(RuntimeError, "stop") }
-  # Ctrl-C comes from outside the process, as a terminal's does.
+  # Ctrl-C comes from outside the process, as a terminal's does (with Ruby's default handling
+  # even when this process was started with SIGINT ignored, as background jobs are).
+  trap("INT", "DEFAULT")
   started = now
   Process.detach(Process.spawn("sh", "-c", "sleep 0.3; kill -INT #{Process.pid}"))
   signalled = begin
