@@ -39,7 +39,10 @@ fn each_pair(
     hash: Option<RHash>,
     mut each: impl FnMut(Value, Value) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let Some(hash) = hash else { return Ok(()) };
+    // No array for an empty Hash (most log calls without fields pass one).
+    let Some(hash) = hash.filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
     let flat = pairs(hash);
     let mut i = 0;
     // `flat` is private, but read its length each time anyway: cheap, and safe whatever happens.
