@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use tracing::{Level, Metadata};
 use tracing_core::callsite::{Callsite, Identifier};
@@ -600,6 +600,41 @@ impl DynSpan {
     pub fn set_error(&self, description: &str) {
         if !self.span.is_disabled() {
             self.span.set_status(Status::error(description.to_owned()));
+        }
+    }
+
+    /// Sets the OK status (the OpenTelemetry API's `StatusCode.OK`; final, as the API has it).
+    pub fn set_ok(&self) {
+        if !self.span.is_disabled() {
+            self.span.set_status(Status::Ok);
+        }
+    }
+
+    /// Renames the exported span (the console keeps the name it started with).
+    pub fn update_name(&self, name: &str) {
+        if !self.span.is_disabled() {
+            self.span
+                .context()
+                .span()
+                .update_name(truncate_name(name).into_owned());
+        }
+    }
+
+    /// Adds a link to another span, with attributes.
+    pub fn add_link(&self, to: SpanContext, fields: &Fields) {
+        if !self.span.is_disabled() {
+            let attrs = fields
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_otel()))
+                .collect();
+            self.span.add_link_with_attributes(to, attrs);
+        }
+    }
+
+    /// Ends the span with an explicit end time (the OpenTelemetry API's `end(end_time)`).
+    pub fn end_at(self, time: std::time::SystemTime) {
+        if !self.span.is_disabled() {
+            self.span.context().span().end_with_timestamp(time);
         }
     }
 

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry::Context;
 use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -317,20 +317,57 @@ fn current_rust_span() -> Option<tracing::Id> {
 /// [detached](ForeignSpan::detach) stands aside for its own parent. Without a language parent,
 /// the Rust span current on this thread, if any. A span that has ended is still a parent.
 pub fn resolve(parent: Option<&ForeignParent>) -> Resolved<'_> {
-    let mut parent = parent;
-    while let Some(ForeignParent::Span(s)) = parent {
-        if !s.detached.load(Ordering::Relaxed) {
-            break;
-        }
-        parent = s.parent.as_ref();
-    }
-    match parent {
+    match standing(parent) {
         None => Resolved::Current,
         Some(ForeignParent::Remote(r)) => Resolved::Remote(r),
         Some(ForeignParent::Span(s)) => match current_rust_span() {
             Some(now) if Some(&now) != s.caller.as_ref() => Resolved::Current,
             _ => Resolved::Span(s),
         },
+    }
+}
+
+/// The language's parent with [detached](ForeignSpan::detach) spans stepped over.
+fn standing(mut parent: Option<&ForeignParent>) -> Option<&ForeignParent> {
+    while let Some(ForeignParent::Span(s)) = parent {
+        if !s.detached.load(Ordering::Relaxed) {
+            break;
+        }
+        parent = s.parent.as_ref();
+    }
+    parent
+}
+
+/// The current span as an API of the language shows it (the OpenTelemetry API bridge's
+/// `get_current_span`), by the rule of [`resolve`].
+#[derive(Debug, Clone)]
+pub enum Shown {
+    /// A span or remote context of the language.
+    Language(ForeignParent),
+    /// The Rust span current on this thread.
+    Rust(SpanContext),
+    /// None: a new span would start a trace.
+    Nothing,
+}
+
+/// What the language's APIs show as the current span, given the language's `parent` (see
+/// [`resolve`]).
+pub fn shown(parent: Option<&ForeignParent>) -> Shown {
+    let standing = standing(parent);
+    match resolve(standing) {
+        Resolved::Span(_) | Resolved::Remote(_) => {
+            standing.cloned().map_or(Shown::Nothing, Shown::Language)
+        }
+        Resolved::Current => {
+            let cx = thread_context();
+            let span = cx.span();
+            let sc = span.span_context();
+            if sc.is_valid() {
+                Shown::Rust(sc.clone())
+            } else {
+                Shown::Nothing
+            }
+        }
     }
 }
 
@@ -442,6 +479,23 @@ impl ForeignSpan {
         Self::wrap(span, args.parent, caller)
     }
 
+    /// Starts a span of an OpenTelemetry span `kind` (the API bridge's spans): as
+    /// [`start`](Self::start), the kind given to the exporter through `otel.kind`.
+    pub fn start_with_kind(args: Start<'_>, kind: crate::bridge::SpanKind) -> ForeignSpan {
+        if kind == crate::bridge::SpanKind::Internal {
+            return Self::start(args);
+        }
+        let mut fields = args.fields.clone();
+        fields.insert_scalar(
+            "otel.kind",
+            crate::fields::Scalar::Str(kind.as_str().to_owned()),
+        );
+        Self::start(Start {
+            fields: &fields,
+            ..args
+        })
+    }
+
     /// Starts the `handler_execution` span of a step handler (see
     /// [`handler::start_handler_span`]); returns it with the step's correlation, which the
     /// binding makes current.
@@ -536,6 +590,43 @@ impl ForeignSpan {
     /// Sets the error status with a description.
     pub fn set_error(&self, description: &str) {
         self.with_open(|span| span.set_error(description))
+    }
+
+    /// Sets the OK status (the OpenTelemetry API's `StatusCode.OK`).
+    pub fn set_ok(&self) {
+        self.with_open(|span| span.set_ok())
+    }
+
+    /// Renames the exported span (the OpenTelemetry API's `update_name`).
+    pub fn update_name(&self, name: &str) {
+        self.with_open(|span| span.update_name(name))
+    }
+
+    /// Adds a link to another span (see [`crate::bridge::span_context`]), with attributes.
+    pub fn add_link(&self, to: SpanContext, fields: &Fields) {
+        self.with_open(|span| span.add_link(to, fields))
+    }
+
+    /// The span's OpenTelemetry span context (ids, trace flags, `tracestate`); invalid when
+    /// the span is not recorded.
+    pub fn span_context(&self) -> &SpanContext {
+        &self.ids
+    }
+
+    /// Whether the span is sampled for export (its parent's decision, or the sampler's).
+    pub fn is_sampled(&self) -> bool {
+        self.ids.is_sampled()
+    }
+
+    /// Ends the span at `time` instead of now (idempotent, as [`end`](Self::end)).
+    pub fn end_at(&self, time: std::time::SystemTime) {
+        let mut state = self.state();
+        if let State::Open(span) = &*state {
+            let cx = span.context().clone();
+            if let State::Open(span) = std::mem::replace(&mut *state, State::Ended(cx)) {
+                span.end_at(time);
+            }
+        }
     }
 
     /// Ends the span (idempotent).

@@ -17,6 +17,7 @@
 //! ```
 //!
 //! Contents:
+//! - [`bridge`]: the OpenTelemetry API bridge's shared rules (mode, span kinds, span contexts);
 //! - [`config`]: [`TelemetryConfig`] from defaults, TOML, `TASKER_ENV` overlay and `OTEL_*` variables;
 //! - [`pipeline`]: [`init_logging`] (console only), [`init`] (export), [`flush`], [`shutdown`];
 //! - [`correlation`]: [`CorrelationId`], [`Correlation`] scopes carried by spans, logs and futures;
@@ -41,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod config;
 pub mod console;
 pub mod correlation;

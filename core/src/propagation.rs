@@ -354,6 +354,12 @@ impl RemoteContext {
         crate::propagation::ids(&self.cx).map(|(_, s)| s)
     }
 
+    /// The remote span's context (ids, trace flags, `tracestate`); invalid when the headers
+    /// held none.
+    pub fn span_context(&self) -> opentelemetry::trace::SpanContext {
+        self.context().span().span_context().clone()
+    }
+
     /// The correlation carried in baggage.
     pub fn correlation(&self) -> Option<&Arc<Correlation>> {
         self.correlation.as_ref()

@@ -429,6 +429,8 @@ pub struct TelemetryConfig {
     pub metrics: MetricsConfig,
     /// `[telemetry.logging]`.
     pub logging: LoggingConfig,
+    /// Whether the bindings install the OpenTelemetry API bridge ([`crate::bridge`]).
+    pub opentelemetry_bridge: crate::bridge::BridgeMode,
 }
 
 impl Default for TelemetryConfig {
@@ -440,6 +442,7 @@ impl Default for TelemetryConfig {
             enabled: true,
             resource_attributes: BTreeMap::new(),
             propagators: vec![Propagator::TraceContext, Propagator::Baggage],
+            opentelemetry_bridge: crate::bridge::BridgeMode::Auto,
             otlp: OtlpConfig {
                 endpoint: None,
                 file: None,
@@ -789,6 +792,7 @@ impl TelemetryConfig {
             max_callsites: self.spans.max_dynamic_callsites,
             max_callsite_bytes: self.spans.max_dynamic_callsite_bytes,
             max_instruments: self.metrics.max_instruments,
+            bridge: self.opentelemetry_bridge,
         }
     }
 
@@ -950,6 +954,7 @@ pub(crate) struct Snapshot {
     pub(crate) max_callsites: usize,
     pub(crate) max_callsite_bytes: usize,
     pub(crate) max_instruments: usize,
+    pub(crate) bridge: crate::bridge::BridgeMode,
 }
 
 impl Snapshot {
@@ -961,6 +966,7 @@ impl Snapshot {
         crate::fields::set_max_fields(self.max_fields);
         crate::dynamic::set_max_callsites(self.max_callsites, self.max_callsite_bytes);
         crate::metrics::set_max_instruments(self.max_instruments);
+        crate::bridge::set_mode(self.bridge);
         crate::redaction::set_current(self.redactor.clone());
     }
 }

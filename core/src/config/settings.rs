@@ -119,6 +119,10 @@ pub const SETTINGS: &[Setting] = &[
         c.propagators = propagators(v)?;
         Ok(())
     }),
+    setting!("telemetry.opentelemetry_bridge", ["TASKER_OPENTELEMETRY_BRIDGE"], "auto", "whether the Ruby gem and the Python package make the OpenTelemetry API's tracer provider, meter provider, propagator and context theirs, so libraries instrumented through the API join the trace: `auto` (when the API can be loaded and no other SDK provider is set; otherwise keep that one and warn once), `on` (also over another provider), `off`", |c, v| {
+        c.opentelemetry_bridge = crate::bridge::BridgeMode::parse(&text(v)?).ok_or_else(|| "auto, on or off".to_owned())?;
+        Ok(())
+    }),
     setting!("telemetry.otlp.endpoint", ["OTEL_EXPORTER_OTLP_ENDPOINT"], "unset (no export)", "collector URL, e.g. `http://127.0.0.1:4317` (grpc) or `http://127.0.0.1:4318` (http/protobuf)", |c, v| {
         c.otlp.endpoint = Some(url(v)?);
         Ok(())
