@@ -55,6 +55,7 @@ RATIO_BASE = {
         "ffi_noop": "noop_function",
         "span_exported_3_fields": "otel_sdk_span",
         "span_exported_no_fields": "otel_sdk_span",
+        "otel_api_bridge_span": "otel_sdk_span",
         "info_json_3_fields": "logging_json",
         "logging_bridge": "logging_json",
         "debug_disabled": "noop_function",

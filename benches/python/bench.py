@@ -32,6 +32,8 @@ from datetime import datetime, timezone
 from itertools import repeat
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -123,6 +125,24 @@ OTEL_PROVIDER = TracerProvider()
 OTEL_PROVIDER.add_span_processor(BatchSpanProcessor(DiscardExporter()))
 OTEL_TRACER = OTEL_PROVIDER.get_tracer("bench")
 
+# The OpenTelemetry API bridge (installed at import unless TASKER_OPENTELEMETRY_BRIDGE=off).
+tracing.install_opentelemetry_bridge()
+BRIDGE_TRACER = otel_trace.get_tracer("bench")
+_BRIDGE_RUNTIME = otel_context._RUNTIME_CONTEXT
+_API_RUNTIME = getattr(_BRIDGE_RUNTIME, "_previous", _BRIDGE_RUNTIME)
+
+
+class ApiRuntime:
+    """The OpenTelemetry API's own runtime context for the SDK baseline's batches: the SDK
+    span is measured as an application without the bridge runs it (the bridge's context would
+    convert each foreign SDK span into a remote parent for ``tracing.span``)."""
+
+    def __enter__(self) -> None:
+        otel_context._RUNTIME_CONTEXT = _API_RUNTIME
+
+    def __exit__(self, *exc: Any) -> None:
+        otel_context._RUNTIME_CONTEXT = _BRIDGE_RUNTIME
+
 
 def framework_step(headers: Dict[str, str]) -> int:
     with tracing.remote_context(headers):
@@ -137,6 +157,7 @@ def framework_step(headers: Dict[str, str]) -> int:
 
 
 NATIVE = "native:"  # a statement that loops n times itself (one call per batch)
+API_RUNTIME = "api-runtime:"  # a statement whose batches run with the API's own runtime context
 FIELDS = 'order_id=42, namespace="payments", amount=12.5'
 EXTRA = '{"order_id": 42, "namespace": "payments", "amount": 12.5}'
 # (id, description, Python statement)
@@ -161,7 +182,12 @@ CASES: List[Tuple[str, str, str]] = [
     (
         "otel_sdk_span",
         "opentelemetry-sdk span, 3 attributes, BatchSpanProcessor to a discarding exporter (baseline)",
-        f'with OTEL_TRACER.start_as_current_span("charge_payment", attributes={EXTRA}):\n    pass',
+        API_RUNTIME + f'with OTEL_TRACER.start_as_current_span("charge_payment", attributes={EXTRA}):\n    pass',
+    ),
+    (
+        "otel_api_bridge_span",
+        "the same OpenTelemetry API call through the bridge: exported by the core",
+        f'with BRIDGE_TRACER.start_as_current_span("charge_payment", attributes={EXTRA}):\n    pass',
     ),
     (
         "span_exported_3_fields",
@@ -216,6 +242,9 @@ Loop = Callable[[int], None]
 def compile_loop(statement: str, namespace: Dict[str, Any]) -> Loop:
     if statement.startswith(NATIVE):
         source = f"def run(n):\n    {statement[len(NATIVE):]}\n"
+    elif statement.startswith(API_RUNTIME):
+        body = textwrap.indent(statement[len(API_RUNTIME):], " " * 12)
+        source = f"def run(n):\n    with _ApiRuntime():\n        for _ in _repeat(None, n):\n{body}\n"
     else:
         body = textwrap.indent(statement, " " * 8)
         source = f"def run(n):\n    for _ in _repeat(None, n):\n{body}\n"
@@ -274,7 +303,7 @@ def run(cases: List[Tuple[str, str, str]], namespace: Dict[str, Any]) -> Tuple[L
             {
                 "id": case_id,
                 "description": description,
-                "code": statement.replace(NATIVE, ""),
+                "code": statement.replace(NATIVE, "").replace(API_RUNTIME, ""),
                 "median_ns": round(percentile(values, 0.5), 1),
                 "p99_ns": round(percentile(values, 0.99), 1),
                 "mean_ns": round(sum(values) / len(values), 1),
@@ -300,7 +329,12 @@ def main() -> None:
         assert not tracing.enabled("debug"), "debug is enabled: the disabled-level case would log"
         namespace = dict(globals())
         namespace.update(
-            HEADERS=headers, STEP_MESSAGE=message, HANDLER_CALL=handler_call, _noop=_native._noop, _repeat=repeat
+            HEADERS=headers,
+            STEP_MESSAGE=message,
+            HANDLER_CALL=handler_call,
+            _noop=_native._noop,
+            _repeat=repeat,
+            _ApiRuntime=ApiRuntime,
         )
         # The handler cases run in rounds of their own, after a full collection (as in the Ruby harness).
         ops = [c for c in CASES if not c[0].startswith("handler_")]

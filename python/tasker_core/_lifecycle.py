@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import sys
 from typing import Any, Dict, Optional, Union
@@ -109,12 +110,47 @@ def _register_exit_flush(_marker: object) -> None:
     util.Finalize(None, _flush_at_exit, exitpriority=0)
 
 
+def _api_importable() -> bool:
+    try:
+        return importlib.util.find_spec("opentelemetry.trace") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def install_opentelemetry_bridge(replace: bool = False) -> bool:
+    """Makes the OpenTelemetry API (``opentelemetry-api``) record through this package: its
+    tracer provider, meter provider, propagator and context become the core's, so spans of
+    libraries instrumented through the API join the current trace and ``tracing.span`` nests
+    with them both ways. Done at import unless ``TASKER_OPENTELEMETRY_BRIDGE=off`` (or when
+    another SDK's provider was set first: then this call keeps it and warns, unless
+    ``replace=True``). Returns whether the bridge is in place. Raises TracingError when
+    ``opentelemetry-api`` is not installed."""
+    if not _api_importable():
+        raise TracingError("install_opentelemetry_bridge needs the opentelemetry-api package: pip install opentelemetry-api")
+    from . import _bridge
+
+    return _bridge.install("replace" if replace else "explicit")
+
+
+def _bridge_at_startup() -> None:
+    """The bridge at import, as ``telemetry.opentelemetry_bridge`` says (the core decides)."""
+    if _native.bridge_mode() == "off" or not _api_importable():
+        return
+    try:
+        from . import _bridge
+
+        _bridge.install("startup")
+    except Exception as exc:  # an incompatible opentelemetry-api: say so, keep working
+        _events.warn(f"the OpenTelemetry API bridge was not installed: {type(exc).__name__}: {exc}")
+
+
 def setup() -> None:
     """At import: console logging, and export when the environment asks for it (the core's
     start-up policy; an invalid setting has printed its error line, and the console uses the
     defaults)."""
     _native.startup()
     _events.refresh_max_level()
+    _bridge_at_startup()
     atexit.register(_flush_at_exit)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(before=_native.before_fork, after_in_child=_after_fork_in_child)

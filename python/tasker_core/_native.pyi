@@ -61,6 +61,9 @@ class RemoteContext:
     @property
     def span_id(self) -> Optional[str]:
         """The remote parent span id."""
+    @property
+    def span_context(self) -> Tuple[int, int, int, str]:
+        """``(trace_id, span_id, trace_flags, tracestate)``, the ids as integers (0 when invalid)."""
     def correlation(self) -> Optional[Correlation]:
         """The correlation carried in baggage."""
 
@@ -87,8 +90,27 @@ class Span:
         """Records an exception and sets the error status."""
     def set_error(self, description: str) -> None:
         """Sets the error status."""
-    def end(self) -> None:
-        """Ends the span (idempotent)."""
+    def end(self, end_time: Optional[int] = None) -> None:
+        """Ends the span (idempotent); ``end_time`` in nanoseconds since the epoch, else now."""
+    def set_ok(self) -> None:
+        """Sets the OK status."""
+    def update_name(self, name: str) -> None:
+        """Renames the exported span."""
+    def add_link(
+        self,
+        trace_id: int,
+        span_id: int,
+        flags: int = 0,
+        trace_state: Optional[str] = None,
+        fields: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        """Adds a link to another span (invalid ids are ignored)."""
+    @property
+    def span_context(self) -> Tuple[int, int, int, str]:
+        """``(trace_id, span_id, trace_flags, tracestate)``, the ids as integers (0 when not recorded)."""
+    @property
+    def is_sampled(self) -> bool:
+        """Whether the span is sampled for export."""
     def detach(self) -> None:
         """Marks the span as no longer current anywhere (its contextvar could not be reset)."""
 
@@ -101,6 +123,7 @@ def start_span(
     fields: Optional[Dict[str, Any]] = None,
     parent: Optional[Parent] = None,
     correlation: Optional[Correlation] = None,
+    kind: int = 0,
 ) -> Span: ...
 def start_handler_span(
     handler_name: Any,
@@ -124,6 +147,8 @@ def current(
     parent: Optional[Parent] = None, correlation: Optional[Correlation] = None
 ) -> Tuple[Optional[str], Optional[str], Optional[Correlation]]: ...
 def startup() -> Tuple[bool, Optional[str]]: ...
+def bridge_decision(request: str, api_loaded: bool, other_provider: Optional[str] = None) -> bool: ...
+def bridge_mode() -> str: ...
 def init(config_path: Optional[Union[str, PathLike[str]]] = None, overrides: Optional[Dict[str, Any]] = None) -> None: ...
 def is_initialized() -> bool: ...
 def is_exporting() -> bool: ...

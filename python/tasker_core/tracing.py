@@ -23,6 +23,12 @@ own, and ``contextvars.copy_context().run`` carries them to a thread (a
 called while a Rust span is current (the orchestrator running a handler in-process) nests under
 it.
 
+When ``opentelemetry-api`` is installed, its tracer provider, meter provider, propagator and
+context become this package's at import (``TASKER_OPENTELEMETRY_BRIDGE``: ``auto``, ``on``,
+``off``; see :func:`install_opentelemetry_bridge`): spans of libraries instrumented through the
+OpenTelemetry API join the trace, and ``trace.get_current_span()`` inside ``tracing.span`` is
+that span.
+
 Log calls (:func:`info` and friends, :class:`LoggingHandler`) never raise: a failure is
 reported once on stderr. Everything else raises :class:`TracingError` on invalid input (a wrong
 type included, never a bare ``TypeError``), and :class:`ConfigError` (a ``TracingError``) for
@@ -54,7 +60,16 @@ from ._events import (
     warn,
     warning,
 )
-from ._lifecycle import flush, init, is_exporting, is_initialized, setup as _setup, shutdown, stats
+from ._lifecycle import (
+    flush,
+    init,
+    install_opentelemetry_bridge,
+    is_exporting,
+    is_initialized,
+    setup as _setup,
+    shutdown,
+    stats,
+)
 from ._logging import LoggingHandler, install_logging
 from ._metrics import counter, gauge, histogram, lifecycle, up_down_counter
 from ._native import ConfigError, Correlation, RemoteContext, TracingError
@@ -87,6 +102,7 @@ __all__ = [
     "init",
     "inject",
     "install_logging",
+    "install_opentelemetry_bridge",
     "instrument",
     "is_exporting",
     "is_initialized",

@@ -119,6 +119,12 @@ impl PyRemoteContext {
         self.inner.span_id()
     }
 
+    /// `(trace_id, span_id, trace_flags, tracestate)`, the ids as integers (0 when invalid).
+    #[getter]
+    fn span_context(&self) -> (u128, u64, u8, String) {
+        crate::span::span_context_tuple(&self.inner.span_context())
+    }
+
     /// The correlation carried in baggage, if any.
     fn correlation(&self) -> Option<PyCorrelation> {
         self.inner
@@ -175,6 +181,31 @@ pub fn extract(headers: &Bound<'_, PyDict>) -> PyResult<PyRemoteContext> {
         Ok(PyRemoteContext {
             inner: Arc::new(inner),
         })
+    })
+}
+
+/// What the OpenTelemetry API shows as the current span for the Python side's `parent` (the
+/// core's parent rule: detached spans step aside, a Rust span that called into Python counts):
+/// a `Span` or `RemoteContext`, a span-context tuple for a Rust span, or `None`.
+#[pyfunction]
+#[pyo3(signature = (parent=None))]
+pub fn shown_parent(py: Python<'_>, parent: Option<ParentArg<'_>>) -> PyResult<Option<Py<PyAny>>> {
+    let parent = parent_of(parent.as_ref());
+    let shown = guard("current_span", || Ok(foreign::shown(parent.as_ref())))?;
+    Ok(match shown {
+        foreign::Shown::Language(ForeignParent::Span(inner)) => {
+            Some(Py::new(py, Span { inner })?.into_any())
+        }
+        foreign::Shown::Language(ForeignParent::Remote(inner)) => {
+            Some(Py::new(py, PyRemoteContext { inner })?.into_any())
+        }
+        foreign::Shown::Rust(cx) => Some(
+            crate::span::span_context_tuple(&cx)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+        ),
+        foreign::Shown::Nothing => None,
     })
 }
 

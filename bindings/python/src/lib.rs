@@ -5,6 +5,7 @@
 //! current span and correlation in contextvars and passes them to every call. The files mirror
 //! the Ruby glue's (`bindings/ruby/src`):
 //!
+//! - [`bridge`]: whether the OpenTelemetry API bridge is installed;
 //! - [`convert`]: Python values → fields (cycles, depth, `str()` fallback);
 //! - [`context`]: `Correlation`, `RemoteContext`, parents, `current`, `inject`/`extract`;
 //! - [`span`]: `Span`, `start_span`, `start_handler_span`, `event`;
@@ -17,6 +18,7 @@
 //! No function here calls into Python from a thread other than the caller's, and calls that may
 //! wait (`startup`, `init`, `flush`, `shutdown`) release the GIL.
 
+mod bridge;
 mod context;
 mod convert;
 mod errors;
@@ -53,6 +55,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(context::inject, m)?)?;
     m.add_function(wrap_pyfunction!(context::extract, m)?)?;
     m.add_function(wrap_pyfunction!(context::current, m)?)?;
+    m.add_function(wrap_pyfunction!(context::shown_parent, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::startup, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::init, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::is_initialized, m)?)?;
@@ -65,6 +68,8 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::max_level_index, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::record_metric, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::lifecycle, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::bridge_decision, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::bridge_mode, m)?)?;
     m.add_function(wrap_pyfunction!(step::run_step, m)?)?;
     m.add_function(wrap_pyfunction!(step::stats, m)?)?;
     #[cfg(feature = "testing")]

@@ -93,7 +93,8 @@ impl _TestingCapture {
     }
 
     /// Spans ended so far, as dicts: name, trace_id, span_id, parent_span_id (None for a root),
-    /// status (`unset`/`ok`/`error`), status_message, attributes, events (name, attributes).
+    /// status (`unset`/`ok`/`error`), status_message, attributes, events (name, attributes), kind
+    /// (`internal`, `client`, ...), links (trace_id, span_id, attributes), end_time_ns.
     fn spans<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         for s in self.inner.spans() {
@@ -120,6 +121,21 @@ impl _TestingCapture {
                 events.append(ed)?;
             }
             d.set_item("events", events)?;
+            d.set_item("kind", format!("{:?}", s.span_kind).to_ascii_lowercase())?;
+            let links = PyList::empty(py);
+            for l in s.links.iter() {
+                let ld = PyDict::new(py);
+                ld.set_item("trace_id", l.span_context.trace_id().to_string())?;
+                ld.set_item("span_id", l.span_context.span_id().to_string())?;
+                ld.set_item("attributes", attributes(py, &l.attributes)?)?;
+                links.append(ld)?;
+            }
+            d.set_item("links", links)?;
+            let end_ns = s
+                .end_time
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            d.set_item("end_time_ns", end_ns)?;
             out.append(d)?;
         }
         Ok(out)
