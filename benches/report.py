@@ -44,6 +44,7 @@ RATIO_BASE = {
         "noop_method_same_args": "noop_method",
         "ffi_noop": "noop_method",
         "span_exported_3_fields": "@span_floor",
+        "otel_bridge_span": "otel_sdk_span",
         "info_json_3_fields": "logger_json",
         "debug_disabled": "noop_method",
         "debug_disabled_block": "noop_method",

@@ -7,6 +7,11 @@
 #
 #   ruby benches/ruby/bench.rb [--smoke] [--out FILE]
 #
+# The OpenTelemetry cases (the official SDK's span, and an OpenTelemetry-API span through the
+# gem's bridge) load the opentelemetry-api and -sdk gems from the vendored sources
+# (../shared/vendor/otel-ruby-src.tar.gz, or OTEL_RUBY_SRC), extracted to a temporary folder;
+# without them those cases are left out.
+#
 # Method: each case is compiled into a `while` loop. Its batch size is calibrated to about
 # BATCH_MS; then ROUNDS rounds run one batch of every case, in a new random order each round
 # (fixed seed), so that the machine's noise is spread over all cases alike. A batch gives one ns/op sample (batch time /
@@ -18,7 +23,40 @@ require "json"
 require "logger"
 require "time"
 require "rbconfig"
+require "tmpdir"
+require "fileutils"
+
+# The vendored OpenTelemetry gems on the load path before the gem is required, so that the gem's
+# start-up installs its OpenTelemetry API bridge (telemetry.opentelemetry_bridge = auto).
+OTEL_SRC = ENV.fetch("OTEL_RUBY_SRC") { File.expand_path("../../../shared/vendor/otel-ruby-src.tar.gz", __dir__) }
+if File.file?(OTEL_SRC)
+  otel_dir = Dir.mktmpdir("otel-ruby-src")
+  at_exit { FileUtils.rm_rf(otel_dir) }
+  system("tar", "-xzf", OTEL_SRC, "-C", otel_dir, exception: true)
+  %w[api sdk common registry semantic_conventions].each do |gem|
+    $LOAD_PATH.unshift(File.join(otel_dir, "otel-ruby-src", gem, "lib"))
+  end
+end
+
 require "tasker_core/tracing"
+
+if File.file?(OTEL_SRC)
+  require "opentelemetry/sdk"
+  abort "the OpenTelemetry API bridge was not installed at start-up" unless TaskerCore::Tracing::OpenTelemetryBridge.installed?
+
+  # The baseline: the official SDK's tracer, from a TracerProvider of its own (the global one is the
+  # bridge's), with a batch processor to an exporter that discards (as the core's bench pipeline).
+  class DiscardingExporter
+    def export(_spans, timeout: nil) = OpenTelemetry::SDK::Trace::Export::SUCCESS
+    def force_flush(timeout: nil) = OpenTelemetry::SDK::Trace::Export::SUCCESS
+    def shutdown(timeout: nil) = OpenTelemetry::SDK::Trace::Export::SUCCESS
+  end
+  sdk_provider = OpenTelemetry::SDK::Trace::TracerProvider.new
+  sdk_provider.add_span_processor(OpenTelemetry::SDK::Trace::Export::BatchSpanProcessor.new(DiscardingExporter.new))
+  SDK_TRACER = sdk_provider.tracer("bench", "1.0")
+  BRIDGE_TRACER = OpenTelemetry.tracer_provider.tracer("bench", "1.0")
+  OTEL_SDK_VERSION = OpenTelemetry::SDK::VERSION
+end
 
 smoke = ARGV.include?("--smoke")
 out = ARGV.each_cons(2).find { |a, _| a == "--out" }&.last
@@ -74,6 +112,7 @@ def framework_step(headers)
 end
 
 FIELDS = 'order_id: 42, namespace: "payments", amount: 12.5'
+ATTRIBUTES = '{ "order_id" => 42, "namespace" => "payments", "amount" => 12.5 }'
 # [id, description, Ruby snippet]
 CASES = [
   ["noop_method", "no-op Ruby method call (baseline)", "noop"],
@@ -88,6 +127,10 @@ CASES = [
    "T.span(\"charge_payment\", #{FIELDS}) {}"],
   ["span_exported_no_fields", "TaskerCore::Tracing.span(name) {} exported (diagnostic)",
    "T.span(\"charge_payment\") {}"],
+  ["otel_sdk_span", "opentelemetry-sdk tracer.in_span, 3 attributes, BatchSpanProcessor to a discarding exporter (baseline)",
+   "SDK_TRACER.in_span(\"charge_payment\", attributes: #{ATTRIBUTES}) {}"],
+  ["otel_bridge_span", "OpenTelemetry API tracer.in_span, 3 attributes, through the gem's bridge: exported by the core",
+   "BRIDGE_TRACER.in_span(\"charge_payment\", attributes: #{ATTRIBUTES}) {}"],
   ["info_json_3_fields", "info(msg, 3 fields) as a JSON line", "T.info(\"charged\", #{FIELDS})"],
   ["debug_disabled", "debug(msg, 3 fields) below the level", "T.debug(\"charged\", #{FIELDS})"],
   ["debug_disabled_block", "debug { [msg, 3 fields] } below the level (block form: nothing built)",
@@ -140,8 +183,11 @@ def percentile(sorted, q)
   sorted[[(q * (sorted.size - 1)).round, sorted.size - 1].min]
 end
 
-# Cases whose helper this build of the gem lacks (an older build) are left out.
+# Cases whose helper this build of the gem lacks (an older build), and the OpenTelemetry cases
+# without the vendored gems, are left out.
 def available?(snippet)
+  return false if snippet.include?("_TRACER") && !defined?(SDK_TRACER)
+
   !snippet.include?("_bench_rust_spans") || N.respond_to?(:_bench_rust_spans)
 end
 
@@ -195,9 +241,14 @@ results, overhead = pipeline.run do
   [op_results + step_results, loop_overhead]
 end
 
+by_id = results.to_h { |r| [r[:id], r] }
+bridge, sdk = by_id["otel_bridge_span"], by_id["otel_sdk_span"]
 report = {
   language: "ruby",
   version: RUBY_DESCRIPTION,
+  opentelemetry_sdk: defined?(OTEL_SDK_VERSION) ? OTEL_SDK_VERSION : nil,
+  # The issue's goal: an OpenTelemetry-API span through the bridge at most 1/5 of the SDK's.
+  bridge_vs_sdk: bridge && sdk ? (bridge[:median_ns] / sdk[:median_ns]).round(3) : nil,
   yjit: defined?(RubyVM::YJIT) && RubyVM::YJIT.enabled? ? true : false,
   smoke: smoke,
   rounds: ROUNDS,
@@ -212,3 +263,6 @@ else
   puts json
 end
 results.each { |r| warn format("ruby  %-26s median %10.1f ns  p99 %10.1f ns", r[:id], r[:median_ns], r[:p99_ns]) }
+if report[:bridge_vs_sdk]
+  warn format("ruby  otel_bridge_span / otel_sdk_span = %.3f (goal: <= 0.2)", report[:bridge_vs_sdk])
+end

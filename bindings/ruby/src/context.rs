@@ -53,6 +53,11 @@ impl RbRemote {
     pub fn correlation(&self) -> Option<RbCorrelation> {
         self.0.correlation().cloned().map(RbCorrelation)
     }
+    /// `[trace_id, span_id, trace_flags, tracestate]`, the ids as binary Strings (all zero
+    /// when the headers held none).
+    pub fn span_context(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        crate::span::span_context_array(ruby, &rb_self.0.span_context())
+    }
 }
 
 fn typed<T: magnus::TypedData>(v: Value) -> Option<&'static T> {
@@ -122,6 +127,24 @@ pub fn inject(ruby: &Ruby, parent: Value, correlation: Value) -> Result<RHash, E
             out.aset(k, v)?;
         }
         Ok(out)
+    })
+}
+
+/// What the OpenTelemetry API shows as the current span for the Ruby side's `parent` (the
+/// core's parent rule: a Rust span that called into Ruby counts): a `Native::Span` or
+/// `Native::Remote`, a span-context Array for a Rust span, or nil.
+pub fn shown_parent(ruby: &Ruby, parent: Value) -> Result<Value, Error> {
+    let parent = parent_of(parent);
+    let shown = guard(ruby, "current_span", || Ok(foreign::shown(parent.as_ref())))?;
+    Ok(match shown {
+        foreign::Shown::Language(ForeignParent::Span(inner)) => {
+            ruby.obj_wrap(crate::span::RbSpan(inner)).as_value()
+        }
+        foreign::Shown::Language(ForeignParent::Remote(inner)) => {
+            ruby.obj_wrap(RbRemote(inner)).as_value()
+        }
+        foreign::Shown::Rust(cx) => crate::span::span_context_array(ruby, &cx)?.as_value(),
+        foreign::Shown::Nothing => ruby.qnil().as_value(),
     })
 }
 

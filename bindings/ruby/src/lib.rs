@@ -7,9 +7,10 @@
 //! span and correlation in fiber-local state and passes them to every call. The files mirror
 //! the Python glue's (`bindings/python/src`):
 //!
+//! - [`bridge`]: whether the OpenTelemetry API bridge is installed;
 //! - [`convert`]: Ruby values → fields (cycles, depth, `to_s` fallback);
 //! - [`context`]: `Correlation`, `Remote`, parents, `current`, `inject`/`extract`;
-//! - [`span`]: `Span`, `start_span`, `handler_span`, `event`;
+//! - [`span`]: `Span`, `start_span`, `start_otel_span`, `handler_span`, `event`;
 //! - [`pipeline`]: start-up, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
 //!   lifecycle events;
 //! - [`step`]: `run_step`, `stats`;
@@ -17,6 +18,7 @@
 //! - [`errors`]: `Error`, `ConfigError` and the panic guard;
 //! - [`gvl`]: running blocking work without the GVL (Ruby only: Python's is `py.detach`).
 
+mod bridge;
 mod context;
 mod convert;
 mod errors;
@@ -60,12 +62,16 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("record_metric", function!(pipeline::record_metric, 4))?;
     native.define_module_function("lifecycle", function!(pipeline::lifecycle, 6))?;
     native.define_module_function("start_span", function!(span::start_span, 6))?;
+    native.define_module_function("start_otel_span", function!(span::start_otel_span, 7))?;
+    native.define_module_function("bridge_decision", function!(bridge::bridge_decision, 3))?;
+    native.define_module_function("bridge_mode", function!(bridge::bridge_mode, 0))?;
     native.define_module_function("handler_span", function!(span::handler_span, 4))?;
     native.define_module_function("event", function!(span::event, 7))?;
     native.define_module_function("correlation", function!(context::new_correlation, 5))?;
     native.define_module_function("extract", function!(context::extract, 1))?;
     native.define_module_function("inject", function!(context::inject, 2))?;
     native.define_module_function("current", function!(context::current, 2))?;
+    native.define_module_function("shown_parent", function!(context::shown_parent, 1))?;
     native.define_module_function("run_step", function!(step::run_step, 2))?;
     native.define_module_function("stats", function!(step::stats, 0))?;
     #[cfg(feature = "testing")]
@@ -84,6 +90,12 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     )?;
     span.define_method("set_error", method!(span::RbSpan::set_error, 1))?;
     span.define_method("finish", method!(span::RbSpan::finish, 0))?;
+    span.define_method("_finish_at", method!(span::RbSpan::finish_at, 1))?;
+    span.define_method("set_ok", method!(span::RbSpan::set_ok, 0))?;
+    span.define_method("update_name", method!(span::RbSpan::update_name, 1))?;
+    span.define_method("_add_link", method!(span::RbSpan::add_link, 5))?;
+    span.define_method("span_context", method!(span::RbSpan::span_context, 0))?;
+    span.define_method("sampled?", method!(span::RbSpan::is_sampled, 0))?;
 
     let correlation = native.define_class("Correlation", ruby.class_object())?;
     correlation.define_method(
@@ -97,5 +109,6 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     remote.define_method("trace_id", method!(context::RbRemote::trace_id, 0))?;
     remote.define_method("span_id", method!(context::RbRemote::span_id, 0))?;
     remote.define_method("correlation", method!(context::RbRemote::correlation, 0))?;
+    remote.define_method("span_context", method!(context::RbRemote::span_context, 0))?;
     Ok(())
 }

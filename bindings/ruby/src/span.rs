@@ -1,16 +1,19 @@
-//! Spans and events started from Ruby: `Native::Span`, `start_span`, `handler_span` and
-//! `event`.
+//! Spans and events started from Ruby: `Native::Span`, `start_span`, `start_otel_span` (the
+//! OpenTelemetry API bridge's), `handler_span` and `event`.
 
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
-use magnus::{Error, RArray, RHash, Ruby, Value};
+use magnus::{Error, RArray, RHash, RString, Ruby, Value};
+use opentelemetry::trace::SpanContext;
+use tasker_telemetry::bridge::SpanKind;
 use tasker_telemetry::fields::Exception;
 use tasker_telemetry::foreign::{self, ForeignSpan, Start};
 use tracing::Level;
 
 use crate::context::{correlation_of, parent_of, RbCorrelation};
 use crate::convert::{self, opt_text, text};
-use crate::errors::{foreign_error, guard};
+use crate::errors::{error, foreign_error, guard};
 
 /// The core's level for an index 0 (trace) … 4 (error).
 pub fn level(ruby: &Ruby, index: u8) -> Result<Level, Error> {
@@ -91,6 +94,94 @@ impl RbSpan {
             Ok(())
         })
     }
+
+    /// Ends the span at `ns` nanoseconds since the Unix epoch (the OpenTelemetry API's
+    /// `finish(end_timestamp:)`; idempotent, as `finish`).
+    pub fn finish_at(ruby: &Ruby, rb_self: &Self, ns: u64) -> Result<(), Error> {
+        guard(ruby, "Span#finish_at", || {
+            rb_self.0.end_at(UNIX_EPOCH + Duration::from_nanos(ns));
+            Ok(())
+        })
+    }
+
+    /// Sets the OK status.
+    pub fn set_ok(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        guard(ruby, "Span#set_ok", || {
+            rb_self.0.set_ok();
+            Ok(())
+        })
+    }
+
+    /// Renames the exported span.
+    pub fn update_name(ruby: &Ruby, rb_self: &Self, name: Value) -> Result<(), Error> {
+        let name = text(name)?;
+        guard(ruby, "Span#update_name", || {
+            rb_self.0.update_name(&name);
+            Ok(())
+        })
+    }
+
+    /// Adds a link to the span `trace_id`/`span_id` (16- and 8-byte binary Strings, as the
+    /// OpenTelemetry API's `SpanContext` holds them) with its trace flags, `tracestate` header
+    /// (or nil) and attributes; invalid (all-zero) ids are ignored.
+    pub fn add_link(
+        ruby: &Ruby,
+        rb_self: &Self,
+        trace_id: RString,
+        span_id: RString,
+        flags: u8,
+        trace_state: Value,
+        fields: Option<RHash>,
+    ) -> Result<(), Error> {
+        let trace_id = id_bytes::<16>(ruby, trace_id, "trace_id")?;
+        let span_id = id_bytes::<8>(ruby, span_id, "span_id")?;
+        let (trace_state, fields) = (opt_text(trace_state)?, convert::fields(fields)?);
+        guard(ruby, "Span#add_link", || {
+            let state = trace_state.as_deref().unwrap_or("");
+            if let Some(to) =
+                tasker_telemetry::bridge::span_context(trace_id, span_id, flags, state, false)
+            {
+                rb_self.0.add_link(to, &fields);
+            }
+            Ok(())
+        })
+    }
+
+    /// `[trace_id, span_id, trace_flags, tracestate]`, the ids as binary Strings (all zero when
+    /// the span is not recorded), as the OpenTelemetry API's `SpanContext` takes them.
+    pub fn span_context(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        span_context_array(ruby, rb_self.0.span_context())
+    }
+
+    /// Whether the span is sampled for export.
+    pub fn is_sampled(&self) -> bool {
+        self.0.is_sampled()
+    }
+}
+
+/// `[trace_id, span_id, trace_flags, tracestate]` of a span context, the ids as binary Strings.
+pub fn span_context_array(ruby: &Ruby, cx: &SpanContext) -> Result<RArray, Error> {
+    let out = ruby.ary_new_capa(4);
+    out.push(ruby.str_from_slice(&cx.trace_id().to_bytes()))?;
+    out.push(ruby.str_from_slice(&cx.span_id().to_bytes()))?;
+    out.push(cx.trace_flags().to_u8())?;
+    out.push(cx.trace_state().header())?;
+    Ok(out)
+}
+
+/// An id as `N` bytes from a binary String; `Error` for another length.
+fn id_bytes<const N: usize>(ruby: &Ruby, id: RString, what: &str) -> Result<[u8; N], Error> {
+    // SAFETY: the bytes are copied before any Ruby code can run.
+    let bytes = unsafe { id.as_slice() };
+    bytes.try_into().map_err(|_| {
+        error(
+            ruby,
+            format!(
+                "{what} must be a {N}-byte binary String, got {} bytes",
+                bytes.len()
+            ),
+        )
+    })
 }
 
 pub fn start_span(
@@ -114,6 +205,44 @@ pub fn start_span(
             correlation: correlation.as_ref(),
         });
         Ok(RbSpan(Arc::new(span)))
+    })
+}
+
+/// Starts a span of an OpenTelemetry span `kind` (`:internal`, `:server`, `:client`,
+/// `:producer`, `:consumer`; nil is internal) at level index `level_index` under the Ruby
+/// side's `parent`: the OpenTelemetry API bridge's spans.
+#[allow(clippy::too_many_arguments)]
+pub fn start_otel_span(
+    ruby: &Ruby,
+    level_index: u8,
+    name: Value,
+    target: Value,
+    fields: Option<RHash>,
+    parent: Value,
+    correlation: Value,
+    kind: Value,
+) -> Result<RbSpan, Error> {
+    let kind = match opt_text(kind)? {
+        None => SpanKind::Internal,
+        Some(k) => SpanKind::from_name(&k).ok_or_else(|| {
+            error(
+                ruby,
+                format!("invalid span kind {k:?}: expected :internal, :server, :client, :producer or :consumer"),
+            )
+        })?,
+    };
+    let (name, target, fields) = (text(name)?, text(target)?, convert::fields(fields)?);
+    let (parent, correlation) = (parent_of(parent), correlation_of(correlation));
+    guard(ruby, "start_span", || {
+        let start = Start {
+            name: &name,
+            level: level(ruby, level_index)?,
+            target: &target,
+            fields: &fields,
+            parent: parent.as_ref(),
+            correlation: correlation.as_ref(),
+        };
+        Ok(RbSpan(Arc::new(ForeignSpan::start_with_kind(start, kind))))
     })
 }
 

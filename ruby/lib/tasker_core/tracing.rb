@@ -24,7 +24,9 @@ module TaskerCore
   # the configuration, and export when OTEL_EXPORTER_OTLP_ENDPOINT,
   # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, TASKER_OTLP_FILE or TASKER_CONFIG is set (unless
   # TASKER_TRACING_AUTO_INIT=0). An invalid setting prints one error line naming it, and the
-  # console uses the defaults.
+  # console uses the defaults. Then, when the +opentelemetry-api+ gem can be loaded, the
+  # OpenTelemetry API bridge (see OpenTelemetryBridge; TASKER_OPENTELEMETRY_BRIDGE=auto|on|off):
+  # spans of libraries instrumented through the API join these traces.
   module Tracing
     # Raised for invalid input to span/configuration functions (never by logging calls).
     class Error < StandardError; end unless const_defined?(:Error)
@@ -185,6 +187,7 @@ require_relative "tracing/events"
 require_relative "tracing/metrics"
 require_relative "tracing/instrument"
 require_relative "tracing/logger"
+require_relative "tracing/opentelemetry_bridge"
 
 Process.singleton_class.prepend(TaskerCore::Tracing::ForkHook)
 
@@ -192,6 +195,9 @@ Process.singleton_class.prepend(TaskerCore::Tracing::ForkHook)
 # setting has already printed its error line, and the console uses the defaults).
 TaskerCore::Tracing::Native.startup
 TaskerCore::Tracing.refresh_level
+# The OpenTelemetry API bridge, per telemetry.opentelemetry_bridge (auto: when the
+# opentelemetry-api gem can be loaded and no other SDK has set its tracer provider).
+TaskerCore::Tracing::OpenTelemetryBridge.startup
 
 # Delivers what is buffered when the script ends (normally, +exit+, an uncaught exception, or
 # SIGTERM's default handler), waiting at most telemetry.otlp.shutdown_timeout_ms. Not run on

@@ -9,9 +9,11 @@ module TaskerCore
     private_constant :STATE_KEY
 
     # Fiber-local state: the span stack, the correlation and the remote context, and the fiber
-    # it belongs to.
+    # it belongs to. With the OpenTelemetry API bridge installed, also what each
+    # +OpenTelemetry::Context.attach+ replaced (+otel_attached+) and the last context
+    # +OpenTelemetry::Context.current+ built (+otel_current+); see opentelemetry_bridge.rb.
     class State
-      attr_accessor :stack, :correlation, :remote
+      attr_accessor :stack, :correlation, :remote, :otel_attached, :otel_current
       attr_reader :owner
 
       def initialize(owner = nil)
@@ -19,6 +21,8 @@ module TaskerCore
         @correlation = nil
         @remote = nil
         @owner = owner
+        @otel_attached = nil
+        @otel_current = nil
       end
 
       # A new fiber's state, starting from +from+ (the creating fiber's): its current span,
