@@ -56,7 +56,7 @@ RATIO_BASE = {
         "ffi_noop": "noop_function",
         "span_exported_3_fields": "otel_sdk_span",
         "span_exported_no_fields": "otel_sdk_span",
-        "otel_api_bridge_span": "otel_sdk_span",
+        "otel_bridge_span": "otel_sdk_span",
         "info_json_3_fields": "logging_json",
         "logging_bridge": "logging_json",
         "debug_disabled": "noop_function",
@@ -259,6 +259,15 @@ def main() -> None:
             f"{fmt_ns(ours)} vs {fmt_ns(theirs)}: {factor:.2f}× cheaper",
             factor >= 10,
         )
+    for lang in ("ruby", "python"):
+        bridge, sdk, own = med(lang, "otel_bridge_span"), med(lang, "otel_sdk_span"), med(lang, "span_exported_3_fields")
+        if bridge and sdk:
+            own_text = f"; the language's own `span`: {fmt_ns(own)}, {own / sdk:.2f}×" if own else ""
+            target(
+                f"{TITLE[lang]} OpenTelemetry-API span through the bridge ≤ 0.2× the official SDK's span (same process)",
+                f"{fmt_ns(bridge)} vs {fmt_ns(sdk)}: {bridge / sdk:.2f}×{own_text}",
+                bridge / sdk <= 0.2,
+            )
     for lang in ("ruby", "python"):
         info, native = med(lang, "info_json_3_fields"), med(lang, NATIVE_LOG[lang])
         if info and native:

@@ -185,7 +185,7 @@ CASES: List[Tuple[str, str, str]] = [
         API_RUNTIME + f'with OTEL_TRACER.start_as_current_span("charge_payment", attributes={EXTRA}):\n    pass',
     ),
     (
-        "otel_api_bridge_span",
+        "otel_bridge_span",
         "the same OpenTelemetry API call through the bridge: exported by the core",
         f'with BRIDGE_TRACER.start_as_current_span("charge_payment", attributes={EXTRA}):\n    pass',
     ),
