@@ -1,7 +1,11 @@
 //! A terminal view of OTLP-JSON trace files (the OpenTelemetry file-exporter format, one
 //! `ExportTraceServiceRequest` per line, as written with `telemetry.otlp.file` or by the
 //! Collector's `file` exporter): one waterfall per trace, one line per span, indented by
-//! parent, with service, name, duration and a bar in proportion to the trace's time.
+//! parent, with service, name, duration and a bar in proportion to the trace's time;
+//! [`list_traces`] gives one line per trace, [`TraceFilter`] keeps the traces of a service, span name,
+//! errors or minimum duration, and [`render_metrics`] prints the metrics of an OTLP-JSON
+//! metrics file (`ExportMetricsServiceRequest` lines, as the Collector's file exporter writes)
+//! as a table.
 //!
 //! ```
 //! use tasker_telemetry::view::{read_spans, render, RenderOptions};
@@ -61,8 +65,34 @@ pub struct ViewSpan {
     pub status_message: String,
     /// String forms of the span's attributes.
     pub attributes: BTreeMap<String, String>,
-    /// Names of the span's events.
-    pub events: Vec<String>,
+    /// The span's events.
+    pub events: Vec<ViewEvent>,
+}
+
+/// One span event read from the file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ViewEvent {
+    /// Event name.
+    pub name: String,
+    /// String forms of its attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One metric data point read from the file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ViewMetric {
+    /// `service.name` of its resource.
+    pub service: String,
+    /// Metric name.
+    pub name: String,
+    /// Unit (may be empty).
+    pub unit: String,
+    /// `sum` (monotonic: `counter`), `gauge`, `histogram`, `exponential_histogram` or `summary`.
+    pub kind: String,
+    /// String forms of the data point's attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// The value: a number, or `count=N sum=S` for histograms.
+    pub value: String,
 }
 
 impl ViewSpan {
@@ -156,6 +186,8 @@ pub struct SkippedLine {
 pub struct SpanFile {
     /// Every span of the lines that could be read.
     pub spans: Vec<ViewSpan>,
+    /// Every metric data point of the lines that could be read.
+    pub metrics: Vec<ViewMetric>,
     /// The lines that are not OTLP JSON (truncated, not JSON, not UTF-8, not an object).
     pub skipped: Vec<SkippedLine>,
 }
@@ -232,8 +264,235 @@ pub fn read_span_file(mut reader: impl BufRead) -> Result<SpanFile, ViewError> {
             }
         };
         read_request(&request, &mut out.spans);
+        read_metrics(&request, &mut out.metrics);
     }
     Ok(out)
+}
+
+/// A string or number as text (OTLP JSON writes 64-bit integers as strings, doubles as numbers).
+fn scalar(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Number(n)) => n.to_string(),
+        other => text(other),
+    }
+}
+
+fn point_value(p: &Value) -> String {
+    if let Some(v) = get(p, "asInt", "as_int") {
+        return scalar(Some(v));
+    }
+    if let Some(v) = get(p, "asDouble", "as_double") {
+        return scalar(Some(v));
+    }
+    let mut parts = vec![format!("count={}", scalar(p.get("count")))];
+    for key in ["sum", "min", "max"] {
+        if let Some(v) = p.get(key) {
+            parts.push(format!("{key}={}", scalar(Some(v))));
+        }
+    }
+    parts.join(" ")
+}
+
+fn read_metrics(request: &Value, metrics: &mut Vec<ViewMetric>) {
+    for rm in list(request, "resourceMetrics", "resource_metrics") {
+        let resource = rm.get("resource").map(attributes).unwrap_or_default();
+        let service = resource.get("service.name").cloned().unwrap_or_default();
+        for sm in list(rm, "scopeMetrics", "scope_metrics") {
+            for m in list(sm, "metrics", "metrics") {
+                let kinds = [
+                    ("sum", "sum"),
+                    ("gauge", "gauge"),
+                    ("histogram", "histogram"),
+                    ("exponentialHistogram", "exponential_histogram"),
+                    ("summary", "summary"),
+                ];
+                for (camel, snake) in kinds {
+                    let Some(data) = get(m, camel, snake) else {
+                        continue;
+                    };
+                    let monotonic = data
+                        .get("isMonotonic")
+                        .or_else(|| data.get("is_monotonic"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    let kind = if snake == "sum" && monotonic {
+                        "counter"
+                    } else {
+                        snake
+                    };
+                    for p in list(data, "dataPoints", "data_points") {
+                        metrics.push(ViewMetric {
+                            service: service.clone(),
+                            name: text(m.get("name")),
+                            unit: text(m.get("unit")),
+                            kind: kind.to_owned(),
+                            attributes: attributes(p),
+                            value: point_value(p),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Prints metric data points as a table (service, metric, kind, unit, attributes, value),
+/// sorted by metric name.
+///
+/// ```
+/// use tasker_telemetry::view::{read_span_file, render_metrics};
+/// let line = concat!(
+///     r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"tasker_steps_claimed_total","#,
+///     r#""sum":{"isMonotonic":true,"dataPoints":[{"asInt":"3","attributes":[{"key":"namespace","value":{"stringValue":"payments"}}]}]}}]}]}]}"#,
+/// );
+/// let file = read_span_file(line.as_bytes()).unwrap();
+/// let table = render_metrics(&file.metrics);
+/// assert!(table.contains("tasker_steps_claimed_total") && table.contains("namespace=payments"));
+/// ```
+pub fn render_metrics(metrics: &[ViewMetric]) -> String {
+    if metrics.is_empty() {
+        return "no metrics\n".to_owned();
+    }
+    let mut rows: Vec<[String; 6]> = metrics
+        .iter()
+        .map(|m| {
+            let attrs = m
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            [
+                m.service.clone(),
+                m.name.clone(),
+                m.kind.clone(),
+                m.unit.clone(),
+                attrs,
+                m.value.clone(),
+            ]
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a[1], &a[0], &a[4]).cmp(&(&b[1], &b[0], &b[4])));
+    let header = ["service", "metric", "kind", "unit", "attributes", "value"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// Which traces [`list_traces`] and [`render`] keep: each condition that is set must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceFilter {
+    /// A span of this service is in the trace.
+    pub service: Option<String>,
+    /// A span whose name contains this is in the trace.
+    pub name: Option<String>,
+    /// A span of the trace has the error status.
+    pub errors_only: bool,
+    /// The trace lasts at least this long (nanoseconds).
+    pub min_duration_ns: u64,
+}
+
+impl TraceFilter {
+    /// Whether the trace made of `spans` passes.
+    pub fn keeps(&self, spans: &[&ViewSpan]) -> bool {
+        let t0 = spans.iter().map(|s| s.start_ns).min().unwrap_or(0);
+        let t1 = spans.iter().map(|s| s.end_ns).max().unwrap_or(t0);
+        self.service
+            .as_deref()
+            .is_none_or(|svc| spans.iter().any(|s| s.service == svc))
+            && self
+                .name
+                .as_deref()
+                .is_none_or(|n| spans.iter().any(|s| s.name.contains(n)))
+            && (!self.errors_only || spans.iter().any(|s| s.error))
+            && t1.saturating_sub(t0) >= self.min_duration_ns
+    }
+}
+
+/// The traces of `spans` (those `trace_id` and `filter` keep), in start order.
+fn traces<'a>(
+    spans: &'a [ViewSpan],
+    trace_id: Option<&str>,
+    filter: &TraceFilter,
+) -> Vec<(&'a str, Vec<&'a ViewSpan>)> {
+    let mut by_trace: HashMap<&str, Vec<&ViewSpan>> = HashMap::new();
+    for s in spans {
+        if trace_id.is_none_or(|t| t == s.trace_id) {
+            by_trace.entry(s.trace_id.as_str()).or_default().push(s);
+        }
+    }
+    // By start time, then trace id (a stable order for traces that start together).
+    let mut traces: Vec<(u64, &str, Vec<&ViewSpan>)> = by_trace
+        .into_iter()
+        .filter(|(_, members)| filter.keeps(members))
+        .map(|(id, members)| {
+            let start = members.iter().map(|s| s.start_ns).min().unwrap_or(0);
+            (start, id, members)
+        })
+        .collect();
+    traces.sort_unstable_by_key(|(start, id, _)| (*start, *id));
+    traces.into_iter().map(|(_, id, m)| (id, m)).collect()
+}
+
+/// One line per trace that `filter` keeps: trace id, root span name, services, span count,
+/// duration and errors.
+///
+/// ```
+/// use tasker_telemetry::view::{list_traces, read_spans, TraceFilter};
+/// let line = concat!(
+///     r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","#,
+///     r#""spanId":"b7ad6b7169203331","name":"order_fulfillment","startTimeUnixNano":"0","endTimeUnixNano":"3000000"}]}]}]}"#,
+/// );
+/// let spans = read_spans(line.as_bytes()).unwrap();
+/// let text = list_traces(&spans, &TraceFilter::default());
+/// assert!(text.contains("0af7651916cd43dd8448eb211c80319c") && text.contains("order_fulfillment"));
+/// ```
+pub fn list_traces(spans: &[ViewSpan], filter: &TraceFilter) -> String {
+    let kept = traces(spans, None, filter);
+    if kept.is_empty() {
+        return "no traces\n".to_owned();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<32}  {:>5}  {:>9}  {:>6}  {:<24}  services",
+        "trace", "spans", "duration", "errors", "root"
+    );
+    for (id, members) in kept {
+        let t0 = members.iter().map(|s| s.start_ns).min().unwrap_or(0);
+        let t1 = members.iter().map(|s| s.end_ns).max().unwrap_or(t0);
+        let ids: HashSet<&str> = members.iter().map(|s| s.span_id.as_str()).collect();
+        let root = members
+            .iter()
+            .filter(|s| s.parent_id.is_empty() || !ids.contains(s.parent_id.as_str()))
+            .min_by_key(|s| s.start_ns)
+            .map_or("", |s| s.name.as_str());
+        let mut services: Vec<&str> = members.iter().map(|s| s.service.as_str()).collect();
+        services.sort_unstable();
+        services.dedup();
+        let errors = members.iter().filter(|s| s.error).count();
+        let _ = writeln!(
+            out,
+            "{id:<32}  {:>5}  {:>9}  {errors:>6}  {root:<24}  {}",
+            members.len(),
+            format_duration(t1.saturating_sub(t0)),
+            services.join(", ")
+        );
+    }
+    out
 }
 
 fn read_request(request: &Value, spans: &mut Vec<ViewSpan>) {
@@ -255,7 +514,10 @@ fn read_request(request: &Value, spans: &mut Vec<ViewSpan>) {
                     status_message: text(status.and_then(|st| st.get("message"))),
                     attributes: attributes(s),
                     events: list(s, "events", "events")
-                        .map(|e| text(e.get("name")))
+                        .map(|e| ViewEvent {
+                            name: text(e.get("name")),
+                            attributes: attributes(e),
+                        })
                         .collect(),
                 });
             }
@@ -272,6 +534,10 @@ pub struct RenderOptions {
     pub bar_width: usize,
     /// ANSI colours (service colours, errors in red).
     pub color: bool,
+    /// Which traces to draw.
+    pub filter: TraceFilter,
+    /// Each span's attributes and events under its line.
+    pub details: bool,
 }
 
 impl Default for RenderOptions {
@@ -280,6 +546,8 @@ impl Default for RenderOptions {
             trace_id: None,
             bar_width: 40,
             color: false,
+            filter: TraceFilter::default(),
+            details: false,
         }
     }
 }
@@ -321,21 +589,7 @@ impl Painter {
 
 /// Draws every trace (or the one asked for) as a waterfall.
 pub fn render(spans: &[ViewSpan], options: &RenderOptions) -> String {
-    let mut by_trace: HashMap<&str, Vec<&ViewSpan>> = HashMap::new();
-    for s in spans {
-        if options.trace_id.as_deref().is_none_or(|t| t == s.trace_id) {
-            by_trace.entry(s.trace_id.as_str()).or_default().push(s);
-        }
-    }
-    // By start time, then trace id (a stable order for traces that start together).
-    let mut traces: Vec<(u64, &str, Vec<&ViewSpan>)> = by_trace
-        .into_iter()
-        .map(|(id, members)| {
-            let start = members.iter().map(|s| s.start_ns).min().unwrap_or(0);
-            (start, id, members)
-        })
-        .collect();
-    traces.sort_unstable_by_key(|(start, id, _)| (*start, *id));
+    let traces = traces(spans, options.trace_id.as_deref(), &options.filter);
     let mut painter = Painter {
         color: options.color,
         services: HashMap::new(),
@@ -344,7 +598,7 @@ pub fn render(spans: &[ViewSpan], options: &RenderOptions) -> String {
     if traces.is_empty() {
         out.push_str("no spans\n");
     }
-    for (_, id, members) in traces {
+    for (id, members) in traces {
         render_trace(&mut out, id, &members, options, &mut painter);
     }
     out
@@ -468,6 +722,20 @@ fn render_trace(
         } else {
             format!("{prefix}{}", if last { "   " } else { "│  " })
         };
+        if options.details {
+            let indent = format!("{:>9}  {:>9}  {:width$}  {child_prefix}   ", "", "", "");
+            for (k, v) in &span.attributes {
+                let _ = writeln!(out, "{indent}{k} = {v}");
+            }
+            for e in &span.events {
+                let attrs: Vec<String> = e
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(out, "{indent}• {} {}", e.name, attrs.join(" "));
+            }
+        }
         if let Some(kids) = children.get(span.span_id.as_str()) {
             for (i, kid) in kids.iter().enumerate().rev() {
                 stack.push((kid, child_prefix.clone(), i == kids.len() - 1));

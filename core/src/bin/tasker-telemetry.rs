@@ -1,20 +1,33 @@
 //! `tasker-telemetry`: command-line tools of the telemetry core.
 //!
-//! `tasker-telemetry view [--trace ID] [--width N] [--color auto|always|never] FILE...` draws
-//! the traces of OTLP-JSON files (`telemetry.otlp.file`, or the Collector's file exporter) as
-//! waterfalls in the terminal; `-` reads standard input. Lines that are not OTLP JSON (a line
+//! `tasker-telemetry view [OPTIONS] FILE...` draws the traces of OTLP-JSON files
+//! (`telemetry.otlp.file`, or the Collector's file exporter) as waterfalls in the terminal,
+//! lists them one line each (`--list`), filters them, and prints metrics files as a table; `-`
+//! reads standard input. Lines that are not OTLP JSON (a line
 //! cut short, say) are skipped and named in one line on stderr; the rest is drawn.
 
 use std::io::{BufReader, IsTerminal, Write};
 use std::process::ExitCode;
 
-use tasker_telemetry::view::{read_span_file, render, RenderOptions};
+use tasker_telemetry::view::{list_traces, read_span_file, render, render_metrics, RenderOptions};
 
-const USAGE: &str = "usage: tasker-telemetry view [--trace TRACE_ID] [--width N] [--color auto|always|never] FILE...
+const USAGE: &str = "usage: tasker-telemetry view [OPTIONS] FILE...
   Draws the traces in OTLP-JSON lines files (one ExportTraceServiceRequest per line, as written
   with telemetry.otlp.file / TASKER_OTLP_FILE or by the OpenTelemetry Collector's file exporter)
   as waterfalls: one line per span, indented by parent, with service, duration and a bar.
-  FILE may be - for standard input.";
+  Metric lines (ExportMetricsServiceRequest, the file exporter's metrics) are printed as a table
+  after the traces. FILE may be - for standard input.
+options:
+  --list                one line per trace: id, spans, duration, errors, root span, services
+  --service NAME        only traces with a span of this service
+  --name TEXT           only traces with a span whose name contains TEXT
+  --errors              only traces with a span in error
+  --min-duration MS     only traces lasting at least MS milliseconds
+  --trace TRACE_ID      only this trace
+  --details             each span's attributes and events under its line
+  --metrics             only the metrics table
+  --width N             width of the timeline column (10 to 400, default 40)
+  --color auto|always|never";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +60,7 @@ fn view(args: &[String]) -> Result<(), String> {
         ..RenderOptions::default()
     };
     let mut files = Vec::new();
+    let (mut listing, mut metrics_only) = (false, false);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |flag: &str| {
@@ -74,6 +88,23 @@ fn view(args: &[String]) -> Result<(), String> {
                     }
                 }
             }
+            "--list" => listing = true,
+            "--metrics" => metrics_only = true,
+            "--details" => options.details = true,
+            "--errors" => options.filter.errors_only = true,
+            "--service" => options.filter.service = Some(value("--service")?),
+            "--name" => options.filter.name = Some(value("--name")?),
+            "--min-duration" => {
+                let v = value("--min-duration")?;
+                let ms: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|ms: &f64| ms.is_finite() && *ms >= 0.0)
+                    .ok_or_else(|| {
+                        format!("--min-duration {v:?}: expected milliseconds (a number, 0 or more)")
+                    })?;
+                options.filter.min_duration_ns = (ms * 1e6) as u64;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -87,7 +118,7 @@ fn view(args: &[String]) -> Result<(), String> {
     if files.is_empty() {
         return Err(format!("no file given\n{USAGE}"));
     }
-    let mut spans = Vec::new();
+    let (mut spans, mut metrics) = (Vec::new(), Vec::new());
     for file in &files {
         let read = if file == "-" {
             read_span_file(std::io::stdin().lock())
@@ -101,8 +132,26 @@ fn view(args: &[String]) -> Result<(), String> {
             eprintln!("tasker-telemetry: {file}: {message}");
         }
         spans.extend(read.spans);
+        metrics.extend(read.metrics);
     }
-    let text = render(&spans, &options);
+    let text = if metrics_only {
+        render_metrics(&metrics)
+    } else {
+        let mut text = if spans.is_empty() && !metrics.is_empty() {
+            String::new()
+        } else if listing {
+            list_traces(&spans, &options.filter)
+        } else {
+            render(&spans, &options)
+        };
+        if !metrics.is_empty() {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&render_metrics(&metrics));
+        }
+        text
+    };
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
