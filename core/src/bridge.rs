@@ -124,7 +124,7 @@ pub fn decide(request: Request, api_loaded: bool, other_provider: Option<&str>) 
         Some(other) if replace => {
             tracing::warn!(
                 target: TARGET,
-                "the OpenTelemetry API's tracer provider {other} is replaced by tasker-telemetry's (telemetry.opentelemetry_bridge = on): spans of instrumented libraries now go through tasker-telemetry"
+                "the OpenTelemetry API's tracer provider {other} is replaced by tasker-telemetry's (telemetry.opentelemetry_bridge = on, or replace): libraries instrumented from now on go through tasker-telemetry, but tracers the other SDK handed out before keep exporting there; install the bridge before instrumenting"
             );
             Decision::Install
         }

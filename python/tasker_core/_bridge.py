@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import os
 import threading
 from types import TracebackType
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, Union
@@ -71,15 +72,39 @@ def _span_context(parts: Tuple[int, int, int, str], remote: bool) -> SpanContext
     return SpanContext(trace_id, span_id, is_remote=remote, trace_flags=TraceFlags(flags), trace_state=_state(state))
 
 
+def _on_exception(span: "BridgeSpan", exc: Optional[BaseException], flags: int) -> None:
+    """What the API's ``use_span`` does with an exception leaving a span's block: only
+    ``Exception`` subclasses are errors (not ``GeneratorExit``, ``KeyboardInterrupt``)."""
+    if exc is not None and isinstance(exc, Exception) and span.is_recording():
+        if flags & 1:
+            span.record_exception(exc)
+        if flags & 2:
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
 class BridgeSpan(trace.Span):
     """A span of the core seen through the OpenTelemetry API (what ``tracer.start_span``
     returns, and ``trace.get_current_span()`` inside ``tracing.span``)."""
 
-    __slots__ = ("_native", "_context")
+    __slots__ = ("_native", "_context", "_flags")
 
-    def __init__(self, native: _native.Span) -> None:
+    def __init__(self, native: _native.Span, flags: int = 3) -> None:
         self._native = native
         self._context: Optional[SpanContext] = None
+        self._flags = flags  # 1: record_exception, 2: set_status_on_exception (as start_span got them)
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """``with tracer.start_span(...) as span:`` records an exception leaving the block and
+        sets the error status (as ``start_span``'s flags say), then ends the span."""
+        try:
+            _on_exception(self, exc, self._flags)
+        finally:
+            self._native.end()
 
     def get_span_context(self) -> SpanContext:
         cx = self._context
@@ -148,18 +173,20 @@ class BridgeSpan(trace.Span):
         return f"<tasker_core BridgeSpan span_id={self._native.span_id}>"
 
 
-def _shown(parent: Parent) -> Tuple[trace.Span, Optional[RemoteContext]]:
-    """What the API shows as the current span for the Python side's ``parent``, by the core's
-    parent rule (a detached span steps aside; a Rust span that called into Python counts), and
-    the remote context it stands for."""
-    shown = _native.shown_parent(parent)
+class _RustSpan(NonRecordingSpan):
+    """The Rust span that called into Python, as the API shows it: a context holding it stands
+    for "no Python parent" (the core then takes the Rust span, with its correlation)."""
+
+
+def _shown_span(shown: object) -> Tuple[trace.Span, Optional[RemoteContext]]:
+    """The API's span for what ``_native.shown_parent`` gave, and the remote context it is."""
     if shown is None:
         return INVALID_SPAN, None
     if isinstance(shown, _native.Span):
         return BridgeSpan(shown), None
     if isinstance(shown, RemoteContext):
         return NonRecordingSpan(_span_context(shown.span_context, True)), shown
-    return NonRecordingSpan(_span_context(shown, False)), None  # the Rust span
+    return _RustSpan(_span_context(shown, False)), None  # type: ignore[arg-type]
 
 
 def _remote_of(cx: SpanContext) -> RemoteContext:
@@ -171,14 +198,21 @@ def _remote_of(cx: SpanContext) -> RemoteContext:
     return _native.extract(headers)
 
 
+_ROOT = _native.extract({})  # the parent of a new trace: an empty remote context
+
+
 def _parent_of(ctx: Context) -> Tuple[Parent, Optional[Correlation]]:
-    """The Python side's parent (and the correlation a remote one brings) for an API context."""
+    """The Python side's parent (and the correlation a remote one brings) for an API context:
+    its span of the bridge, the Rust span's "no Python parent", a new trace for a context
+    without a span, else a remote parent with the span's ids."""
     span = trace.get_current_span(ctx)
     if isinstance(span, BridgeSpan):
         return span._native, None
+    if isinstance(span, _RustSpan):
+        return None, None
     cx = span.get_span_context()
     if not cx.is_valid:
-        return None, None
+        return _ROOT, None
     remote = ctx.get(_REMOTE_KEY)
     if not isinstance(remote, RemoteContext) or remote.span_context[1] != cx.span_id:
         remote = _remote_of(cx)
@@ -206,14 +240,19 @@ class _Attached:
 
 
 class _Token:
-    __slots__ = ("api", "parent", "correlation")
+    __slots__ = ("api", "parent", "correlation", "value")
 
     def __init__(
-        self, api: contextvars.Token, parent: contextvars.Token, correlation: Optional[contextvars.Token]
+        self,
+        api: contextvars.Token,
+        parent: contextvars.Token,
+        correlation: Optional[contextvars.Token],
+        value: Parent,
     ) -> None:
         self.api = api
         self.parent = parent
         self.correlation = correlation
+        self.value = value  # the parent it made current
 
 
 class _RuntimeContext(_ApiRuntimeContext):
@@ -230,7 +269,7 @@ class _RuntimeContext(_ApiRuntimeContext):
     def attach(self, context: Context) -> object:
         parent, corr = _parent_of(context)
         api = self._attached.set(_Attached(context, parent))
-        return _Token(api, parent_var.set(parent), correlation_var.set(corr) if corr is not None else None)
+        return _Token(api, parent_var.set(parent), correlation_var.set(corr) if corr is not None else None, parent)
 
     def attach_span(self, span: "BridgeSpan") -> _Token:
         """``attach(set_span_in_context(span))`` for a span of the bridge, without building the
@@ -242,33 +281,41 @@ class _RuntimeContext(_ApiRuntimeContext):
             base = attached.ctx if attached.ctx is not None else attached.base
         native = span._native
         api = self._attached.set(_Attached(None, native, base, span))
-        return _Token(api, parent_var.set(native), None)
+        return _Token(api, parent_var.set(native), None, native)
 
     def get_current(self) -> Context:
         attached = self._attached.get()
         parent = parent_var.get()
+        # What the core would parent a new span to (a Rust span entered since counts).
+        shown = _native.shown_parent(parent)
         if attached is None:
             ctx = self._previous.get_current()
-        elif attached.parent is parent:
+            if shown is None:
+                return ctx
+        elif attached.parent is parent and shown is parent:
             return attached.context()
         else:
             ctx = attached.context()
-        span, remote = _shown(parent)
-        if span is INVALID_SPAN and attached is None:
-            return ctx
+        span, remote = _shown_span(shown)
         ctx = trace.set_span_in_context(span, ctx)
         if remote is not None:
             ctx = otel_context.set_value(_REMOTE_KEY, remote, ctx)
         return ctx
 
     def detach(self, token: object) -> None:
+        """Undoes an ``attach``, as ``tracing.span``'s exit does: a span that is not the
+        innermost here any more (a generator closed inside another span), or whose context is
+        another one (finished on another thread), is detached (it stands aside for its parent
+        wherever a context still holds it) instead of resetting the current span."""
         if not isinstance(token, _Token):
             self._previous.detach(token)  # attached before the bridge
             return
         if token.correlation is not None:
             reset(correlation_var, token.correlation)
-        reset(parent_var, token.parent)
-        self._attached.reset(token.api)  # raises for a token of another context, as the API's
+        value = token.value
+        if not (parent_var.get() is value and reset(parent_var, token.parent)) and isinstance(value, _native.Span):
+            value.detach()
+        self._attached.reset(token.api)  # raises for a token of another context (the API logs it)
 
 
 _INTERNAL = SpanKind.INTERNAL
@@ -302,7 +349,9 @@ class _AsCurrent:
         self._token: Optional[object] = None
 
     def __enter__(self) -> BridgeSpan:
-        span = self._tracer.start_span(self._name, self._context, self._kind, self._attributes, self._links)
+        span = self._tracer.start_span(
+            self._name, self._context, self._kind, self._attributes, self._links, None, self._flags & 1 != 0, self._flags & 2 != 0
+        )
         self._span = span
         runtime = otel_context._RUNTIME_CONTEXT
         if isinstance(runtime, _RuntimeContext):
@@ -322,19 +371,18 @@ class _AsCurrent:
             return
         self._span = self._token = None
         try:
-            # As the API's use_span: only Exception subclasses are errors.
-            if exc is not None and isinstance(exc, Exception) and span.is_recording():
-                if self._flags & 1:
-                    span.record_exception(exc)
-                if self._flags & 2:
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            _on_exception(span, exc, self._flags)
         finally:
-            if type(token) is _Token:
-                otel_context._RUNTIME_CONTEXT.detach(token)
-            else:
-                otel_context.detach(token)
-            if self._flags & 4:
-                span._native.end()
+            try:
+                if type(token) is _Token:
+                    otel_context._RUNTIME_CONTEXT.detach(token)
+                else:
+                    otel_context.detach(token)
+            except Exception:  # a token of another context (an async generator closed elsewhere)
+                pass  # the span was detached for tracing.span; nothing to raise into user code
+            finally:
+                if self._flags & 4:
+                    span._native.end()
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         def fresh() -> "_AsCurrent":
@@ -390,7 +438,7 @@ class Tracer(trace.Tracer):
         native = _native.start_span(
             name, INFO, self._target, attributes or None, parent, corr, 0 if kind is _INTERNAL else kind._value_
         )
-        span = BridgeSpan(native)
+        span = BridgeSpan(native, (1 if record_exception else 0) | (2 if set_status_on_exception else 0))
         if links:
             for link in links:
                 span.add_link(link.context, link.attributes)
@@ -565,6 +613,7 @@ class _Collector:
     def __init__(self) -> None:
         self._instruments: list = []
         self._lock = threading.Lock()
+        self._observing = threading.Lock()  # one collection at a time (thread, force_flush)
         self._thread: Optional[threading.Thread] = None
         self._wake = threading.Event()
 
@@ -579,12 +628,20 @@ class _Collector:
         """Runs every callback once (also what ``MeterProvider.force_flush`` does)."""
         with self._lock:
             instruments = list(self._instruments)
-        for instrument in instruments:
-            instrument.observe()
+        with self._observing:
+            for instrument in instruments:
+                instrument.observe()
+
+    def after_fork_in_child(self) -> None:
+        """A forked child has no collection thread: start one when instruments exist."""
+        self._lock = threading.Lock()
+        self._observing = threading.Lock()
+        self._thread = None
+        if self._instruments:
+            self._thread = threading.Thread(target=self._run, name="tasker-otel-observe", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
-        import os
-
         try:
             interval = max(float(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "60000")), 100.0) / 1000
         except ValueError:
@@ -596,6 +653,8 @@ class _Collector:
 
 
 _COLLECTOR = _Collector()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_COLLECTOR.after_fork_in_child)
 
 
 class Meter(otel_metrics.Meter):
@@ -681,9 +740,10 @@ class Propagator(textmap.TextMapPropagator):
             if corr is None:
                 corr = correlation_var.get()
         headers = _native.inject(parent, corr)
-        bag = _otel_baggage(context, headers.get("baggage"))
-        if bag:
-            headers["baggage"] = bag
+        if _native.propagates_baggage():
+            bag = _otel_baggage(context, headers.get("baggage"))
+            if bag:
+                headers["baggage"] = bag
         for name, value in headers.items():
             setter.set(carrier, name, value)
 
@@ -705,7 +765,7 @@ class Propagator(textmap.TextMapPropagator):
         if remote.is_valid:
             ctx = trace.set_span_in_context(NonRecordingSpan(_span_context(remote.span_context, True)), ctx)
             ctx = otel_context.set_value(_REMOTE_KEY, remote, ctx)
-        if "baggage" in headers:
+        if "baggage" in headers and _native.propagates_baggage():
             from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
             ctx = W3CBaggagePropagator().extract({"baggage": headers["baggage"]}, ctx)

@@ -355,3 +355,107 @@ def test_an_invalid_mode_is_named_and_the_default_applies():
     assert "TASKER_OPENTELEMETRY_BRIDGE" in proc.stdout + proc.stderr
     assert "auto, on or off" in proc.stdout + proc.stderr
     assert "tasker_core._bridge" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Review findings (regressions)
+
+
+def test_leaving_start_as_current_span_in_another_context_neither_raises_nor_leaks(capture):
+    def body():
+        manager = tracer.start_as_current_span("crossed")
+        contextvars.Context().run(manager.__enter__)
+        contextvars.Context().run(lambda: manager.__exit__(None, None, None))  # no ValueError
+
+    capture.run(body)
+    assert "crossed" in by_name(capture.spans())  # ended, not left to the collector
+
+
+def test_an_api_span_closed_out_of_order_steps_aside_like_tracing_span(capture):
+    def rows():
+        with tracer.start_as_current_span("fetch"):
+            yield 1
+            yield 2
+
+    def body():
+        gen = rows()
+        next(gen)
+        with tracing.span("work") as work:
+            gen.close()  # "fetch" ends inside "work": it is not the innermost span here
+            assert tracing.current_span_id() == work.span_id
+            with tracing.span("after"):
+                pass
+
+    contextvars.Context().run(lambda: capture.run(body))
+    spans = by_name(capture.spans())
+    assert spans["after"]["parent_span_id"] == spans["work"]["span_id"]
+
+
+def test_a_context_derived_under_a_rust_span_keeps_its_correlation(capture):
+    from tasker_core import _native
+    from tasker_core._context import context
+
+    def inside_rust():
+        token = otel_context.attach(baggage.set_baggage("tenant", "acme"))
+        try:
+            with tracing.span("py_child"):
+                return tracing.current_correlation_id()
+        finally:
+            otel_context.detach(token)
+
+    def body():
+        return _native._testing_rust_span("rust_parent", inside_rust, CORR, *context())
+
+    (corr, _, rust_span_id) = contextvars.Context().run(lambda: capture.run(body))
+    assert corr == CORR
+    child = by_name(capture.spans())["py_child"]
+    assert child["parent_span_id"] == rust_span_id
+    assert child["attributes"]["correlation_id"] == CORR
+
+
+def test_an_explicit_empty_context_starts_a_new_trace(capture):
+    from tasker_core import _native
+    from tasker_core._context import context
+
+    def body():
+        with tracing.span("ours"):
+            tracer.start_span("root_in_python", context=otel_context.Context()).end()
+            _native._testing_rust_span(
+                "rust", lambda: tracer.start_span("root_in_rust", context=otel_context.Context()).end(), None, *context()
+            )
+
+    contextvars.Context().run(lambda: capture.run(body))
+    spans = by_name(capture.spans())
+    for name in ("root_in_python", "root_in_rust"):
+        assert spans[name]["parent_span_id"] is None, name
+        assert spans[name]["trace_id"] != spans["ours"]["trace_id"], name
+
+
+def test_start_span_as_a_context_manager_records_the_exception(capture):
+    def body():
+        with tracer.start_span("managed"):
+            raise ValueError("bad row")
+
+    with pytest.raises(ValueError):
+        capture.run(body)
+    span = by_name(capture.spans())["managed"]
+    assert span["status"] == "error"
+    assert [e["name"] for e in span["events"]] == ["exception"]
+
+
+def test_api_baggage_follows_the_configured_propagators():
+    proc = run_python(
+        """
+        from opentelemetry import baggage, context, propagate
+        from tasker_core import tracing
+        token = context.attach(baggage.set_baggage("tenant", "acme"))
+        with tracing.span("s"):
+            headers = {}
+            propagate.inject(headers)
+        print(sorted(headers))
+        ctx = propagate.extract({"baggage": "tenant=acme"})
+        print(baggage.get_baggage("tenant", ctx))
+        """,
+        env={"OTEL_PROPAGATORS": "tracecontext"},
+    )
+    assert proc.stdout.split("\n")[:2] == ["['traceparent']", "None"]

@@ -102,6 +102,61 @@ class OpenTelemetryBridgeTest < Minitest::Test
     assert_equal ours, api
   end
 
+  def test_a_rust_span_called_back_into_is_shown_fresh_and_keeps_its_correlation
+    out, err, status, spans = run_script(<<~RUBY)
+      corr = "0190a8f0-7a2b-7c3d-8e4f-5a6b7c8d9e0f"
+      T.span("ruby_parent") do |parent|
+        puts "BEFORE \#{OpenTelemetry::Trace.current_span.context.hex_span_id}"
+        s = T.state
+        _v, _t, rust = T::Native._with_rust_span("rust_mid", s.parent, s.correlation) do
+          puts "INSIDE \#{OpenTelemetry::Trace.current_span.context.hex_span_id}"
+        end
+        puts "RUST \#{rust}"
+        puts "AFTER \#{OpenTelemetry::Trace.current_span.context.hex_span_id} \#{parent.span_id}"
+      end
+      # No Ruby parent, a Rust span with a correlation: a context derived from the current one
+      # (as Baggage does) keeps the Rust parent and its correlation.
+      T::Native._with_rust_span("rust_root", nil, T::Native.correlation(corr, nil, nil, nil, nil)) do
+        OpenTelemetry::Context.with_value(OpenTelemetry::Context.create_key("k"), 1) do
+          T.span("ruby_child") { puts "CORR \#{T.current_correlation_id}" }
+        end
+      end
+      # An explicit empty context starts a new trace, even under a Rust span.
+      T::Native._with_rust_span("rust_other", nil, nil) do
+        OpenTelemetry.tracer_provider.tracer("t").start_span("api_root", with_parent: OpenTelemetry::Context.empty).finish
+      end
+    RUBY
+    assert_ok status, err
+    v = values(out)
+    assert_equal v["RUST"], v["INSIDE"]
+    after, parent = v["AFTER"].split
+    assert_equal parent, after, "back in the Ruby span, the API shows it again (no stale Rust span)"
+    assert_equal parent, v["BEFORE"]
+    assert_equal "0190a8f0-7a2b-7c3d-8e4f-5a6b7c8d9e0f", v["CORR"]
+    child, rust_root = one(spans, "ruby_child"), one(spans, "rust_root")
+    assert_equal rust_root[:span_id], child[:parent_id]
+    assert_equal "", one(spans, "api_root")[:parent_id].to_s
+  end
+
+  def test_api_baggage_follows_the_configured_propagators
+    out, err, status, = run_script(<<~RUBY, { "OTEL_PROPAGATORS" => "tracecontext" })
+      ctx = OpenTelemetry::Baggage.set_value("tenant", "acme")
+      OpenTelemetry::Context.with_current(ctx) do
+        T.span("s") do
+          headers = {}
+          OpenTelemetry.propagation.inject(headers)
+          puts "KEYS \#{headers.keys.sort.join(',')}"
+        end
+      end
+      extracted = OpenTelemetry.propagation.extract({ "baggage" => "tenant=acme" })
+      puts "EXTRACTED \#{OpenTelemetry::Baggage.value('tenant', context: extracted).inspect}"
+    RUBY
+    assert_ok status, err
+    v = values(out)
+    assert_equal "traceparent", v["KEYS"]
+    assert_equal "nil", v["EXTRACTED"]
+  end
+
   def test_api_and_our_spans_nest_both_ways_and_show_the_same_ids
     out, err, status, spans = run_script(<<~RUBY)
       puts "INSTALLED \#{T::OpenTelemetryBridge.installed?} \#{OpenTelemetry.tracer_provider.class}"

@@ -35,3 +35,10 @@ pub fn bridge_decision(
 pub fn bridge_mode() -> &'static str {
     bridge::mode().as_str()
 }
+
+/// Whether the configured propagators include W3C Baggage (`telemetry.propagators`): the
+/// bridge's propagator writes and reads the API's baggage only then.
+#[pyfunction]
+pub fn propagates_baggage() -> bool {
+    tasker_telemetry::propagators::enabled().baggage
+}

@@ -186,13 +186,23 @@ pub fn extract(headers: &Bound<'_, PyDict>) -> PyResult<PyRemoteContext> {
 
 /// What the OpenTelemetry API shows as the current span for the Python side's `parent` (the
 /// core's parent rule: detached spans step aside, a Rust span that called into Python counts):
-/// a `Span` or `RemoteContext`, a span-context tuple for a Rust span, or `None`.
+/// `parent` itself when it stands, another `Span` or `RemoteContext`, a span-context tuple for
+/// a Rust span, or `None`.
 #[pyfunction]
 #[pyo3(signature = (parent=None))]
 pub fn shown_parent(py: Python<'_>, parent: Option<ParentArg<'_>>) -> PyResult<Option<Py<PyAny>>> {
-    let parent = parent_of(parent.as_ref());
-    let shown = guard("current_span", || Ok(foreign::shown(parent.as_ref())))?;
+    let given = parent_of(parent.as_ref());
+    let shown = guard("current_span", || Ok(foreign::shown(given.as_ref())))?;
+    let same = |shown: &ForeignParent| match (shown, &given) {
+        (ForeignParent::Span(a), Some(ForeignParent::Span(b))) => Arc::ptr_eq(a, b),
+        (ForeignParent::Remote(a), Some(ForeignParent::Remote(b))) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
     Ok(match shown {
+        foreign::Shown::Language(p) if same(&p) => parent.map(|arg| match arg {
+            ParentArg::Span(s) => s.into_any().unbind(),
+            ParentArg::Remote(r) => r.into_any().unbind(),
+        }),
         foreign::Shown::Language(ForeignParent::Span(inner)) => {
             Some(Py::new(py, Span { inner })?.into_any())
         }

@@ -70,6 +70,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::lifecycle, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bridge_decision, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bridge_mode, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::propagates_baggage, m)?)?;
     m.add_function(wrap_pyfunction!(step::run_step, m)?)?;
     m.add_function(wrap_pyfunction!(step::stats, m)?)?;
     #[cfg(feature = "testing")]

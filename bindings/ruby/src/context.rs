@@ -131,12 +131,19 @@ pub fn inject(ruby: &Ruby, parent: Value, correlation: Value) -> Result<RHash, E
 }
 
 /// What the OpenTelemetry API shows as the current span for the Ruby side's `parent` (the
-/// core's parent rule: a Rust span that called into Ruby counts): a `Native::Span` or
-/// `Native::Remote`, a span-context Array for a Rust span, or nil.
+/// core's parent rule: a Rust span that called into Ruby counts): `parent` itself when it
+/// stands, another `Native::Span` or `Native::Remote`, a span-context Array for a Rust span,
+/// or nil.
 pub fn shown_parent(ruby: &Ruby, parent: Value) -> Result<Value, Error> {
-    let parent = parent_of(parent);
-    let shown = guard(ruby, "current_span", || Ok(foreign::shown(parent.as_ref())))?;
+    let given = parent_of(parent);
+    let shown = guard(ruby, "current_span", || Ok(foreign::shown(given.as_ref())))?;
+    let same = |shown: &ForeignParent| match (shown, &given) {
+        (ForeignParent::Span(a), Some(ForeignParent::Span(b))) => Arc::ptr_eq(a, b),
+        (ForeignParent::Remote(a), Some(ForeignParent::Remote(b))) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
     Ok(match shown {
+        foreign::Shown::Language(p) if same(&p) => parent,
         foreign::Shown::Language(ForeignParent::Span(inner)) => {
             ruby.obj_wrap(crate::span::RbSpan(inner)).as_value()
         }

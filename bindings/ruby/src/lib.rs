@@ -65,6 +65,10 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("start_otel_span", function!(span::start_otel_span, 7))?;
     native.define_module_function("bridge_decision", function!(bridge::bridge_decision, 3))?;
     native.define_module_function("bridge_mode", function!(bridge::bridge_mode, 0))?;
+    native.define_module_function(
+        "propagates_baggage?",
+        function!(bridge::propagates_baggage, 0),
+    )?;
     native.define_module_function("handler_span", function!(span::handler_span, 4))?;
     native.define_module_function("event", function!(span::event, 7))?;
     native.define_module_function("correlation", function!(context::new_correlation, 5))?;

@@ -145,6 +145,14 @@ module TaskerCore
           end
         end
 
+        # The Rust span that called into Ruby, as the API shows it: a context holding it stands for
+        # "no Ruby parent" (the core then takes the Rust span, with its correlation).
+        class RustSpan < OTrace::Span
+          def initialize(span_context) # rubocop:disable Lint/UselessMethodDefinition -- a marker class
+            super(span_context: span_context)
+          end
+        end
+
         # Tracers by instrumentation name.
         class TracerProvider < OTrace::TracerProvider
           def initialize # rubocop:disable Lint/MissingSuper
@@ -240,7 +248,9 @@ module TaskerCore
           def inject(carrier, context: OContext.current, setter: OContext::Propagation.text_map_setter)
             parent, correlation = API.native_parent(context)
             headers = Native.inject(parent, correlation || Tracing.state.correlation)
-            merge_baggage(headers, context) unless ::OpenTelemetry::Baggage.raw_entries(context: context).empty?
+            if Native.propagates_baggage? && !::OpenTelemetry::Baggage.raw_entries(context: context).empty?
+              merge_baggage(headers, context)
+            end
             headers.each { |k, v| setter.set(carrier, k, v) }
             nil
           rescue StandardError => e # as the API's propagators: a failed inject never fails the request
@@ -258,7 +268,7 @@ module TaskerCore
             end
             return context if headers.empty?
 
-            context = with_baggage(context, headers["baggage"]) if headers.key?("baggage")
+            context = with_baggage(context, headers["baggage"]) if headers.key?("baggage") && Native.propagates_baggage?
             remote = Native.extract(headers)
             return context unless remote.valid?
 
@@ -410,9 +420,10 @@ module TaskerCore
             case span
             when Span then [span.native, nil]
             when RemoteSpan then [span.remote, span.remote.correlation]
+            when RustSpan then [nil, nil]
             else
               sc = span.context
-              sc.valid? ? [foreign(sc), nil] : [nil, nil]
+              sc.valid? ? [foreign(sc), nil] : [root, nil] # no span: a new trace
             end
           end
 
@@ -480,18 +491,24 @@ module TaskerCore
           def current(context)
             s = Tracing.state
             parent = s.parent
+            # What the core would parent a new span to: +parent+ itself unless a Rust span was
+            # entered since (then that one), computed on every call (a cached answer would go
+            # stale when Rust code calls back into Ruby).
+            shown = Native.shown_parent(parent)
             top = s.otel_attached&.last
-            shown = nil
             if top
-              return context if top[1].equal?(context) && top[5].equal?(parent)
-            elsif parent.nil?
-              shown = Native.shown_parent(nil)
-              return context if shown.nil?
+              return context if top[1].equal?(context) && top[5].equal?(parent) && shown.equal?(parent)
+            elsif shown.nil?
+              return context
             end
-            memo = s.otel_current
-            return memo if memo && memo.native.equal?(parent) && memo.origin.equal?(context)
+            if shown.equal?(parent)
+              memo = s.otel_current
+              return memo if memo && memo.native.equal?(parent) && memo.origin.equal?(context)
+            end
 
-            s.otel_current = context_for(context, parent, shown || Native.shown_parent(parent))
+            built = context_for(context, parent, shown)
+            s.otel_current = built if shown.equal?(parent)
+            built
           end
 
           private
@@ -503,7 +520,9 @@ module TaskerCore
                    when Native::Remote
                      sc = span_context(shown.span_context, true)
                      sc ? RemoteSpan.new(shown, sc) : OTrace::Span::INVALID
-                   when Array then OTrace.non_recording_span(span_context(shown, false) || OTrace::SpanContext::INVALID)
+                   when Array
+                     sc = span_context(shown, false)
+                     sc ? RustSpan.new(sc) : OTrace::Span::INVALID
                    else OTrace::Span::INVALID
                    end
             WithSpan.new(context, span, parent)
