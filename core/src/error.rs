@@ -112,6 +112,14 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The Prometheus scrape and health-probe server cannot listen where it is configured.
+    #[error("cannot serve Prometheus metrics and health probes on {address} (telemetry.prometheus.host / telemetry.prometheus.port, OTEL_EXPORTER_PROMETHEUS_HOST / OTEL_EXPORTER_PROMETHEUS_PORT): {reason}")]
+    Listen {
+        /// `host:port` as configured.
+        address: String,
+        /// Why, e.g. the port is already in use.
+        reason: String,
+    },
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {
@@ -144,6 +152,14 @@ pub enum TelemetryError {
         value: f64,
         /// Its unit (`seconds`, `milliseconds`).
         unit: &'static str,
+    },
+    /// What was asked for is not available in this configuration or at this moment.
+    #[error("{what} is not available: {reason}")]
+    Unavailable {
+        /// What was asked for (e.g. `prometheus_text()`).
+        what: &'static str,
+        /// Why, and what to set to get it.
+        reason: String,
     },
     /// A value given by a caller (usually through a binding) is not acceptable.
     #[error("invalid {what}: {message}")]

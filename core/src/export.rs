@@ -210,6 +210,9 @@ pub(crate) struct Exporters {
     pub(crate) meter_provider: Option<SdkMeterProvider>,
     pub(crate) logger_provider: Option<SdkLoggerProvider>,
     pub(crate) runtime: Option<tokio::runtime::Runtime>,
+    /// The registry of the meter provider's Prometheus reader (`OTEL_METRICS_EXPORTER`
+    /// with `prometheus`), read by [`crate::exposition`].
+    pub(crate) prometheus: Option<Arc<prometheus::Registry>>,
     /// `tasker_telemetry_dropped_total`, observed from [`crate::stats`] at each collection.
     pub(crate) _dropped_metric: Option<opentelemetry::metrics::ObservableCounter<u64>>,
 }
@@ -844,23 +847,37 @@ fn build_on_this_thread(
         (None, _) => local_tracer_provider(config),
     };
 
-    let meter_provider = match &metrics {
+    let otlp_reader = match &metrics {
         Some(export) => {
             let exporter = OnRuntime {
                 inner: otlp_exporter!(opentelemetry_otlp::MetricExporter::builder(), export)?,
                 handle: handle_for(export),
             };
-            let reader = PeriodicReader::builder(Accounted { inner: exporter })
-                .with_interval(config.metrics.export_interval)
-                .build();
             Some(
-                SdkMeterProvider::builder()
-                    .with_resource(resource.clone())
-                    .with_reader(reader)
+                PeriodicReader::builder(Accounted { inner: exporter })
+                    .with_interval(config.metrics.export_interval)
                     .build(),
             )
         }
         None => None,
+    };
+    let prometheus_reader = if config.keeps_prometheus_metrics() {
+        Some(crate::exposition::reader()?)
+    } else {
+        None
+    };
+    let prometheus = prometheus_reader.as_ref().map(|(_, r)| r.clone());
+    let meter_provider = if otlp_reader.is_some() || prometheus_reader.is_some() {
+        let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
+        if let Some(reader) = otlp_reader {
+            builder = builder.with_reader(reader);
+        }
+        if let Some((reader, _)) = prometheus_reader {
+            builder = builder.with_reader(reader);
+        }
+        Some(builder.build())
+    } else {
+        None
     };
 
     let logger_provider = match &logs {
@@ -913,5 +930,6 @@ fn build_on_this_thread(
         meter_provider,
         logger_provider,
         runtime,
+        prometheus,
     })
 }

@@ -37,6 +37,9 @@
 //! - [`level`]: the one table of level names, and filters spelled with them;
 //! - [`step`]: [`run_step`](step::run_step), the per-step path a worker runs around a handler;
 //! - [`view`]: OTLP-JSON trace files drawn as terminal waterfalls (`tasker-telemetry view FILE`);
+//! - [`exposition`]: the Prometheus text of the core's metrics, [`prometheus_text`];
+//! - [`health`]: components pushed by the host, readiness and the detailed health view;
+//! - [`probe_server`]: the HTTP server of `/metrics` and the health probes (own thread, optional bearer token);
 //! - [`stats`]: export accounting: spans handed to the exporters, delivered, dropped and why;
 //! - [`error`]: [`ConfigError`] and [`TelemetryError`].
 
@@ -49,15 +52,18 @@ pub mod correlation;
 pub mod dynamic;
 pub mod error;
 mod export;
+pub mod exposition;
 pub mod fields;
 mod file_export;
 pub mod foreign;
 pub mod handler;
+pub mod health;
 pub mod level;
 pub mod lifecycle;
 mod logs;
 pub mod metrics;
 pub mod pipeline;
+pub mod probe_server;
 pub mod propagation;
 pub mod propagators;
 pub mod redaction;
@@ -77,6 +83,7 @@ pub use config::TelemetryConfig;
 pub use console::ConsoleWriter;
 pub use correlation::{Correlation, CorrelationGuard, CorrelationId, WithCorrelation};
 pub use error::{ConfigError, TelemetryError};
+pub use exposition::prometheus_text;
 pub use pipeline::{
     after_fork_in_child, before_fork, flush, init, init_logging, init_with_writer, is_exporting,
     is_initialized, shutdown, shutdown_timeout, timeout_from_secs, TelemetryGuard,

@@ -316,6 +316,7 @@ pub(crate) fn start_explicitly(
     if let Err(e) = started {
         if let Some(previous) = previous {
             let _ = apply_logging(p, &previous, None);
+            let _ = crate::probe_server::apply(&previous);
             if let Some(old) = old {
                 install_exporters(p, &mut state, old, &previous, crate::redaction::current());
             }
@@ -381,20 +382,25 @@ fn start_export(
     let trace_filter = env_filter("telemetry.logging.export_level", &trace_directives(&config))?;
     let logs_filter = env_filter("telemetry.logging.export_level", &logs_directives(&config))?;
     crate::propagators::install(&config.propagators);
-    if config.exports() {
+    crate::health::configure(&config);
+    if config.exports() || config.keeps_prometheus_metrics() {
         if state.exporters.is_none() && !state.initialized {
             stats::reset();
         }
         let exporters = export::build_exporters(&config, redactor.clone())?;
+        // A port in use fails `init` here; the exporters just built are dropped.
+        crate::probe_server::apply(&config)?;
         opentelemetry::global::set_tracer_provider(exporters.tracer_provider.clone());
         if let Some(mp) = &exporters.meter_provider {
             opentelemetry::global::set_meter_provider(mp.clone());
         }
         install_exporters(p, state, exporters, &config, redactor);
     } else {
+        crate::probe_server::apply(&config)?;
         p.tracer
             .swap(export::local_tracer_provider(&config).tracer(export::SCOPE));
         crate::metrics::install(None, config.metrics.allow_correlation_labels, redactor);
+        crate::exposition::install(None);
     }
     (p.trace_filter)(trace_filter).map_err(reload_err)?;
     (p.logs_filter)(logs_filter).map_err(reload_err)?;
@@ -420,6 +426,7 @@ fn install_exporters(
         config.metrics.allow_correlation_labels,
         redactor.clone(),
     );
+    crate::exposition::install(exporters.prometheus.clone());
     p.log_redactor.store(redactor);
     p.logger.store(
         exporters
@@ -438,11 +445,15 @@ pub fn is_initialized() -> bool {
         .unwrap_or(false)
 }
 
-/// Whether spans currently leave the process.
+/// Whether spans currently leave the process (metrics kept only for Prometheus do not count).
 pub fn is_exporting() -> bool {
     PIPELINE
         .get()
-        .and_then(|p| p.state.lock().ok().map(|s| s.exporters.is_some()))
+        .and_then(|p| {
+            p.state.lock().ok().map(|s| {
+                s.exporters.is_some() && s.config.as_ref().is_some_and(TelemetryConfig::exports)
+            })
+        })
         .unwrap_or(false)
 }
 
@@ -678,6 +689,8 @@ pub fn start_shutdown(timeout: Duration) -> Pending {
         }
         p.logger.store(None);
         crate::metrics::install(None, false, Arc::new(Redactor::default()));
+        crate::exposition::install(None);
+        crate::probe_server::stop();
         state.exporters.take()
     };
     let Some(exporters) = exporters else {
@@ -705,8 +718,14 @@ pub fn before_fork() {}
 /// Call in the child right after `fork()`: the exporter threads (and the gRPC runtime) did not
 /// survive the fork, so the old exporters are abandoned (never joined: that would hang) and new
 /// ones are built from the configuration given to [`init`]. A no-op when not exporting.
+///
+/// The Prometheus server (`OTEL_METRICS_EXPORTER=prometheus`) is not restarted in the child:
+/// its port belongs to the parent. The child closes its copy of the listening socket and warns
+/// once; its own metrics stay readable with [`crate::prometheus_text`].
 pub fn after_fork_in_child() -> Result<(), ConfigError> {
     crate::stats::reset();
+    // The Prometheus server's thread did not survive either; its port stays the parent's.
+    crate::probe_server::after_fork_in_child();
     // Retiring threads did not survive the fork either: never join them. The lock may have been
     // held at the fork by a thread that is gone: then leave it alone for good.
     match RETIRING.try_lock() {

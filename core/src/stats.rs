@@ -201,6 +201,13 @@ pub(crate) struct Counters {
     dropped_instrument_limit: AtomicU64,
     dropped_cardinality_limit: AtomicU64,
     failed_exports: AtomicU64,
+    /// When the last export request succeeded (ms since the Unix epoch; 0 = never).
+    last_success_ms: AtomicU64,
+    /// When the last export request failed (ms since the Unix epoch; 0 = never).
+    last_failure_ms: AtomicU64,
+    /// When the current run of failures began: the first failure after the last success
+    /// (ms since the Unix epoch; 0 = not failing).
+    failing_since_ms: AtomicU64,
     /// Set once export has been shut down: later items are counted as dropped at once.
     closed: AtomicBool,
     last_error: ArcSwapOption<String>,
@@ -221,6 +228,9 @@ impl Counters {
             dropped_instrument_limit: AtomicU64::new(0),
             dropped_cardinality_limit: AtomicU64::new(0),
             failed_exports: AtomicU64::new(0),
+            last_success_ms: AtomicU64::new(0),
+            last_failure_ms: AtomicU64::new(0),
+            failing_since_ms: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             last_error: ArcSwapOption::const_empty(),
             transport_error: ArcSwapOption::const_empty(),
@@ -237,6 +247,9 @@ impl Counters {
         self.dropped_instrument_limit.store(0, Ordering::Relaxed);
         self.dropped_cardinality_limit.store(0, Ordering::Relaxed);
         self.failed_exports.store(0, Ordering::Relaxed);
+        self.last_success_ms.store(0, Ordering::Relaxed);
+        self.last_failure_ms.store(0, Ordering::Relaxed);
+        self.failing_since_ms.store(0, Ordering::Relaxed);
         self.closed.store(false, Ordering::Relaxed);
         self.last_error.store(None);
         self.transport_error.store(None);
@@ -282,8 +295,18 @@ impl Counters {
         match result {
             Ok(()) => {
                 self.exported.fetch_add(n as u64, Ordering::Relaxed);
+                self.last_success_ms.store(now_ms(), Ordering::Relaxed);
+                self.failing_since_ms.store(0, Ordering::Relaxed);
             }
             Err(e) => {
+                let now = now_ms();
+                self.last_failure_ms.store(now, Ordering::Relaxed);
+                let _ = self.failing_since_ms.compare_exchange(
+                    0,
+                    now,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
                 self.dropped_export_failed
                     .fetch_add(n as u64, Ordering::Relaxed);
                 self.failed_exports.fetch_add(1, Ordering::Relaxed);
@@ -333,8 +356,15 @@ impl Counters {
             dropped_cardinality_limit: self.dropped_cardinality_limit.load(Ordering::Relaxed),
             failed_exports: self.failed_exports.load(Ordering::Relaxed),
             last_error: self.last_error.load_full().map(|e| (*e).clone()),
+            last_success_ms: nonzero(self.last_success_ms.load(Ordering::Relaxed)),
+            last_error_ms: nonzero(self.last_failure_ms.load(Ordering::Relaxed)),
+            failing_since_ms: nonzero(self.failing_since_ms.load(Ordering::Relaxed)),
         }
     }
+}
+
+fn nonzero(ms: u64) -> Option<u64> {
+    (ms != 0).then_some(ms)
 }
 
 fn sub(counter: &AtomicUsize, n: usize) {
@@ -388,6 +418,13 @@ pub struct SignalStats {
     pub failed_exports: u64,
     /// The error of the last failed export request.
     pub last_error: Option<String>,
+    /// When an export request last succeeded, milliseconds since the Unix epoch.
+    pub last_success_ms: Option<u64>,
+    /// When an export request last failed, milliseconds since the Unix epoch.
+    pub last_error_ms: Option<u64>,
+    /// When the current run of failed export requests began (the first failure after the last
+    /// success), milliseconds since the Unix epoch; `None` while the last request succeeded.
+    pub failing_since_ms: Option<u64>,
 }
 
 impl SignalStats {
@@ -561,6 +598,17 @@ pub(crate) fn configure_reports(
     }
     REPORT.file.store(file.map(Arc::new));
     REPORT.queue_size.store(queue_size, Ordering::Relaxed);
+}
+
+/// The capacity of the span and log export queues (`telemetry.otlp.max_queue_size`) of the
+/// running export; 0 before it starts.
+pub(crate) fn queue_capacity() -> usize {
+    REPORT.queue_size.load(Ordering::Relaxed)
+}
+
+/// Milliseconds since the Unix epoch (never 0).
+pub(crate) fn now_unix_ms() -> u64 {
+    now_ms()
 }
 
 /// The port of an `http(s)://host:port/...` URL, when it is given.

@@ -368,6 +368,49 @@ pub struct MetricsConfig {
     pub export_timeout: Duration,
 }
 
+/// `[telemetry.prometheus]`: the scrape endpoint of `OTEL_METRICS_EXPORTER=prometheus` and the
+/// health probes served beside it ([`crate::probe_server`]). Its `Debug` form hides the token.
+#[derive(Clone, PartialEq)]
+pub struct PrometheusConfig {
+    /// Metrics are kept for Prometheus (`prometheus` in `OTEL_METRICS_EXPORTER`): a pull reader
+    /// on the meter provider, read by [`crate::prometheus_text`] and the server.
+    pub enabled: bool,
+    /// Serve `/metrics` and `/health*` over HTTP when `enabled` (off: only
+    /// [`crate::prometheus_text`], for applications that serve HTTP themselves).
+    pub serve: bool,
+    /// Host or address the server listens on (`OTEL_EXPORTER_PROMETHEUS_HOST`).
+    pub host: String,
+    /// Port the server listens on (`OTEL_EXPORTER_PROMETHEUS_PORT`).
+    pub port: u16,
+    /// When set, every request needs `Authorization: Bearer <token>`; never printed.
+    pub bearer_token: Option<String>,
+}
+
+impl fmt::Debug for PrometheusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusConfig")
+            .field("enabled", &self.enabled)
+            .field("serve", &self.serve)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
+}
+
+/// `[telemetry.health]`: when `/health/ready` ([`crate::health::readiness`]) says not ready.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthConfig {
+    /// Not ready once an export has failed continuously (no success since) for longer.
+    pub export_failure_grace: Duration,
+    /// Not ready while an export queue is fuller than this fraction of
+    /// `telemetry.otlp.max_queue_size`.
+    pub max_queue_fill: f64,
+}
+
 /// `[telemetry.logging]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
@@ -429,6 +472,10 @@ pub struct TelemetryConfig {
     pub metrics: MetricsConfig,
     /// `[telemetry.logging]`.
     pub logging: LoggingConfig,
+    /// `[telemetry.prometheus]`.
+    pub prometheus: PrometheusConfig,
+    /// `[telemetry.health]`.
+    pub health: HealthConfig,
     /// Whether the bindings install the OpenTelemetry API bridge ([`crate::bridge`]).
     pub opentelemetry_bridge: crate::bridge::BridgeMode,
 }
@@ -497,6 +544,17 @@ impl Default for TelemetryConfig {
                     .map(|s| (*s).to_owned())
                     .collect(),
                 scrub_text: true,
+            },
+            prometheus: PrometheusConfig {
+                enabled: false,
+                serve: true,
+                host: "localhost".to_owned(),
+                port: 9464,
+                bearer_token: None,
+            },
+            health: HealthConfig {
+                export_failure_grace: Duration::from_millis(30_000),
+                max_queue_fill: 0.9,
             },
         }
     }
@@ -804,6 +862,20 @@ impl TelemetryConfig {
                 .iter()
                 .any(|s| self.otlp_export(*s).is_some())
                 || (self.otlp.export_traces && self.otlp.file.is_some()))
+    }
+
+    /// Whether metrics are kept for Prometheus (`prometheus` in `OTEL_METRICS_EXPORTER`, export
+    /// enabled): [`crate::prometheus_text`] works, and the server runs when
+    /// `telemetry.prometheus.serve` is on.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// let env = BTreeMap::from([("OTEL_METRICS_EXPORTER".to_owned(), "prometheus".to_owned())]);
+    /// let config = tasker_telemetry::TelemetryConfig::load_from(None, &env).unwrap();
+    /// assert!(config.keeps_prometheus_metrics() && !config.metrics.enabled);
+    /// ```
+    pub fn keeps_prometheus_metrics(&self) -> bool {
+        self.enabled && self.prometheus.enabled
     }
 
     /// The OTLP exporter of `signal`, when it is exported over OTLP: export is enabled, the

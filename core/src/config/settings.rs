@@ -187,8 +187,10 @@ pub const SETTINGS: &[Setting] = &[
         c.otlp.export_traces = exporter(v)?;
         Ok(())
     }),
-    setting!("telemetry.otlp.metrics.exporter", ["OTEL_METRICS_EXPORTER"], "otlp", "`otlp` exports metrics, `none` or `console` does not: sets `telemetry.metrics.enabled`", |c, v| {
-        c.metrics.enabled = exporter(v)?;
+    setting!("telemetry.otlp.metrics.exporter", ["OTEL_METRICS_EXPORTER"], "otlp", "`otlp` exports metrics over OTLP (sets `telemetry.metrics.enabled`), `prometheus` serves them for scraping (see Prometheus and health probes; needs no OTLP endpoint), `none` or `console` neither; a comma-separated list such as `otlp,prometheus` is accepted", |c, v| {
+        let (otlp, prometheus) = metrics_exporters(v)?;
+        c.metrics.enabled = otlp;
+        c.prometheus.enabled = prometheus;
         Ok(())
     }),
     setting!("telemetry.otlp.logs.exporter", ["OTEL_LOGS_EXPORTER"], "unset", "`otlp` exports log events as OTLP logs, `none` or `console` does not: sets `telemetry.logging.export_logs` (which `TASKER_EXPORT_LOGS`, when set too, overrides)", |c, v| {
@@ -337,6 +339,34 @@ pub const SETTINGS: &[Setting] = &[
         c.logging.scrub_text = boolean(v)?;
         Ok(())
     }),
+    setting!("telemetry.prometheus.host", ["OTEL_EXPORTER_PROMETHEUS_HOST"], "localhost", "host or address the Prometheus scrape and health-probe server listens on (`0.0.0.0` for every interface, e.g. in a container)", |c, v| {
+        c.prometheus.host = non_empty(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.prometheus.port", ["OTEL_EXPORTER_PROMETHEUS_PORT"], "9464", "port of the Prometheus scrape and health-probe server; a port already in use is an error at `init`", |c, v| {
+        c.prometheus.port = integer(v, 1, 65_535)? as u16;
+        Ok(())
+    }),
+    setting!("telemetry.prometheus.serve", ["TASKER_PROMETHEUS_SERVE"], "true", "run the server when `prometheus` is among the metrics exporters; `false` keeps the metrics for `prometheus_text()` only (applications that serve HTTP themselves)", |c, v| {
+        c.prometheus.serve = boolean(v)?;
+        Ok(())
+    }),
+    setting!(secret "telemetry.prometheus.bearer_token", ["TASKER_PROMETHEUS_TOKEN"], "unset", "when set, every request to the server (metrics and health probes) needs `Authorization: Bearer <token>` (compared in constant time; 401 otherwise); never logged", |c, v| {
+        c.prometheus.bearer_token = Some(non_empty(v)?);
+        Ok(())
+    }),
+    setting!("telemetry.health.export_failure_grace_ms", [], "30000", "`/health/ready` fails once an export has failed continuously (no success since) for longer than this, milliseconds", |c, v| {
+        c.health.export_failure_grace = Duration::from_millis(integer(v, 0, 86_400_000)?);
+        Ok(())
+    }),
+    setting!("telemetry.health.max_queue_fill", [], "0.9", "`/health/ready` fails while a span or log export queue holds more than this fraction of `telemetry.otlp.max_queue_size`", |c, v| {
+        let fill = float(v)?;
+        if !(0.0..=1.0).contains(&fill) {
+            return Err("a number from 0.0 to 1.0".to_owned());
+        }
+        c.health.max_queue_fill = fill;
+        Ok(())
+    }),
 ];
 
 /// `telemetry.sampling.sampler`: the OpenTelemetry names and this crate's older snake-case ones.
@@ -477,6 +507,32 @@ fn exporter(v: Raw<'_>) -> Result<bool, String> {
         }
     }
     Ok(otlp)
+}
+
+/// `OTEL_METRICS_EXPORTER`: a comma-separated list (or TOML list) of `otlp`, `prometheus`,
+/// `console`, or `none` alone; whether metrics go over OTLP, and whether they are kept for
+/// Prometheus.
+fn metrics_exporters(v: Raw<'_>) -> Result<(bool, bool), String> {
+    let allowed = "`otlp`, `prometheus`, `console` or `none` (a comma-separated list such as otlp,prometheus; none alone)";
+    let v = match v {
+        Raw::Toml(toml::Value::String(s)) => Raw::Str(s),
+        other => other,
+    };
+    let items = super::parse::string_list(v).map_err(|_| allowed.to_owned())?;
+    if items.is_empty() {
+        return Err(allowed.to_owned());
+    }
+    let (mut otlp, mut prometheus) = (false, false);
+    for item in &items {
+        match item.to_ascii_lowercase().as_str() {
+            "otlp" => otlp = true,
+            "prometheus" => prometheus = true,
+            "console" => {}
+            "none" if items.len() == 1 => {}
+            _ => return Err(allowed.to_owned()),
+        }
+    }
+    Ok((otlp, prometheus))
 }
 
 /// A PEM file of certificates, checked now so that a bad one names its key and variable.
