@@ -103,10 +103,15 @@ pub struct Startup {
     pub problem: Option<String>,
 }
 
-/// Whether the environment asks for export at load (see [`AUTO_INIT_VARIABLES`]).
+/// Whether the environment asks for export at load: one of [`AUTO_INIT_VARIABLES`] is set, or
+/// `OTEL_METRICS_EXPORTER` names `prometheus` (the scrape server starts at load).
 pub fn auto_init_requested(env: &dyn EnvSource) -> bool {
+    let prometheus = env.var("OTEL_METRICS_EXPORTER").is_some_and(|v| {
+        v.split(',')
+            .any(|e| e.trim().eq_ignore_ascii_case("prometheus"))
+    });
     auto_init_switch(env).unwrap_or(true)
-        && AUTO_INIT_VARIABLES.iter().any(|v| env.var(v).is_some())
+        && (prometheus || AUTO_INIT_VARIABLES.iter().any(|v| env.var(v).is_some()))
 }
 
 /// [`AUTO_INIT_SWITCH`] as a boolean (unset: on); an error naming the value when it is neither.
@@ -716,6 +721,20 @@ pub fn event(args: Event<'_>) {
     } else {
         crate::console::muted(emit)
     }
+}
+
+/// `set_health(component, status, reason)` as the bindings take it: the status by name
+/// (`healthy`, `degraded`, `unhealthy`; see [`crate::health::set`]).
+pub fn set_health(
+    component: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<(), TelemetryError> {
+    crate::health::set(
+        component,
+        crate::health::HealthStatus::parse(status)?,
+        reason,
+    )
 }
 
 /// The ids and correlation a new span would have as its parent's.

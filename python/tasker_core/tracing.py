@@ -12,7 +12,8 @@ The Python twin of the Ruby gem's ``TaskerCore::Tracing``::
 
 At import, the core's start-up policy runs (the same in Ruby): console logging from the
 environment (``TASKER_LOG_FORMAT``, ``TASKER_LOG_LEVEL``, ...), and export when
-``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``TASKER_OTLP_FILE`` or
+``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_METRICS_EXPORTER=prometheus``,
+``TASKER_OTLP_FILE`` or
 ``TASKER_CONFIG`` is set (``TASKER_TRACING_AUTO_INIT=0`` turns that off). An invalid setting
 prints one error line naming it, and the console uses the defaults. :func:`init` starts export
 explicitly (or applies its overrides over the automatic start).
@@ -60,6 +61,7 @@ from ._events import (
     warn,
     warning,
 )
+from ._health import health_detailed, prometheus_text, prometheus_wsgi_app, readiness, set_health
 from ._lifecycle import (
     flush,
     init,
@@ -97,6 +99,7 @@ __all__ = [
     "flush",
     "gauge",
     "handler_span",
+    "health_detailed",
     "histogram",
     "info",
     "init",
@@ -107,8 +110,12 @@ __all__ = [
     "is_exporting",
     "is_initialized",
     "lifecycle",
+    "prometheus_text",
+    "prometheus_wsgi_app",
+    "readiness",
     "remote_context",
     "run_step",
+    "set_health",
     "shutdown",
     "span",
     "start_span",

@@ -9,6 +9,7 @@
 //! - [`convert`]: Python values → fields (cycles, depth, `str()` fallback);
 //! - [`context`]: `Correlation`, `RemoteContext`, parents, `current`, `inject`/`extract`;
 //! - [`span`]: `Span`, `start_span`, `start_handler_span`, `event`;
+//! - [`health`]: the Prometheus text, health components and readiness;
 //! - [`pipeline`]: start-up, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
 //!   lifecycle events;
 //! - [`step`]: `run_step`, `stats`;
@@ -22,6 +23,7 @@ mod bridge;
 mod context;
 mod convert;
 mod errors;
+mod health;
 mod pipeline;
 mod span;
 mod step;
@@ -71,6 +73,14 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::bridge_decision, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bridge_mode, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::propagates_baggage, m)?)?;
+    m.add_function(wrap_pyfunction!(health::prometheus_text, m)?)?;
+    m.add_function(wrap_pyfunction!(health::set_health, m)?)?;
+    m.add_function(wrap_pyfunction!(health::readiness, m)?)?;
+    m.add_function(wrap_pyfunction!(health::health_detailed, m)?)?;
+    m.add(
+        "PROMETHEUS_CONTENT_TYPE",
+        tasker_telemetry::exposition::CONTENT_TYPE,
+    )?;
     m.add_function(wrap_pyfunction!(step::run_step, m)?)?;
     m.add_function(wrap_pyfunction!(step::stats, m)?)?;
     #[cfg(feature = "testing")]

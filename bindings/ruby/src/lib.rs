@@ -11,6 +11,7 @@
 //! - [`convert`]: Ruby values → fields (cycles, depth, `to_s` fallback);
 //! - [`context`]: `Correlation`, `Remote`, parents, `current`, `inject`/`extract`;
 //! - [`span`]: `Span`, `start_span`, `start_otel_span`, `handler_span`, `event`;
+//! - [`health`]: the Prometheus text, health components and readiness;
 //! - [`pipeline`]: start-up, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
 //!   lifecycle events;
 //! - [`step`]: `run_step`, `stats`;
@@ -23,6 +24,7 @@ mod context;
 mod convert;
 mod errors;
 mod gvl;
+mod health;
 mod pipeline;
 mod span;
 mod step;
@@ -76,6 +78,14 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("inject", function!(context::inject, 2))?;
     native.define_module_function("current", function!(context::current, 2))?;
     native.define_module_function("shown_parent", function!(context::shown_parent, 1))?;
+    native.define_module_function("prometheus_text", function!(health::prometheus_text, 0))?;
+    native.define_module_function("set_health", function!(health::set_health, 3))?;
+    native.define_module_function("readiness", function!(health::readiness, 0))?;
+    native.define_module_function("health_detailed", function!(health::health_detailed, 0))?;
+    native.const_set(
+        "PROMETHEUS_CONTENT_TYPE",
+        tasker_telemetry::exposition::CONTENT_TYPE,
+    )?;
     native.define_module_function("run_step", function!(step::run_step, 2))?;
     native.define_module_function("stats", function!(step::stats, 0))?;
     #[cfg(feature = "testing")]

@@ -22,7 +22,7 @@ module TaskerCore
   #
   # What happens at +require+ (the same in Python, decided by the core): console logging from
   # the configuration, and export when OTEL_EXPORTER_OTLP_ENDPOINT,
-  # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, TASKER_OTLP_FILE or TASKER_CONFIG is set (unless
+  # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_METRICS_EXPORTER=prometheus, TASKER_OTLP_FILE or TASKER_CONFIG is set (unless
   # TASKER_TRACING_AUTO_INIT=0). An invalid setting prints one error line naming it, and the
   # console uses the defaults. Then, when the +opentelemetry-api+ gem can be loaded, the
   # OpenTelemetry API bridge (see OpenTelemetryBridge; TASKER_OPENTELEMETRY_BRIDGE=auto|on|off):
@@ -185,6 +185,7 @@ require_relative "tracing/context"
 require_relative "tracing/spans"
 require_relative "tracing/events"
 require_relative "tracing/metrics"
+require_relative "tracing/health"
 require_relative "tracing/instrument"
 require_relative "tracing/logger"
 require_relative "tracing/opentelemetry_bridge"
