@@ -431,10 +431,7 @@ pub fn report() -> u64 {
     let (counts, since) = {
         let books = g.books.load();
         let mut tally = books.tally.lock().unwrap_or_else(|e| e.into_inner());
-        (
-            std::mem::take(&mut tally.counts),
-            tally.since.take(),
-        )
+        (std::mem::take(&mut tally.counts), tally.since.take())
     };
     let worst = g.worst.swap(0, Ordering::Relaxed);
     if counts.is_empty() {
@@ -676,9 +673,13 @@ mod tests {
     fn a_name_wins_over_a_target_and_a_longer_target_over_a_shorter_one() {
         let config = EventsConfig {
             sample_rate: 0.9,
-            sampling: [("a".to_owned(), 0.5), ("a::b".to_owned(), 0.25), ("hello".to_owned(), 0.0)]
-                .into_iter()
-                .collect(),
+            sampling: [
+                ("a".to_owned(), 0.5),
+                ("a::b".to_owned(), 0.25),
+                ("hello".to_owned(), 0.0),
+            ]
+            .into_iter()
+            .collect(),
             ..EventsConfig::default()
         };
         let rules = Rules::from_config(&config);

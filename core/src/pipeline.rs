@@ -422,9 +422,7 @@ pub(crate) fn change_config<R>(
     call: &'static str,
     change: impl FnOnce(&TelemetryConfig) -> Result<(TelemetryConfig, R), ConfigError>,
 ) -> Result<R, ConfigError> {
-    let p = PIPELINE
-        .get()
-        .ok_or(ConfigError::NotInitialized { call })?;
+    let p = PIPELINE.get().ok_or(ConfigError::NotInitialized { call })?;
     let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
     let current = state
         .config
@@ -433,6 +431,14 @@ pub(crate) fn change_config<R>(
     let (new, out) = change(current)?;
     state.config = Some(new);
     Ok(out)
+}
+
+/// Whether `config`'s console filter lets info lines through at all (its most verbose level).
+pub(crate) fn console_shows_info(config: &TelemetryConfig) -> bool {
+    env_filter("telemetry.logging.level", &console_directives(config))
+        .ok()
+        .and_then(|f| f.max_level_hint())
+        .is_none_or(|l| l >= tracing::level_filters::LevelFilter::INFO)
 }
 
 /// Applies `config`'s console filter (`telemetry.logging.level`) to the running pipeline.

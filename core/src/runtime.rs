@@ -237,7 +237,10 @@ fn apply(call: &'static str, why: &str, new: TelemetryConfig) -> Result<Vec<Stri
         Ok(changes) => {
             changed();
             let line = format!("telemetry settings changed ({why}): {}", changes.join("; "));
-            if tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+            // Where the console now hides info lines, a warning, so that the change is seen.
+            let info_shown = crate::pipeline::current_config()
+                .is_some_and(|c| crate::pipeline::console_shows_info(&c));
+            if info_shown {
                 tracing::info!(target: TARGET, "{line}");
             } else {
                 tracing::warn!(target: TARGET, "{line}");
@@ -357,7 +360,8 @@ pub fn set(key: &str, value: &FieldValue) -> Result<Vec<String>, ConfigError> {
 /// named in the line, for the next start.
 pub fn reload() -> Result<Vec<String>, ConfigError> {
     const CALL: &str = "reload";
-    let current = crate::pipeline::current_config().ok_or(ConfigError::NotInitialized { call: CALL })?;
+    let current =
+        crate::pipeline::current_config().ok_or(ConfigError::NotInitialized { call: CALL })?;
     let Some(path) = current.config_file.clone() else {
         let e = ConfigError::NoConfigFile { call: CALL };
         tracing::error!(target: TARGET, "{e}");
@@ -393,7 +397,10 @@ fn restart_only_changes(old: &TelemetryConfig, new: &TelemetryConfig) -> Vec<&'s
             out.push(key);
         }
     };
-    differs(old.service_name != new.service_name, "telemetry.service_name");
+    differs(
+        old.service_name != new.service_name,
+        "telemetry.service_name",
+    );
     differs(
         old.service_version != new.service_version,
         "telemetry.service_version",

@@ -123,8 +123,7 @@ fn rate_zero_drops_every_event_but_errors_and_counts_them() {
     let got = messages(&lines);
     assert_eq!(got.len(), 10, "{got:?}");
     assert!(
-        got.iter()
-            .all(|m| m == "broken" || m == "foreign broken"),
+        got.iter().all(|m| m == "broken" || m == "foreign broken"),
         "{got:?}"
     );
     assert_eq!(
@@ -272,7 +271,8 @@ fn one_summary_line_per_interval_with_the_count() {
         "{message}"
     );
     assert!(
-        message.contains("(sampled: 34 on sampled.target; rate_limited: 1,234 on payments::charge)"),
+        message
+            .contains("(sampled: 34 on sampled.target; rate_limited: 1,234 on payments::charge)"),
         "{message}"
     );
     // A warn event was among them: the line is a warning.
@@ -339,7 +339,10 @@ fn a_bad_rate_is_refused_naming_the_key_and_changes_nothing() {
     let err = runtime::set_event_sampling(1.0, &[("x".to_owned(), -1.0)].into_iter().collect())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("telemetry.events.sampling") && err.contains("`x`"), "{err}");
+    assert!(
+        err.contains("telemetry.events.sampling") && err.contains("`x`"),
+        "{err}"
+    );
     tracing::info!("still printed");
     assert_eq!(messages(&sink.take()), ["still printed"]);
 }
