@@ -728,6 +728,8 @@ pub fn start_shutdown(timeout: Duration) -> Pending {
     let Some(p) = PIPELINE.get() else {
         return Pending::done("shutdown");
     };
+    // The last interval's suppressed events, while the exporters still run.
+    crate::events::report();
     let exporters = {
         let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.shut_down {

@@ -8,7 +8,7 @@
 //!
 //! The signal handler only writes a byte to a socket pair (async-signal-safe); a thread of the
 //! core (`tasker-telemetry-sighup`) reads it and reloads. In a fork child, where that thread does
-//! not exist, [`after_fork_in_child`] registers a fresh socket pair and starts the thread again
+//! not exist, [`crate::after_fork_in_child`] registers a fresh socket pair and starts the thread again
 //! (the parent's pair is let go, so a `SIGHUP` to one process never reloads the other).
 
 use std::io::Read as _;
