@@ -91,6 +91,26 @@ pub enum ConfigError {
         /// The call as the user spells it.
         call: &'static str,
     },
+    /// A runtime change ([`crate::runtime`]) before telemetry was started.
+    #[error("{call}: telemetry is not initialised in this process yet; call init (or init_logging) first")]
+    NotInitialized {
+        /// The call as the user spells it.
+        call: &'static str,
+    },
+    /// A reload was asked for, but the configuration did not come from a file.
+    #[error("{call}: the configuration in force was not read from a file (TASKER_CONFIG or a path given to load), so there is nothing to reload")]
+    NoConfigFile {
+        /// The call as the user spells it.
+        call: &'static str,
+    },
+    /// A key that cannot change while the process runs.
+    #[error("`{key}` cannot change at run time (restart to apply it); what can: {allowed}")]
+    NotChangeableAtRuntime {
+        /// The key as it was given.
+        key: String,
+        /// The keys that can change at run time.
+        allowed: String,
+    },
     /// Another library installed a global `tracing` subscriber first.
     #[error("another global tracing subscriber is already installed in this process; remove it (tasker-telemetry installs its own) or do not call init()")]
     SubscriberConflict,

@@ -215,6 +215,7 @@ pub(crate) struct Exporters {
     pub(crate) prometheus: Option<Arc<prometheus::Registry>>,
     /// `tasker_telemetry_dropped_total`, observed from [`crate::stats`] at each collection.
     pub(crate) _dropped_metric: Option<opentelemetry::metrics::ObservableCounter<u64>>,
+    pub(crate) _suppressed_metric: Option<opentelemetry::metrics::ObservableCounter<u64>>,
 }
 
 /// Exports what the providers hold now; the errors, one per signal that failed.
@@ -741,6 +742,25 @@ fn dropped_metric(provider: &SdkMeterProvider) -> opentelemetry::metrics::Observ
         .build()
 }
 
+/// Registers `tasker_telemetry_suppressed_total{reason}` on `provider`.
+fn suppressed_metric(
+    provider: &SdkMeterProvider,
+) -> opentelemetry::metrics::ObservableCounter<u64> {
+    use opentelemetry::metrics::MeterProvider as _;
+    let def = crate::metrics::catalogue::TELEMETRY_SUPPRESSED_TOTAL;
+    provider
+        .meter(SCOPE)
+        .u64_observable_counter(def.name)
+        .with_unit(def.unit)
+        .with_description(def.description)
+        .with_callback(|observer| {
+            for (reason, value) in crate::events::suppressed_series() {
+                observer.observe(value, &[KeyValue::new("reason", reason)]);
+            }
+        })
+        .build()
+}
+
 /// The tracer provider of export to `exporter`: spans stamped with their correlation, admitted
 /// to the bounded queue, redacted, batched with the configured sizes, and accounted in
 /// [`crate::stats`] per export request. [`crate::testing::BenchPipeline`] measures this too.
@@ -926,6 +946,7 @@ fn build_on_this_thread(
     );
     Ok(Exporters {
         _dropped_metric: meter_provider.as_ref().map(dropped_metric),
+        _suppressed_metric: meter_provider.as_ref().map(suppressed_metric),
         tracer_provider,
         meter_provider,
         logger_provider,

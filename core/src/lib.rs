@@ -33,6 +33,9 @@
 //! - [`redaction`]: secret-looking fields replaced by `[REDACTED]` before any output;
 //! - [`console`]: the pretty/compact/JSON log line formats;
 //! - [`metrics`]: cached instruments and the metric [`catalogue`](metrics::catalogue);
+//! - [`events`]: sampling, rate limits and filtered names of log events, their counts and summary line;
+//! - [`runtime`]: changes without a restart ([`set_level`](runtime::set_level) and friends, [`reload`](runtime::reload));
+//! - [`sighup`]: the configuration file reloaded on `SIGHUP` when the host has not claimed it;
 //! - [`lifecycle`]: task/step lifecycle events routed to traces, logs and metrics;
 //! - [`level`]: the one table of level names, and filters spelled with them;
 //! - [`step`]: [`run_step`](step::run_step), the per-step path a worker runs around a handler;
@@ -51,6 +54,7 @@ pub mod console;
 pub mod correlation;
 pub mod dynamic;
 pub mod error;
+pub mod events;
 mod export;
 pub mod exposition;
 pub mod fields;
@@ -68,6 +72,8 @@ pub mod propagation;
 pub mod propagators;
 pub mod redaction;
 pub mod resource;
+pub mod runtime;
+pub mod sighup;
 pub mod stats;
 pub mod step;
 #[cfg(any(test, feature = "testing"))]

@@ -259,8 +259,17 @@ pub mod catalogue {
         "Telemetry dropped before reaching the collector (labels signal = traces, metrics or logs; reason = queue_full, export_failed or shutdown, for metrics also instrument_limit or cardinality_limit; and signal = attributes, reason = count_limit for field keys past the attribute count limit); observed from the core's export accounting, not recorded through this API"
     );
 
-    /// Every metric above that callers record (all but the self-metric
-    /// [`TELEMETRY_DROPPED_TOTAL`], which the core observes itself).
+    metric!(
+        TELEMETRY_SUPPRESSED_TOTAL,
+        "tasker_telemetry_suppressed_total",
+        Counter,
+        "{event}",
+        "Log events suppressed by the event rules of telemetry.events (label reason = sampled, rate_limited or filtered); observed from the core's counts (crate::events), not recorded through this API"
+    );
+
+    /// Every metric above that callers record (all but the self-metrics
+    /// [`TELEMETRY_DROPPED_TOTAL`] and [`TELEMETRY_SUPPRESSED_TOTAL`], which the core observes
+    /// itself).
     pub const ALL: &[MetricDef] = &[
         TASKS_REQUESTS_TOTAL,
         TASKS_COMPLETIONS_TOTAL,

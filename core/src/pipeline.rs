@@ -14,6 +14,7 @@ use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 use crate::config::TelemetryConfig;
 use crate::console::{ConsoleLayer, ConsoleSettings, ConsoleWriter};
 use crate::error::{ConfigError, Origin, TelemetryError};
+use crate::events::{Gated, Suppressing};
 use crate::export::{self, Exporters, SwapTracer};
 use crate::lifecycle::LIFECYCLE_TARGET;
 use crate::logs::LogExportLayer;
@@ -142,28 +143,36 @@ pub(crate) fn build_subscriber(
     let logger = Arc::new(ArcSwapOption::empty());
     let log_redactor = Arc::new(ArcSwap::new(snapshot.redactor));
 
-    let subscriber = Registry::default()
+    // Each output layer skips the events the suppression rules drop ([`crate::events`]).
+    let layers = Registry::default()
         .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer.clone())
-                // thread.* and busy_ns/idle_ns cost a lookup and clock reads per span and say little.
-                .with_threads(false)
-                .with_tracked_inactivity(false)
-                .with_filter(trace_filter),
+            Gated {
+                inner: tracing_opentelemetry::layer()
+                    .with_tracer(tracer.clone())
+                    // thread.* and busy_ns/idle_ns cost a lookup and clock reads per span and say little.
+                    .with_threads(false)
+                    .with_tracked_inactivity(false),
+            }
+            .with_filter(trace_filter),
         )
         .with(
-            LogExportLayer {
-                logger: logger.clone(),
-                redactor: log_redactor.clone(),
+            Gated {
+                inner: LogExportLayer {
+                    logger: logger.clone(),
+                    redactor: log_redactor.clone(),
+                },
             }
             .with_filter(logs_filter),
         )
         .with(
-            ConsoleLayer {
-                settings: console.clone(),
+            Gated {
+                inner: ConsoleLayer {
+                    settings: console.clone(),
+                },
             }
             .with_filter(console_filter),
         );
+    let subscriber = Suppressing { inner: layers };
     let pipeline = Pipeline {
         console,
         console_filter: Box::new(move |f| console_handle.reload(f).map_err(|e| e.to_string())),
@@ -212,6 +221,8 @@ fn apply_logging(
         snapshot.redactor.clone(),
     )));
     (p.console_filter)(console_filter).map_err(reload_err)?;
+    crate::events::configure(&config.events);
+    crate::runtime::changed();
     // The one redactor of this configuration: export, log export and metrics take it from
     // here (`redaction::current`) when export starts.
     snapshot.install();
@@ -404,8 +415,59 @@ fn start_export(
     }
     (p.trace_filter)(trace_filter).map_err(reload_err)?;
     (p.logs_filter)(logs_filter).map_err(reload_err)?;
+    crate::sighup::install_if_wanted(&config);
     state.config = Some(config);
+    crate::runtime::changed();
     Ok(())
+}
+
+/// Runs `change` on the configuration in force, under the pipeline's lock, and keeps what it
+/// returns as the configuration in force ([`crate::runtime`]). `change` must not log (a layer
+/// may read the configuration). [`ConfigError::NotInitialized`] before `init_logging`/`init`.
+pub(crate) fn change_config<R>(
+    call: &'static str,
+    change: impl FnOnce(&TelemetryConfig) -> Result<(TelemetryConfig, R), ConfigError>,
+) -> Result<R, ConfigError> {
+    let p = PIPELINE.get().ok_or(ConfigError::NotInitialized { call })?;
+    let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
+    let current = state
+        .config
+        .as_ref()
+        .ok_or(ConfigError::NotInitialized { call })?;
+    let (new, out) = change(current)?;
+    state.config = Some(new);
+    Ok(out)
+}
+
+/// Whether `config`'s console filter lets info lines through at all (its most verbose level).
+pub(crate) fn console_shows_info(config: &TelemetryConfig) -> bool {
+    env_filter("telemetry.logging.level", &console_directives(config))
+        .ok()
+        .and_then(|f| f.max_level_hint())
+        .is_none_or(|l| l >= tracing::level_filters::LevelFilter::INFO)
+}
+
+/// Applies `config`'s console filter (`telemetry.logging.level`) to the running pipeline.
+pub(crate) fn reload_console_filter(config: &TelemetryConfig) -> Result<(), ConfigError> {
+    let filter = env_filter("telemetry.logging.level", &console_directives(config))?;
+    match PIPELINE.get() {
+        Some(p) => (p.console_filter)(filter).map_err(reload_err),
+        None => Ok(()),
+    }
+}
+
+/// Applies `config`'s export filters (`telemetry.logging.export_level`, for spans and exported
+/// log events) to the running pipeline.
+pub(crate) fn reload_export_filters(config: &TelemetryConfig) -> Result<(), ConfigError> {
+    let trace = env_filter("telemetry.logging.export_level", &trace_directives(config))?;
+    let logs = env_filter("telemetry.logging.export_level", &logs_directives(config))?;
+    match PIPELINE.get() {
+        Some(p) => {
+            (p.trace_filter)(trace).map_err(reload_err)?;
+            (p.logs_filter)(logs).map_err(reload_err)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Points the tracer, the metric registry and the log layer at freshly built exporters.
@@ -677,6 +739,8 @@ pub fn start_shutdown(timeout: Duration) -> Pending {
     let Some(p) = PIPELINE.get() else {
         return Pending::done("shutdown");
     };
+    // The last interval's suppressed events, while the exporters still run.
+    crate::events::report();
     let exporters = {
         let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.shut_down {
@@ -726,6 +790,9 @@ pub fn after_fork_in_child() -> Result<(), ConfigError> {
     crate::stats::reset();
     // The Prometheus server's thread did not survive either; its port stays the parent's.
     crate::probe_server::after_fork_in_child();
+    // The summary and SIGHUP threads did not survive the fork either.
+    crate::events::after_fork_in_child();
+    crate::sighup::after_fork_in_child();
     // Retiring threads did not survive the fork either: never join them. The lock may have been
     // held at the fork by a thread that is gone: then leave it alone for good.
     match RETIRING.try_lock() {

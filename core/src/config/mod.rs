@@ -432,6 +432,42 @@ pub struct LoggingConfig {
     pub scrub_text: bool,
 }
 
+/// `[telemetry.events]`: sampling, rate limits and filtered names of log events (see
+/// [`crate::events`]). The default suppresses nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsConfig {
+    /// Share of log events kept when no entry of [`sampling`](Self::sampling) matches, `0.0..=1.0`.
+    pub sample_rate: f64,
+    /// Share kept per event name (its `event` field, else its message) or target (a target
+    /// matches itself and the targets under it: `payments` matches `payments::charge` and
+    /// `payments.charge`). A name wins over a target, a longer target over a shorter one.
+    pub sampling: BTreeMap<String, f64>,
+    /// Events per second each callsite (event shape) may print or export; `0.0` = no limit.
+    pub rate_limit_per_s: f64,
+    /// Events a callsite may emit at once before the rate applies; `None` = the rate (at least 1).
+    pub rate_limit_burst: Option<u32>,
+    /// Event names or targets always dropped (matched as in [`sampling`](Self::sampling)).
+    pub filtered: Vec<String>,
+    /// Events at this level or more severe are never suppressed; `None` = none exempt.
+    pub exempt_level: Option<tracing::Level>,
+    /// How often one line summarises what was suppressed.
+    pub summary_interval: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: 1.0,
+            sampling: BTreeMap::new(),
+            rate_limit_per_s: 0.0,
+            rate_limit_burst: None,
+            filtered: Vec::new(),
+            exempt_level: Some(tracing::Level::ERROR),
+            summary_interval: Duration::from_secs(10),
+        }
+    }
+}
+
 /// The whole configuration. `TelemetryConfig::default()` is pretty console output and no export.
 ///
 /// ```
@@ -478,6 +514,13 @@ pub struct TelemetryConfig {
     pub health: HealthConfig,
     /// Whether the bindings install the OpenTelemetry API bridge ([`crate::bridge`]).
     pub opentelemetry_bridge: crate::bridge::BridgeMode,
+    /// `[telemetry.events]`.
+    pub events: EventsConfig,
+    /// Re-read the configuration file on `SIGHUP` (when the host has not claimed the signal).
+    pub reload_on_sighup: bool,
+    /// The base file this configuration was read from (`TASKER_CONFIG` or the path given to
+    /// [`load_from`](Self::load_from)): what a reload ([`crate::runtime::reload`]) reads again.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for TelemetryConfig {
@@ -490,6 +533,9 @@ impl Default for TelemetryConfig {
             resource_attributes: BTreeMap::new(),
             propagators: vec![Propagator::TraceContext, Propagator::Baggage],
             opentelemetry_bridge: crate::bridge::BridgeMode::Auto,
+            events: EventsConfig::default(),
+            reload_on_sighup: true,
+            config_file: None,
             otlp: OtlpConfig {
                 endpoint: None,
                 file: None,
@@ -619,6 +665,7 @@ impl TelemetryConfig {
                 "TASKER_CONFIG"
             };
             config.merge_toml(&read_config_file(base, from)?, base)?;
+            config.config_file = Some(base.clone());
         }
         if let Some(tasker_env) = env.var("TASKER_ENV") {
             // Only next to a base file: never a file that happens to be in the working directory.

@@ -367,7 +367,100 @@ pub const SETTINGS: &[Setting] = &[
         c.health.max_queue_fill = fill;
         Ok(())
     }),
+    setting!("telemetry.events.sample_rate", ["TASKER_EVENTS_SAMPLE_RATE"], "1.0", "share of log events kept (printed and exported) when no `telemetry.events.sampling` entry matches them, 0.0 to 1.0; the rest are counted in `tasker_telemetry_suppressed_total{reason=sampled}`; see Sampling, rate limits and runtime changes", |c, v| {
+        c.events.sample_rate = rate(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.events.sampling", ["TASKER_EVENTS_SAMPLING"], "{}", "share of log events kept per event name (an `event` field, else the message) or target (which covers the targets under it: `payments` covers `payments::charge` and `payments.charge`): a TOML table `{ \"payments::charge\" = 0.1 }`, or `name=0.1,other=0.5` in the variable", |c, v| {
+        c.events.sampling = rates(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.events.rate_limit_per_s", ["TASKER_EVENTS_RATE_LIMIT_PER_S"], "0 (no limit)", "log events per second each callsite (event shape) may emit, a token bucket; past it they are counted in `tasker_telemetry_suppressed_total{reason=rate_limited}`", |c, v| {
+        c.events.rate_limit_per_s = non_negative(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.events.rate_limit_burst", ["TASKER_EVENTS_RATE_LIMIT_BURST"], "unset (the rate, at least 1)", "log events a callsite may emit at once before `telemetry.events.rate_limit_per_s` applies", |c, v| {
+        c.events.rate_limit_burst = Some(integer(v, 1, 1_000_000_000)? as u32);
+        Ok(())
+    }),
+    setting!("telemetry.events.filtered", ["TASKER_EVENTS_FILTERED"], "[]", "event names or targets (matched as in `telemetry.events.sampling`) always dropped, counted in `tasker_telemetry_suppressed_total{reason=filtered}` (list, comma-separated in the variable)", |c, v| {
+        c.events.filtered = string_list(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.events.exempt_level", ["TASKER_EVENTS_EXEMPT_LEVEL"], "error", "log events at this level or more severe are never sampled, rate-limited or filtered; `off` exempts none", |c, v| {
+        let name = text(v)?;
+        c.events.exempt_level = match name.as_str() {
+            "off" | "none" => None,
+            _ => Some(crate::level::parse_level(&name).map_err(|_| {
+                format!("a level ({}) or off", crate::level::LEVEL_NAMES_TEXT)
+            })?),
+        };
+        Ok(())
+    }),
+    setting!("telemetry.events.summary_interval_ms", ["TASKER_EVENTS_SUMMARY_INTERVAL_MS"], "10000", "how often one line (target `tasker_telemetry::events`) summarises the log events suppressed meanwhile, milliseconds", |c, v| {
+        c.events.summary_interval = Duration::from_millis(integer(v, 10, 86_400_000)?);
+        Ok(())
+    }),
+    setting!("telemetry.reload_on_sighup", ["TASKER_RELOAD_ON_SIGHUP"], "true", "when the configuration came from a file and the host has not claimed `SIGHUP` (Puma, Unicorn, gunicorn do), re-read it on `SIGHUP` and apply what can change at run time (levels, event sampling and rate limits)", |c, v| {
+        c.reload_on_sighup = boolean(v)?;
+        Ok(())
+    }),
 ];
+
+/// A share from 0.0 to 1.0.
+fn rate(v: Raw<'_>) -> Result<f64, String> {
+    let r = float(v)?;
+    if !(0.0..=1.0).contains(&r) {
+        return Err("a number from 0.0 to 1.0".to_owned());
+    }
+    Ok(r)
+}
+
+/// A finite number of at least 0.
+fn non_negative(v: Raw<'_>) -> Result<f64, String> {
+    let allowed = || "a number of at least 0 (0 = no limit)".to_owned();
+    let f = match v {
+        Raw::Toml(toml::Value::Float(f)) => *f,
+        Raw::Toml(toml::Value::Integer(i)) => *i as f64,
+        Raw::Str(s) => s.trim().parse::<f64>().map_err(|_| allowed())?,
+        Raw::Toml(_) => return Err(allowed()),
+    };
+    if !f.is_finite() || f < 0.0 {
+        return Err(allowed());
+    }
+    Ok(f)
+}
+
+/// `telemetry.events.sampling`: a table of shares, or `name=0.1,other=0.5`.
+fn rates(v: Raw<'_>) -> Result<std::collections::BTreeMap<String, f64>, String> {
+    let allowed = |why: String| {
+        format!("a table of names or targets to shares from 0.0 to 1.0, or `name=0.1,target=0.5` ({why})")
+    };
+    let mut out = std::collections::BTreeMap::new();
+    match v {
+        Raw::Toml(toml::Value::Table(t)) => {
+            for (k, value) in t {
+                let r = rate(Raw::Toml(value)).map_err(|_| allowed(format!("`{k}` is {value}")))?;
+                out.insert(k.trim().to_owned(), r);
+            }
+        }
+        Raw::Str(s) => {
+            for pair in s.split(',').filter(|p| !p.trim().is_empty()) {
+                let (k, value) = pair
+                    .rsplit_once('=')
+                    .ok_or_else(|| allowed(format!("`{}` has no `=`", pair.trim())))?;
+                let r = rate(Raw::Str(value))
+                    .map_err(|_| allowed(format!("`{}` is {:?}", k.trim(), value.trim())))?;
+                out.insert(k.trim().to_owned(), r);
+            }
+        }
+        Raw::Toml(_) => return Err(allowed("not a table".to_owned())),
+    }
+    if out.keys().any(String::is_empty) {
+        return Err(allowed("an empty name".to_owned()));
+    }
+    Ok(out)
+}
 
 /// `telemetry.sampling.sampler`: the OpenTelemetry names and this crate's older snake-case ones.
 fn sampler_kind(v: Raw<'_>) -> Result<SamplerKind, String> {
