@@ -12,6 +12,7 @@
 //! - [`health`]: the Prometheus text, health components and readiness;
 //! - [`pipeline`]: start-up, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
 //!   lifecycle events;
+//! - [`runtime`]: levels, sampling and thresholds changed at run time, reload;
 //! - [`step`]: `run_step`, `stats`;
 //! - [`testing`]: hooks for the package's tests and the benchmarks (`testing` feature only);
 //! - [`errors`]: `TracingError`, `ConfigError` and the panic guard.
@@ -25,6 +26,7 @@ mod convert;
 mod errors;
 mod health;
 mod pipeline;
+mod runtime;
 mod span;
 mod step;
 #[cfg(feature = "testing")]
@@ -81,6 +83,12 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "PROMETHEUS_CONTENT_TYPE",
         tasker_telemetry::exposition::CONTENT_TYPE,
     )?;
+    m.add_function(wrap_pyfunction!(runtime::set_level, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::set_export_level, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::set_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::reload_config, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::runtime_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::wait_for_runtime_change, m)?)?;
     m.add_function(wrap_pyfunction!(step::run_step, m)?)?;
     m.add_function(wrap_pyfunction!(step::stats, m)?)?;
     #[cfg(feature = "testing")]

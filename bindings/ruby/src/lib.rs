@@ -14,6 +14,7 @@
 //! - [`health`]: the Prometheus text, health components and readiness;
 //! - [`pipeline`]: start-up, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
 //!   lifecycle events;
+//! - [`runtime`]: levels, sampling and thresholds changed at run time, reload;
 //! - [`step`]: `run_step`, `stats`;
 //! - [`testing`]: hooks for the gem's tests and the benchmarks (`testing` feature only);
 //! - [`errors`]: `Error`, `ConfigError` and the panic guard;
@@ -26,6 +27,7 @@ mod errors;
 mod gvl;
 mod health;
 mod pipeline;
+mod runtime;
 mod span;
 mod step;
 #[cfg(feature = "testing")]
@@ -85,6 +87,14 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     native.const_set(
         "PROMETHEUS_CONTENT_TYPE",
         tasker_telemetry::exposition::CONTENT_TYPE,
+    )?;
+    native.define_module_function("set_level", function!(runtime::set_level, 1))?;
+    native.define_module_function("set_export_level", function!(runtime::set_export_level, 1))?;
+    native.define_module_function("set_runtime", function!(runtime::set_runtime, 1))?;
+    native.define_module_function("reload_config", function!(runtime::reload_config, 0))?;
+    native.define_module_function(
+        "runtime_generation",
+        function!(runtime::runtime_generation, 0),
     )?;
     native.define_module_function("run_step", function!(step::run_step, 2))?;
     native.define_module_function("stats", function!(step::stats, 0))?;
