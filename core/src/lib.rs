@@ -33,6 +33,9 @@
 //! - [`redaction`]: secret-looking fields replaced by `[REDACTED]` before any output;
 //! - [`console`]: the pretty/compact/JSON log line formats;
 //! - [`metrics`]: cached instruments and the metric [`catalogue`](metrics::catalogue);
+//! - [`slow_operations`]: spans slower than their threshold reported (`slow_operation`) and counted;
+//! - [`monitor`]: monitored operations: duration, memory growth, `memory_spike`;
+//! - [`process`]: the process's memory, CPU, threads and descriptors, exported as `process.*` metrics;
 //! - [`lifecycle`]: task/step lifecycle events routed to traces, logs and metrics;
 //! - [`level`]: the one table of level names, and filters spelled with them;
 //! - [`step`]: [`run_step`](step::run_step), the per-step path a worker runs around a handler;
@@ -57,11 +60,14 @@ pub mod level;
 pub mod lifecycle;
 mod logs;
 pub mod metrics;
+pub mod monitor;
 pub mod pipeline;
+pub mod process;
 pub mod propagation;
 pub mod propagators;
 pub mod redaction;
 pub mod resource;
+pub mod slow_operations;
 pub mod stats;
 pub mod step;
 #[cfg(any(test, feature = "testing"))]

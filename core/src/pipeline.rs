@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use opentelemetry::trace::TracerProvider as _;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
@@ -18,6 +19,7 @@ use crate::export::{self, Exporters, SwapTracer};
 use crate::lifecycle::LIFECYCLE_TARGET;
 use crate::logs::LogExportLayer;
 use crate::redaction::Redactor;
+use crate::slow_operations::SlowOperationLayer;
 use crate::stats;
 
 /// Targets never exported as OTLP logs (the exporters' own logs would loop).
@@ -108,6 +110,22 @@ fn logs_directives(config: &TelemetryConfig) -> String {
     d
 }
 
+/// Reloads `main` with a filter and `twin` with the same directives: the slow-operation layer's
+/// filter is the union of twins of the console and trace filters, so that it sees exactly the
+/// spans another layer records (an unfiltered layer would enable every span).
+fn reload_pair(
+    main: impl Fn(EnvFilter) -> Result<(), String> + Send + Sync + 'static,
+    twin: impl Fn(EnvFilter) -> Result<(), String> + Send + Sync + 'static,
+) -> Reload {
+    Box::new(move |f: EnvFilter| {
+        let copy = EnvFilter::builder()
+            .parse(f.to_string())
+            .map_err(|e| e.to_string())?;
+        main(f)?;
+        twin(copy)
+    })
+}
+
 fn reload_err(e: impl std::fmt::Display) -> ConfigError {
     ConfigError::InvalidValue {
         key: "telemetry.logging.level",
@@ -139,10 +157,21 @@ pub(crate) fn build_subscriber(
         &trace_directives(config),
     )?);
     let (logs_filter, logs_handle) = reload::Layer::new(EnvFilter::new("off"));
+    let (slow_console, slow_console_handle) = reload::Layer::new(env_filter(
+        "telemetry.logging.level",
+        &console_directives(config),
+    )?);
+    let (slow_trace, slow_trace_handle) = reload::Layer::new(env_filter(
+        "telemetry.logging.export_level",
+        &trace_directives(config),
+    )?);
     let logger = Arc::new(ArcSwapOption::empty());
     let log_redactor = Arc::new(ArcSwap::new(snapshot.redactor));
 
+    // The slow-operation layer comes first: its `on_close` runs before the OpenTelemetry
+    // layer's, which takes the span's OpenTelemetry data (the correlation) away.
     let subscriber = Registry::default()
+        .with(SlowOperationLayer::default().with_filter(slow_console.or(slow_trace)))
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer.clone())
@@ -166,8 +195,14 @@ pub(crate) fn build_subscriber(
         );
     let pipeline = Pipeline {
         console,
-        console_filter: Box::new(move |f| console_handle.reload(f).map_err(|e| e.to_string())),
-        trace_filter: Box::new(move |f| trace_handle.reload(f).map_err(|e| e.to_string())),
+        console_filter: reload_pair(
+            move |f| console_handle.reload(f).map_err(|e| e.to_string()),
+            move |f| slow_console_handle.reload(f).map_err(|e| e.to_string()),
+        ),
+        trace_filter: reload_pair(
+            move |f| trace_handle.reload(f).map_err(|e| e.to_string()),
+            move |f| slow_trace_handle.reload(f).map_err(|e| e.to_string()),
+        ),
         logs_filter: Box::new(move |f| logs_handle.reload(f).map_err(|e| e.to_string())),
         tracer,
         logger,
