@@ -19,7 +19,7 @@ use crate::export::{self, Exporters, SwapTracer};
 use crate::lifecycle::LIFECYCLE_TARGET;
 use crate::logs::LogExportLayer;
 use crate::redaction::Redactor;
-use crate::slow_operations::SlowOperationLayer;
+use crate::slow_operations::{SlowOperationLayer, SpansOf};
 use crate::stats;
 
 /// Targets never exported as OTLP logs (the exporters' own logs would loop).
@@ -171,7 +171,7 @@ pub(crate) fn build_subscriber(
     // The slow-operation layer comes first: its `on_close` runs before the OpenTelemetry
     // layer's, which takes the span's OpenTelemetry data (the correlation) away.
     let subscriber = Registry::default()
-        .with(SlowOperationLayer::default().with_filter(slow_console.or(slow_trace)))
+        .with(SlowOperationLayer::default().with_filter(SpansOf(slow_console.or(slow_trace))))
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer.clone())
@@ -802,6 +802,32 @@ impl Drop for TelemetryGuard {
         if !self.done {
             if let Err(e) = shutdown(shutdown_timeout()) {
                 eprintln!("tasker-telemetry: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slow-operation layer's filters are rebuilt from the printed form of the console and
+    /// trace filters ([`reload_pair`]): it must parse back to the same filter.
+    #[test]
+    fn filters_print_in_a_form_that_parses_back() {
+        let mut config = TelemetryConfig::default();
+        for level in [
+            "info",
+            "warn,my_crate=debug",
+            "off",
+            "trace,h2=off,tonic[span]=info",
+        ] {
+            config.logging.level = level.to_owned();
+            config.logging.export_level = level.to_owned();
+            for d in [console_directives(&config), trace_directives(&config)] {
+                let printed = EnvFilter::builder().parse(&d).unwrap().to_string();
+                let again = EnvFilter::builder().parse(&printed).unwrap().to_string();
+                assert_eq!(printed, again, "{d}");
             }
         }
     }

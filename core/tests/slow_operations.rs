@@ -117,8 +117,9 @@ fn a_span_over_its_threshold_emits_one_slow_operation_warning_and_counts() {
     assert_eq!(e["level"], "WARN");
     assert_eq!(e["fields"]["operation"], "import_batch");
     assert_eq!(e["fields"]["threshold_ms"], 5);
+    // Measured with the coarse clock: to within one scheduler tick (at most 4 ms here).
     let duration = e["fields"]["duration_ms"].as_f64().unwrap();
-    assert!((30.0..5000.0).contains(&duration), "{duration}");
+    assert!((25.0..5000.0).contains(&duration), "{duration}");
     assert_eq!(e["fields"]["correlation_id"], id.as_str());
     assert_eq!(
         s.counted("tasker_slow_operations_total", "import_batch"),
