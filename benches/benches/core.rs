@@ -18,6 +18,7 @@ use tasker_telemetry::dynamic::{self, DynSpan, EventArgs, Parent, SpanStart};
 use tasker_telemetry::fields::{FieldValue, Fields};
 use tasker_telemetry::handler::start_handler_span;
 use tasker_telemetry::metrics::{self, catalogue};
+use tasker_telemetry::slow_operations;
 use tasker_telemetry::step::{self, StepMessage};
 use tasker_telemetry::testing::BenchPipeline;
 use tasker_telemetry::{propagation, Correlation, Redactor, TelemetryConfig};
@@ -78,6 +79,13 @@ fn spans(c: &mut Criterion) {
         g.bench_function("dynamic_exported_3_fields", |b| {
             b.iter(|| dynamic_span(&fields))
         });
+        // The slow-operation check (on by default, 1000 ms): the same span with it on (threshold
+        // not reached) and off (`0`).
+        slow_operations::set_threshold_ms(1000);
+        g.bench_function("rust_exported_slow_check_on", |b| b.iter(rust_span));
+        slow_operations::set_threshold_ms(0);
+        g.bench_function("rust_exported_slow_check_off", |b| b.iter(rust_span));
+        slow_operations::set_threshold_ms(1000);
     });
     g.finish();
 }

@@ -216,6 +216,8 @@ pub(crate) struct Exporters {
     /// `tasker_telemetry_dropped_total`, observed from [`crate::stats`] at each collection.
     pub(crate) _dropped_metric: Option<opentelemetry::metrics::ObservableCounter<u64>>,
     pub(crate) _suppressed_metric: Option<opentelemetry::metrics::ObservableCounter<u64>>,
+    /// `process.*` ([`crate::process`]), with `telemetry.metrics.process_metrics`.
+    pub(crate) _process_metrics: Option<crate::process::ProcessInstruments>,
 }
 
 /// Exports what the providers hold now; the errors, one per signal that failed.
@@ -947,6 +949,10 @@ fn build_on_this_thread(
     Ok(Exporters {
         _dropped_metric: meter_provider.as_ref().map(dropped_metric),
         _suppressed_metric: meter_provider.as_ref().map(suppressed_metric),
+        _process_metrics: meter_provider
+            .as_ref()
+            .filter(|_| config.metrics.process_metrics)
+            .map(crate::process::register),
         tracer_provider,
         meter_provider,
         logger_provider,

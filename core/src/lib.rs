@@ -36,6 +36,9 @@
 //! - [`events`]: sampling, rate limits and filtered names of log events, their counts and summary line;
 //! - [`runtime`]: changes without a restart ([`set_level`](runtime::set_level) and friends, [`reload`](runtime::reload));
 //! - [`sighup`]: the configuration file reloaded on `SIGHUP` when the host has not claimed it;
+//! - [`slow_operations`]: spans slower than their threshold reported (`slow_operation`) and counted;
+//! - [`monitor`]: monitored operations: duration, memory growth, `memory_spike`;
+//! - [`process`]: the process's memory, CPU, threads and descriptors, exported as `process.*` metrics;
 //! - [`lifecycle`]: task/step lifecycle events routed to traces, logs and metrics;
 //! - [`level`]: the one table of level names, and filters spelled with them;
 //! - [`step`]: [`run_step`](step::run_step), the per-step path a worker runs around a handler;
@@ -66,14 +69,17 @@ pub mod level;
 pub mod lifecycle;
 mod logs;
 pub mod metrics;
+pub mod monitor;
 pub mod pipeline;
 pub mod probe_server;
+pub mod process;
 pub mod propagation;
 pub mod propagators;
 pub mod redaction;
 pub mod resource;
 pub mod runtime;
 pub mod sighup;
+pub mod slow_operations;
 pub mod stats;
 pub mod step;
 #[cfg(any(test, feature = "testing"))]

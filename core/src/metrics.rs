@@ -19,7 +19,7 @@
 //! name is refused: [`record`] returns `Ok` (a metric call never fails a handler for this) but
 //! records nothing, counts it as dropped (`tasker_telemetry_dropped_total{signal="metrics",
 //! reason="instrument_limit"}`, in `stats().metrics_dropped`) and the first refusal logs one
-//! warning naming the limit and the setting. The default is far above the catalogue (18 names)
+//! warning naming the limit and the setting. The default is far above the catalogue (21 names)
 //! and what a service defines by hand, and bounds the cost at about 9 MB.
 //!
 //! The SDK keeps at most [`CARDINALITY_LIMIT`] label sets per instrument and folds the
@@ -252,6 +252,28 @@ pub mod catalogue {
     );
 
     metric!(
+        SLOW_OPERATIONS_TOTAL,
+        "tasker_slow_operations_total",
+        Counter,
+        "{operation}",
+        "Spans and monitored operations slower than their threshold (label operation = the span or monitor name); see telemetry.slow_operations"
+    );
+    metric!(
+        MONITORED_OPERATION_DURATION,
+        "tasker_monitored_operation_duration",
+        Histogram,
+        "ms",
+        "Duration of operations run under monitor (label operation)"
+    );
+    metric!(
+        MEMORY_SPIKES_TOTAL,
+        "tasker_memory_spikes_total",
+        Counter,
+        "{operation}",
+        "Monitored operations whose resident memory grew past telemetry.slow_operations.memory_threshold_mb (label operation)"
+    );
+
+    metric!(
         TELEMETRY_DROPPED_TOTAL,
         "tasker_telemetry_dropped_total",
         Counter,
@@ -289,6 +311,9 @@ pub mod catalogue {
         TASKS_ACTIVE,
         STEPS_READY,
         QUEUE_DEPTH,
+        SLOW_OPERATIONS_TOTAL,
+        MONITORED_OPERATION_DURATION,
+        MEMORY_SPIKES_TOTAL,
     ];
 
     /// Bucket boundaries of the millisecond histograms.

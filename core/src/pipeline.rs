@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use opentelemetry::trace::TracerProvider as _;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
@@ -19,6 +20,7 @@ use crate::export::{self, Exporters, SwapTracer};
 use crate::lifecycle::LIFECYCLE_TARGET;
 use crate::logs::LogExportLayer;
 use crate::redaction::Redactor;
+use crate::slow_operations::{SlowOperationLayer, SpansOf};
 use crate::stats;
 
 /// Targets never exported as OTLP logs (the exporters' own logs would loop).
@@ -109,6 +111,22 @@ fn logs_directives(config: &TelemetryConfig) -> String {
     d
 }
 
+/// Reloads `main` with a filter and `twin` with the same directives: the slow-operation layer's
+/// filter is the union of twins of the console and trace filters, so that it sees exactly the
+/// spans another layer records (an unfiltered layer would enable every span).
+fn reload_pair(
+    main: impl Fn(EnvFilter) -> Result<(), String> + Send + Sync + 'static,
+    twin: impl Fn(EnvFilter) -> Result<(), String> + Send + Sync + 'static,
+) -> Reload {
+    Box::new(move |f: EnvFilter| {
+        let copy = EnvFilter::builder()
+            .parse(f.to_string())
+            .map_err(|e| e.to_string())?;
+        main(f)?;
+        twin(copy)
+    })
+}
+
 fn reload_err(e: impl std::fmt::Display) -> ConfigError {
     ConfigError::InvalidValue {
         key: "telemetry.logging.level",
@@ -140,11 +158,22 @@ pub(crate) fn build_subscriber(
         &trace_directives(config),
     )?);
     let (logs_filter, logs_handle) = reload::Layer::new(EnvFilter::new("off"));
+    let (slow_console, slow_console_handle) = reload::Layer::new(env_filter(
+        "telemetry.logging.level",
+        &console_directives(config),
+    )?);
+    let (slow_trace, slow_trace_handle) = reload::Layer::new(env_filter(
+        "telemetry.logging.export_level",
+        &trace_directives(config),
+    )?);
     let logger = Arc::new(ArcSwapOption::empty());
     let log_redactor = Arc::new(ArcSwap::new(snapshot.redactor));
 
-    // Each output layer skips the events the suppression rules drop ([`crate::events`]).
+    // The slow-operation layer comes first: its `on_close` runs before the OpenTelemetry
+    // layer's, which takes the span's OpenTelemetry data (the correlation) away. Each output
+    // layer skips the events the suppression rules drop ([`crate::events`]).
     let layers = Registry::default()
+        .with(SlowOperationLayer::default().with_filter(SpansOf(slow_console.or(slow_trace))))
         .with(
             Gated {
                 inner: tracing_opentelemetry::layer()
@@ -175,8 +204,14 @@ pub(crate) fn build_subscriber(
     let subscriber = Suppressing { inner: layers };
     let pipeline = Pipeline {
         console,
-        console_filter: Box::new(move |f| console_handle.reload(f).map_err(|e| e.to_string())),
-        trace_filter: Box::new(move |f| trace_handle.reload(f).map_err(|e| e.to_string())),
+        console_filter: reload_pair(
+            move |f| console_handle.reload(f).map_err(|e| e.to_string()),
+            move |f| slow_console_handle.reload(f).map_err(|e| e.to_string()),
+        ),
+        trace_filter: reload_pair(
+            move |f| trace_handle.reload(f).map_err(|e| e.to_string()),
+            move |f| slow_trace_handle.reload(f).map_err(|e| e.to_string()),
+        ),
         logs_filter: Box::new(move |f| logs_handle.reload(f).map_err(|e| e.to_string())),
         tracer,
         logger,
@@ -853,6 +888,32 @@ impl Drop for TelemetryGuard {
         if !self.done {
             if let Err(e) = shutdown(shutdown_timeout()) {
                 eprintln!("tasker-telemetry: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slow-operation layer's filters are rebuilt from the printed form of the console and
+    /// trace filters ([`reload_pair`]): it must parse back to the same filter.
+    #[test]
+    fn filters_print_in_a_form_that_parses_back() {
+        let mut config = TelemetryConfig::default();
+        for level in [
+            "info",
+            "warn,my_crate=debug",
+            "off",
+            "trace,h2=off,tonic[span]=info",
+        ] {
+            config.logging.level = level.to_owned();
+            config.logging.export_level = level.to_owned();
+            for d in [console_directives(&config), trace_directives(&config)] {
+                let printed = EnvFilter::builder().parse(&d).unwrap().to_string();
+                let again = EnvFilter::builder().parse(&printed).unwrap().to_string();
+                assert_eq!(printed, again, "{d}");
             }
         }
     }

@@ -76,7 +76,9 @@ pub fn register(settings: Reloadable) {
 }
 
 fn hooks() -> Vec<Reloadable> {
-    HOOKS.read().map(|h| h.clone()).unwrap_or_default()
+    let mut all = vec![crate::slow_operations::RELOADABLE];
+    all.extend(HOOKS.read().map(|h| h.clone()).unwrap_or_default());
+    all
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);

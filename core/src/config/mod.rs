@@ -366,6 +366,32 @@ pub struct MetricsConfig {
     /// Longest time one metric export may take (`OTEL_METRIC_EXPORT_TIMEOUT`): caps the
     /// exporter timeout for metrics.
     pub export_timeout: Duration,
+    /// Export the process's resource usage (`process.memory.usage`, `process.cpu.time`, ...)
+    /// with the other metrics ([`crate::process`]).
+    pub process_metrics: bool,
+}
+
+/// `[telemetry.slow_operations]`: when a span or a [`crate::monitor`] is reported as slow, and
+/// when a monitored operation's memory growth is a spike ([`crate::slow_operations`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowOperationsConfig {
+    /// Spans that take longer than this many milliseconds are reported; `0` disables.
+    pub threshold_ms: u64,
+    /// Per-span-name thresholds (milliseconds) over `threshold_ms`; `0` disables that name.
+    pub overrides: BTreeMap<String, u64>,
+    /// A monitored operation whose resident memory grows by more than this many MiB is
+    /// reported; `0` disables.
+    pub memory_threshold_mb: u64,
+}
+
+impl Default for SlowOperationsConfig {
+    fn default() -> Self {
+        Self {
+            threshold_ms: 1000,
+            overrides: BTreeMap::new(),
+            memory_threshold_mb: 100,
+        }
+    }
 }
 
 /// `[telemetry.prometheus]`: the scrape endpoint of `OTEL_METRICS_EXPORTER=prometheus` and the
@@ -512,6 +538,8 @@ pub struct TelemetryConfig {
     pub prometheus: PrometheusConfig,
     /// `[telemetry.health]`.
     pub health: HealthConfig,
+    /// `[telemetry.slow_operations]`.
+    pub slow_operations: SlowOperationsConfig,
     /// Whether the bindings install the OpenTelemetry API bridge ([`crate::bridge`]).
     pub opentelemetry_bridge: crate::bridge::BridgeMode,
     /// `[telemetry.events]`.
@@ -577,7 +605,9 @@ impl Default for TelemetryConfig {
                 allow_correlation_labels: false,
                 max_instruments: crate::metrics::DEFAULT_MAX_INSTRUMENTS,
                 export_timeout: Duration::from_millis(30_000),
+                process_metrics: true,
             },
+            slow_operations: SlowOperationsConfig::default(),
             logging: LoggingConfig {
                 format: LogFormat::Pretty,
                 level: "info".to_owned(),
@@ -898,6 +928,7 @@ impl TelemetryConfig {
             max_callsite_bytes: self.spans.max_dynamic_callsite_bytes,
             max_instruments: self.metrics.max_instruments,
             bridge: self.opentelemetry_bridge,
+            slow_operations: self.slow_operations.clone(),
         }
     }
 
@@ -1074,13 +1105,16 @@ pub(crate) struct Snapshot {
     pub(crate) max_callsite_bytes: usize,
     pub(crate) max_instruments: usize,
     pub(crate) bridge: crate::bridge::BridgeMode,
+    pub(crate) slow_operations: SlowOperationsConfig,
 }
 
 impl Snapshot {
     /// Makes this snapshot the one that code without a pipeline at hand reads: the value
     /// length and count limits (`fields`), the interner bounds (`dynamic`), the instrument bound
-    /// (`metrics`), the redactor (`redaction`).
+    /// (`metrics`), the redactor (`redaction`), the slow-operation thresholds
+    /// (`slow_operations`).
     pub(crate) fn install(&self) {
+        crate::slow_operations::configure(&self.slow_operations);
         crate::fields::set_max_value_len(self.max_value_len);
         crate::fields::set_max_fields(self.max_fields);
         crate::dynamic::set_max_callsites(self.max_callsites, self.max_callsite_bytes);

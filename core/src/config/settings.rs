@@ -405,6 +405,22 @@ pub const SETTINGS: &[Setting] = &[
         c.reload_on_sighup = boolean(v)?;
         Ok(())
     }),
+    setting!("telemetry.metrics.process_metrics", ["TASKER_PROCESS_METRICS"], "true", "export the process's resource usage with the metrics (`process.memory.usage`, `process.memory.virtual`, `process.cpu.time`, `process.open_file_descriptor.count`, `process.thread.count`; read from `/proc`, Linux only)", |c, v| {
+        c.metrics.process_metrics = boolean(v)?;
+        Ok(())
+    }),
+    setting!("telemetry.slow_operations.threshold_ms", ["TASKER_SLOW_THRESHOLD_MS"], "1000", "a span (Rust, Ruby, Python) or monitored operation that takes longer than this many milliseconds emits a `slow_operation` warning and counts in `tasker_slow_operations_total`; `0` disables", |c, v| {
+        c.slow_operations.threshold_ms = integer(v, 0, 86_400_000)?;
+        Ok(())
+    }),
+    setting!("telemetry.slow_operations.overrides", ["TASKER_SLOW_THRESHOLD_OVERRIDES"], "{}", "thresholds per span name, milliseconds, over `threshold_ms` (TOML table such as `{ execute_step = 5000 }`, or `name=ms,name2=ms` in the variable, which adds to the file's); `0` disables that name", |c, v| {
+        c.slow_operations.overrides.extend(thresholds(v)?);
+        Ok(())
+    }),
+    setting!("telemetry.slow_operations.memory_threshold_mb", ["TASKER_MEMORY_THRESHOLD_MB"], "100", "a monitored operation whose resident memory grows by more than this many MiB emits a `memory_spike` warning; `0` disables", |c, v| {
+        c.slow_operations.memory_threshold_mb = integer(v, 0, 1 << 30)?;
+        Ok(())
+    }),
 ];
 
 /// A share from 0.0 to 1.0.
@@ -507,6 +523,34 @@ fn propagators(v: Raw<'_>) -> Result<Vec<Propagator>, String> {
     }
     if out.is_empty() {
         return Err(ALLOWED.to_owned());
+    }
+    Ok(out)
+}
+
+/// `telemetry.slow_operations.overrides`: span names and millisecond thresholds, a TOML table of
+/// integers or `name=ms,name2=ms` (the last `=` splits, so a name may hold one).
+fn thresholds(v: Raw<'_>) -> Result<Vec<(String, u64)>, String> {
+    let allowed = || {
+        "a table of span names and thresholds in milliseconds from 0 to 86400000 (`name=ms,name2=ms` in the variable)".to_owned()
+    };
+    let ms = |v: Raw<'_>| integer(v, 0, 86_400_000).map_err(|_| allowed());
+    let mut out = Vec::new();
+    match v {
+        Raw::Toml(toml::Value::Table(t)) => {
+            for (name, value) in t {
+                out.push((name.trim().to_owned(), ms(Raw::Toml(value))?));
+            }
+        }
+        Raw::Str(s) => {
+            for pair in s.split(',').filter(|p| !p.trim().is_empty()) {
+                let (name, value) = pair.rsplit_once('=').ok_or_else(allowed)?;
+                out.push((name.trim().to_owned(), ms(Raw::Str(value))?));
+            }
+        }
+        Raw::Toml(_) => return Err(allowed()),
+    }
+    if out.iter().any(|(name, _)| name.is_empty()) {
+        return Err(allowed());
     }
     Ok(out)
 }
