@@ -805,3 +805,23 @@ fn unknown_overrides_suggest_the_key_in_the_spelling_used() {
         "{err:?}"
     );
 }
+
+#[test]
+fn keyword_spellings_replace_every_dot_with_an_underscore() {
+    use tasker_telemetry::fields::FieldValue;
+    let mut c = TelemetryConfig::default();
+    c.set_value("slow_operations_threshold_ms", &FieldValue::Int(5))
+        .unwrap();
+    c.set_value("events_sample_rate", &FieldValue::Float(0.5))
+        .unwrap();
+    c.set_value(
+        "otlp_traces_endpoint",
+        &FieldValue::from("http://127.0.0.1:4318/v1/traces"),
+    )
+    .unwrap();
+    assert_eq!(c.slow_operations.threshold_ms, 5);
+    assert_eq!(c.events.sample_rate, 0.5);
+    assert!(c
+        .set_value("slow_operations_treshold_ms", &FieldValue::Int(5))
+        .is_err());
+}

@@ -150,6 +150,9 @@ def setup() -> None:
     defaults)."""
     _native.startup()
     _events.refresh_max_level()
+    from ._runtime import start_watcher
+
+    start_watcher()
     _bridge_at_startup()
     atexit.register(_flush_at_exit)
     if hasattr(os, "register_at_fork"):

@@ -73,6 +73,8 @@ from ._lifecycle import (
     stats,
 )
 from ._logging import LoggingHandler, install_logging
+from ._monitor import MonitorReport, monitor
+from ._runtime import reload_config, set_export_level, set_level, set_runtime
 from ._metrics import counter, gauge, histogram, lifecycle, up_down_counter
 from ._native import ConfigError, Correlation, RemoteContext, TracingError
 from ._spans import Span, handler_span, instrument, span, start_span, use_span
@@ -82,6 +84,7 @@ __all__ = [
     "Correlation",
     "Level",
     "LoggingHandler",
+    "MonitorReport",
     "RemoteContext",
     "Span",
     "TracingError",
@@ -110,12 +113,17 @@ __all__ = [
     "is_exporting",
     "is_initialized",
     "lifecycle",
+    "monitor",
     "prometheus_text",
     "prometheus_wsgi_app",
     "readiness",
+    "reload_config",
     "remote_context",
     "run_step",
+    "set_export_level",
     "set_health",
+    "set_level",
+    "set_runtime",
     "shutdown",
     "span",
     "start_span",

@@ -10,6 +10,7 @@
 //! - [`context`]: `Correlation`, `RemoteContext`, parents, `current`, `inject`/`extract`;
 //! - [`span`]: `Span`, `start_span`, `start_handler_span`, `event`;
 //! - [`health`]: the Prometheus text, health components and readiness;
+//! - [`monitor`]: `Monitor`, the duration and memory growth of an operation;
 //! - [`pipeline`]: start-up, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
 //!   lifecycle events;
 //! - [`runtime`]: levels, sampling and thresholds changed at run time, reload;
@@ -25,6 +26,7 @@ mod context;
 mod convert;
 mod errors;
 mod health;
+mod monitor;
 mod pipeline;
 mod runtime;
 mod span;
@@ -53,6 +55,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<span::Span>()?;
     m.add_class::<context::PyCorrelation>()?;
     m.add_class::<context::PyRemoteContext>()?;
+    m.add_class::<monitor::Monitor>()?;
     m.add_function(wrap_pyfunction!(span::start_span, m)?)?;
     m.add_function(wrap_pyfunction!(span::start_handler_span, m)?)?;
     m.add_function(wrap_pyfunction!(span::event, m)?)?;

@@ -15,7 +15,9 @@ use crate::errors::{foreign_error, guard};
 /// Sets the console filter (a level name or `RUST_LOG`-style directives); the changes made.
 #[pyfunction]
 pub fn set_level(filter: Text) -> PyResult<Vec<String>> {
-    guard("set_level", || runtime::set_level(&filter).map_err(foreign_error))
+    guard("set_level", || {
+        runtime::set_level(&filter).map_err(foreign_error)
+    })
 }
 
 /// Sets the export filter of spans and exported log events; the changes made.

@@ -12,6 +12,7 @@
 //! - [`context`]: `Correlation`, `Remote`, parents, `current`, `inject`/`extract`;
 //! - [`span`]: `Span`, `start_span`, `start_otel_span`, `handler_span`, `event`;
 //! - [`health`]: the Prometheus text, health components and readiness;
+//! - [`monitor`]: `Monitor`, the duration and memory growth of an operation;
 //! - [`pipeline`]: start-up, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
 //!   lifecycle events;
 //! - [`runtime`]: levels, sampling and thresholds changed at run time, reload;
@@ -26,6 +27,7 @@ mod convert;
 mod errors;
 mod gvl;
 mod health;
+mod monitor;
 mod pipeline;
 mod runtime;
 mod span;
@@ -128,6 +130,9 @@ fn init_extension(ruby: &Ruby) -> Result<(), Error> {
     )?;
     correlation.define_method("to_h", method!(context::RbCorrelation::to_h, 0))?;
 
+    let monitor = native.define_class("Monitor", ruby.class_object())?;
+    monitor.define_singleton_method("start", function!(monitor::RbMonitor::start, 1))?;
+    monitor.define_method("finish", method!(monitor::RbMonitor::finish, 0))?;
     let remote = native.define_class("Remote", ruby.class_object())?;
     remote.define_method("valid?", method!(context::RbRemote::is_valid, 0))?;
     remote.define_method("trace_id", method!(context::RbRemote::trace_id, 0))?;

@@ -562,15 +562,12 @@ pub(crate) fn find_setting(key: &str) -> Option<&'static Setting> {
         format!("telemetry.{key}")
     };
     SETTINGS.iter().find(|s| s.key == full).or_else(|| {
-        // Keyword-argument spelling: `otlp_endpoint` for `otlp.endpoint`, and a per-signal key
-        // with a second level: `otlp_traces_endpoint` for `otlp.traces.endpoint`.
-        let (section, rest) = key.trim_start_matches("telemetry.").split_once('_')?;
-        let dotted = format!("telemetry.{section}.{rest}");
-        SETTINGS.iter().find(|s| s.key == dotted).or_else(|| {
-            let (signal, leaf) = rest.split_once('_')?;
-            let dotted = format!("telemetry.{section}.{signal}.{leaf}");
-            SETTINGS.iter().find(|s| s.key == dotted)
-        })
+        // Keyword-argument spelling: `_` for every dot (`otlp_endpoint`, a per-signal
+        // `otlp_traces_endpoint`, `slow_operations_threshold_ms`); no two keys spell alike.
+        let wanted = full.replace('.', "_");
+        SETTINGS
+            .iter()
+            .find(|s| s.key.len() == wanted.len() && s.key.replace('.', "_") == wanted)
     })
 }
 
