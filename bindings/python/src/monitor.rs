@@ -8,6 +8,9 @@ use pyo3::prelude::*;
 use crate::convert::Text;
 use crate::errors::guard;
 
+/// What `finish()` returns: `(duration_ms, memory_delta_bytes, slow, memory_spike)`.
+type Report = (f64, Option<i64>, bool, bool);
+
 /// A monitored operation, from its start to `finish()` (or until collected).
 #[pyclass(frozen, module = "tasker_core._native")]
 pub struct Monitor {
@@ -28,7 +31,7 @@ impl Monitor {
 
     /// Ends it: `(duration_ms, memory_delta_bytes, slow, memory_spike)`, or `None` when it had
     /// ended already.
-    fn finish(&self) -> PyResult<Option<(f64, Option<i64>, bool, bool)>> {
+    fn finish(&self) -> PyResult<Option<Report>> {
         guard("monitor.finish", || {
             let taken = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
             Ok(taken.map(|m| {
