@@ -566,9 +566,8 @@ impl<S: Subscriber> Subscriber for Suppressing<S> {
             return self.inner.event(event);
         }
         let suppressed = decide(event).is_some();
-        let before = SUPPRESSING.with(|s| s.replace(suppressed));
+        let _restore = Marked(SUPPRESSING.with(|s| s.replace(suppressed)));
         self.inner.event(event);
-        SUPPRESSING.with(|s| s.set(before));
     }
     fn enter(&self, span: &span::Id) {
         self.inner.enter(span)
@@ -594,10 +593,30 @@ impl<S: Subscriber> Subscriber for Suppressing<S> {
     }
 }
 
+/// Puts the thread's suppression mark back when dropped, also when an output layer panics (a
+/// binding catches the panic and the thread goes on: its later events must not stay marked).
+struct Marked(bool);
+
+impl Drop for Marked {
+    fn drop(&mut self) {
+        let before = self.0;
+        let _ = SUPPRESSING.try_with(|s| s.set(before));
+    }
+}
+
 /// One output layer that skips events marked suppressed by [`Suppressing`]; everything else is
-/// passed on.
+/// passed on. `span_copy`: this layer copies events onto spans (the OpenTelemetry layer), which
+/// `telemetry.spans.log_events = false` limits to error events.
 pub(crate) struct Gated<L> {
     pub(crate) inner: L,
+    pub(crate) span_copy: bool,
+}
+
+static LOG_EVENTS: AtomicBool = AtomicBool::new(true);
+
+/// `telemetry.spans.log_events`: whether log events below ERROR are copied onto spans.
+pub(crate) fn set_log_events(on: bool) {
+    LOG_EVENTS.store(on, Ordering::Relaxed);
 }
 
 impl<L, S> Layer<S> for Gated<L>
@@ -631,6 +650,12 @@ where
     }
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if ACTIVE.load(Ordering::Relaxed) && SUPPRESSING.with(Cell::get) {
+            return;
+        }
+        if self.span_copy
+            && *event.metadata().level() != tracing::Level::ERROR
+            && !LOG_EVENTS.load(Ordering::Relaxed)
+        {
             return;
         }
         self.inner.on_event(event, ctx)

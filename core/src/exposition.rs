@@ -50,6 +50,51 @@ pub(crate) fn reader() -> Result<
     Ok((exporter, Arc::new(registry)))
 }
 
+/// The Prometheus name of a counter as the OpenTelemetry–Prometheus compatibility rules have it:
+/// `_total` last, once. The exporter has appended the unit to the name as given, so a counter
+/// named `jobs_total` with unit `ms` arrives as `jobs_total_milliseconds`: the `_total` moves
+/// after the unit.
+fn counter_name(name: &str) -> String {
+    const UNITS: &[&str] = &[
+        "seconds",
+        "milliseconds",
+        "microseconds",
+        "nanoseconds",
+        "minutes",
+        "hours",
+        "days",
+        "bytes",
+        "kilobytes",
+        "megabytes",
+        "gigabytes",
+        "kibibytes",
+        "mebibytes",
+        "gibibytes",
+        "ratio",
+        "percent",
+        "meters",
+        "volts",
+        "amperes",
+        "joules",
+        "grams",
+        "celsius",
+        "hertz",
+    ];
+    if name.ends_with("_total") {
+        return name.to_owned();
+    }
+    if let Some(pos) = name.rfind("_total_") {
+        let unit = &name[pos + "_total_".len()..];
+        if UNITS
+            .iter()
+            .any(|u| unit == *u || unit.starts_with(&format!("{u}_per_")))
+        {
+            return format!("{}_{unit}_total", &name[..pos]);
+        }
+    }
+    format!("{name}_total")
+}
+
 /// Makes `registry` the one [`prometheus_text`] reads (at `init`, after a fork, `None` at
 /// shutdown).
 pub(crate) fn install(registry: Option<Arc<prometheus::Registry>>) {
@@ -77,10 +122,8 @@ pub fn prometheus_text() -> Result<String, TelemetryError> {
     };
     let mut families = registry.gather();
     for family in &mut families {
-        if family.get_field_type() == prometheus::proto::MetricType::COUNTER
-            && !family.name().ends_with("_total")
-        {
-            let name = format!("{}_total", family.name());
+        if family.get_field_type() == prometheus::proto::MetricType::COUNTER {
+            let name = counter_name(family.name());
             family.set_name(name);
         }
     }
@@ -95,4 +138,24 @@ pub fn prometheus_text() -> Result<String, TelemetryError> {
         what: "prometheus_text()",
         reason: format!("the Prometheus encoder wrote invalid UTF-8: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counter_name;
+
+    #[test]
+    fn total_comes_last_once() {
+        assert_eq!(counter_name("jobs_done"), "jobs_done_total");
+        assert_eq!(
+            counter_name("tasker_steps_claimed_total"),
+            "tasker_steps_claimed_total"
+        );
+        assert_eq!(
+            counter_name("jobs_total_milliseconds"),
+            "jobs_milliseconds_total"
+        );
+        assert_eq!(counter_name("wait_milliseconds"), "wait_milliseconds_total");
+        assert_eq!(counter_name("grand_total_count"), "grand_total_count_total");
+    }
 }

@@ -176,6 +176,7 @@ pub(crate) fn build_subscriber(
         .with(SlowOperationLayer::default().with_filter(SpansOf(slow_console.or(slow_trace))))
         .with(
             Gated {
+                span_copy: true,
                 inner: tracing_opentelemetry::layer()
                     .with_tracer(tracer.clone())
                     // thread.* and busy_ns/idle_ns cost a lookup and clock reads per span and say little.
@@ -186,6 +187,7 @@ pub(crate) fn build_subscriber(
         )
         .with(
             Gated {
+                span_copy: false,
                 inner: LogExportLayer {
                     logger: logger.clone(),
                     redactor: log_redactor.clone(),
@@ -195,6 +197,7 @@ pub(crate) fn build_subscriber(
         )
         .with(
             Gated {
+                span_copy: false,
                 inner: ConsoleLayer {
                     settings: console.clone(),
                 },
@@ -315,7 +318,7 @@ pub fn init_with_writer(
         });
     }
     apply_logging(p, &config, writer)?;
-    start_export(p, &mut state, config)?;
+    start_export(p, &mut state, config, true)?;
     state.initialized = true;
     Ok(TelemetryGuard { done: false })
 }
@@ -329,7 +332,9 @@ pub(crate) fn start_automatically(config: TelemetryConfig) -> Result<(), ConfigE
         return Ok(());
     }
     apply_logging(p, &config, None)?;
-    start_export(p, &mut state, config)?;
+    // A port in use only logs an error here: pre-fork servers without preload load the binding
+    // in every worker, and only the first can bind.
+    start_export(p, &mut state, config, false)?;
     state.initialized = true;
     state.automatic = true;
     Ok(())
@@ -358,11 +363,11 @@ pub(crate) fn start_explicitly(
     let previous = state.config.clone();
     let old = state.exporters.take();
     let started =
-        apply_logging(p, &config, None).and_then(|()| start_export(p, &mut state, config));
+        apply_logging(p, &config, None).and_then(|()| start_export(p, &mut state, config, true));
     if let Err(e) = started {
         if let Some(previous) = previous {
             let _ = apply_logging(p, &previous, None);
-            let _ = crate::probe_server::apply(&previous);
+            let _ = crate::probe_server::apply(&previous, true);
             if let Some(old) = old {
                 install_exporters(p, &mut state, old, &previous, crate::redaction::current());
             }
@@ -418,10 +423,13 @@ fn join_retiring() -> Vec<String> {
         .collect()
 }
 
+/// `bind_failure_is_error`: whether the Prometheus server's port in use fails the start (an
+/// explicit `init`) or is only logged ([`start_automatically`]); see [`crate::probe_server::apply`].
 fn start_export(
     p: &Pipeline,
     state: &mut State,
     config: TelemetryConfig,
+    bind_failure_is_error: bool,
 ) -> Result<(), ConfigError> {
     // Set by apply_logging, which has just run with this config.
     let redactor = crate::redaction::current();
@@ -435,14 +443,14 @@ fn start_export(
         }
         let exporters = export::build_exporters(&config, redactor.clone())?;
         // A port in use fails `init` here; the exporters just built are dropped.
-        crate::probe_server::apply(&config)?;
+        crate::probe_server::apply(&config, bind_failure_is_error)?;
         opentelemetry::global::set_tracer_provider(exporters.tracer_provider.clone());
         if let Some(mp) = &exporters.meter_provider {
             opentelemetry::global::set_meter_provider(mp.clone());
         }
         install_exporters(p, state, exporters, &config, redactor);
     } else {
-        crate::probe_server::apply(&config)?;
+        crate::probe_server::apply(&config, bind_failure_is_error)?;
         p.tracer
             .swap(export::local_tracer_provider(&config).tracer(export::SCOPE));
         crate::metrics::install(None, config.metrics.allow_correlation_labels, redactor);
@@ -823,10 +831,13 @@ pub fn before_fork() {}
 /// once; its own metrics stay readable with [`crate::prometheus_text`].
 pub fn after_fork_in_child() -> Result<(), ConfigError> {
     crate::stats::reset();
-    // The Prometheus server's thread did not survive either; its port stays the parent's.
-    crate::probe_server::after_fork_in_child();
-    // The summary and SIGHUP threads did not survive the fork either.
+    // The summary thread did not survive the fork, and the events module's locks may have been
+    // held at the fork by a thread that is gone: reset them first, before anything logs.
     crate::events::after_fork_in_child();
+    // The Prometheus server's threads did not survive either; its port stays the parent's (this
+    // warns, hence after the events reset).
+    crate::probe_server::after_fork_in_child();
+    // The SIGHUP thread did not survive the fork either.
     crate::sighup::after_fork_in_child();
     // Retiring threads did not survive the fork either: never join them. The lock may have been
     // held at the fork by a thread that is gone: then leave it alone for good.

@@ -255,12 +255,21 @@ fn apply(call: &'static str, why: &str, new: TelemetryConfig) -> Result<Vec<Stri
     result
 }
 
+/// One change at a time: a change edits a copy of the configuration in force and then applies
+/// every runtime setting of that copy, so two at once would undo each other.
+static CHANGING: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    CHANGING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Changes one or more keys from a copy of the configuration in force.
 fn change(
     call: &'static str,
     key_for_errors: &str,
     edit: impl FnOnce(&mut TelemetryConfig) -> Result<(), ConfigError>,
 ) -> Result<Vec<String>, ConfigError> {
+    let _one = one_at_a_time();
     let current = crate::pipeline::current_config().ok_or(ConfigError::NotInitialized { call })?;
     let mut new = current.clone();
     if let Err(e) = edit(&mut new) {
@@ -354,6 +363,19 @@ pub fn set(key: &str, value: &FieldValue) -> Result<Vec<String>, ConfigError> {
     change("set", key, |c| c.set_value(key, value))
 }
 
+/// Sets several keys that can change at run time in one change: all of them, or none when one
+/// is refused (a bad value, a key that needs a restart); one log line. The bindings'
+/// `set_runtime(**settings)`.
+pub fn set_many(settings: &[(String, FieldValue)]) -> Result<Vec<String>, ConfigError> {
+    let keys: Vec<&str> = settings.iter().map(|(k, _)| k.as_str()).collect();
+    change("set", &keys.join(", "), |c| {
+        for (key, value) in settings {
+            c.set_value(key, value)?;
+        }
+        Ok(())
+    })
+}
+
 /// Re-reads the configuration file the running configuration came from (with its `TASKER_ENV`
 /// overlay and the environment variables, as at start-up) and applies what can change at run
 /// time. A file that cannot be read or holds a bad value changes nothing: the error (naming the
@@ -362,6 +384,7 @@ pub fn set(key: &str, value: &FieldValue) -> Result<Vec<String>, ConfigError> {
 /// named in the line, for the next start.
 pub fn reload() -> Result<Vec<String>, ConfigError> {
     const CALL: &str = "reload";
+    let _one = one_at_a_time();
     let current =
         crate::pipeline::current_config().ok_or(ConfigError::NotInitialized { call: CALL })?;
     let Some(path) = current.config_file.clone() else {

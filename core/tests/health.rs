@@ -110,5 +110,27 @@ fn readiness_fails_while_the_collector_stays_down_past_the_grace_and_recovers() 
         serde_json::from_str(&http::get(probe_port, "/health/detailed", None).body).unwrap();
     assert!(v["export"]["traces"]["last_success"].is_string(), "{v}");
     assert!(v["export"]["traces"]["failing_since"].is_null(), "{v}");
+
+    // Down again, then nothing more to export: the failure goes stale after the grace (batch
+    // processors never send an empty batch, so no success could ever clear it).
     drop(collector);
+    wait_until("readiness to fail again", Duration::from_secs(20), || {
+        !health::readiness().ready
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !health::readiness().ready {
+        assert!(
+            Instant::now() < deadline,
+            "a failure with no attempt since stays: {:?}",
+            health::readiness().reasons
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        tasker_telemetry::stats::export_stats()
+            .traces
+            .failing_since_ms
+            .is_some(),
+        "no success cleared it: it went stale"
+    );
 }

@@ -119,6 +119,11 @@ fn metrics_and_health_probes_are_served_over_http_behind_the_token() {
     let scraped = http::get(port, "/metrics", Some(TOKEN));
     assert_eq!(scraped.status, 200, "{}", scraped.body);
     assert_eq!(
+        scraped.header("connection"),
+        Some("close"),
+        "one request per connection"
+    );
+    assert_eq!(
         scraped.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
@@ -195,6 +200,17 @@ fn metrics_and_health_probes_are_served_over_http_behind_the_token() {
     let post = http::request(port, "POST", "/metrics", &[("Authorization", &auth)]);
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    // A GET with a body is refused without reading it.
+    let with_body = http::request(
+        port,
+        "GET",
+        "/health",
+        &[
+            ("Authorization", &auth),
+            ("Content-Length", "100000000000000"),
+        ],
+    );
+    assert_eq!(with_body.status, 400, "{}", with_body.body);
     let head = http::request(port, "HEAD", "/health", &[("Authorization", &auth)]);
     assert_eq!((head.status, head.body.as_str()), (200, ""));
     assert_eq!(http::get(port, "/nope", Some(TOKEN)).status, 404);

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from . import _events, _native
 
 
-def _changed(changes: List[str]) -> List[str]:
-    _events.refresh_max_level()
-    return changes
+def _changed(change: Callable[[], List[str]]) -> List[str]:
+    """Runs a change; the cached level follows the core whatever it did (also when it raised)."""
+    try:
+        return change()
+    finally:
+        _events.refresh_max_level()
 
 
 def set_level(level: str) -> List[str]:
@@ -21,13 +24,13 @@ def set_level(level: str) -> List[str]:
     ``RUST_LOG``-style directives (``"info,payments=debug"``). Returns the changes made (each
     ``"key: old → new"``, also logged once). Raises ConfigError naming the problem (nothing
     changes)."""
-    return _changed(_native.set_level(level))
+    return _changed(lambda: _native.set_level(level))
 
 
 def set_export_level(level: str) -> List[str]:
     """Sets the export filter of spans and exported log events at run time (see
     :func:`set_level`)."""
-    return _changed(_native.set_export_level(level))
+    return _changed(lambda: _native.set_export_level(level))
 
 
 def set_runtime(**settings: Any) -> List[str]:
@@ -35,9 +38,10 @@ def set_runtime(**settings: Any) -> List[str]:
     ``events_sample_rate=0.1``, ``events_sampling={"payments": 0.5}``,
     ``events_rate_limit_per_s=100``, ``events_filtered=["heartbeat"]``,
     ``slow_operations_threshold_ms=500``, ``slow_operations_overrides={"execute_step": 5000}``,
-    ``logging_level="debug"``, ... Returns the changes made. Raises ConfigError for a key that
-    cannot change at run time (naming those that can) or a bad value."""
-    return _changed(_native.set_runtime(settings))
+    ``logging_level="debug"``, ... Returns the changes made, all or none: raises ConfigError for
+    a key that cannot change at run time (naming those that can) or a bad value, and nothing
+    changes."""
+    return _changed(lambda: _native.set_runtime(settings))
 
 
 def reload_config() -> List[str]:
@@ -45,7 +49,7 @@ def reload_config() -> List[str]:
     environment) and applies what can change at run time, as ``SIGHUP`` does when the host has
     not claimed it. Returns the changes made; raises ConfigError for a bad value (nothing
     changes) or when no file was read."""
-    return _changed(_native.reload_config())
+    return _changed(_native.reload_config)
 
 
 class _Watcher:

@@ -168,3 +168,18 @@ def test_sighup_reloads_the_file_and_the_cached_level_follows(tmp_path):
     )
     assert "DEBUG True" in proc.stdout, proc.stdout + proc.stderr
     assert "after reload" in [l["message"] for l in json_lines(proc.stderr)]
+
+
+def test_set_runtime_is_all_or_nothing():
+    proc = run_python(
+        """
+        from tasker_core import tracing
+        try:
+            tracing.set_runtime(logging_level="debug", events_sample_rate=2)
+        except tracing.ConfigError as e:
+            print("REFUSED", "events" in str(e))
+        print("DEBUG", tracing.enabled("debug"))
+        """,
+        env={"TASKER_LOG_LEVEL": "info"},
+    )
+    assert "REFUSED True" in proc.stdout and "DEBUG False" in proc.stdout, proc.stdout + proc.stderr

@@ -33,7 +33,10 @@ class RuntimeTest < Minitest::Test
   def test_monitor_reports_duration_and_a_memory_spike
     out, lines, status, err = run_ruby(<<~RUBY, PROM.merge("TASKER_MEMORY_THRESHOLD_MB" => "1"))
       T = TaskerCore::Tracing
-      report = T.monitor("import_batch") { "x" * (48 * 1024 * 1024) }
+      handle = nil
+      value = T.monitor("import_batch") { |m| handle = m; ("x" * (48 * 1024 * 1024)).size }
+      report = handle.report
+      puts "VALUE \#{value}"
       puts "REPORT \#{report.duration_ms >= 0} \#{report.memory_delta_bytes > 32 * 1024 * 1024} \#{report.memory_spike?} \#{report.slow?}"
       begin
         T.monitor("failing") { raise ArgumentError, "bad" }
@@ -42,6 +45,7 @@ class RuntimeTest < Minitest::Test
       end
     RUBY
     assert status.success?, err
+    assert_includes out, "VALUE #{48 * 1024 * 1024}"
     assert_includes out, "REPORT true true true false"
     assert_includes out, "PROPAGATED"
     spikes = lines.select { |l| l["message"].start_with?("memory_spike") }
@@ -81,5 +85,20 @@ class RuntimeTest < Minitest::Test
     assert_includes messages, "now shown"
     assert_includes out, "REFUSED true"
     assert_includes out, "telemetry.slow_operations.threshold_ms: 1000 → 5"
+  end
+
+  def test_set_runtime_is_all_or_nothing
+    out, _lines, status, err = run_ruby(<<~RUBY, { "TASKER_LOG_LEVEL" => "info" })
+      T = TaskerCore::Tracing
+      begin
+        T.set_runtime(logging_level: "debug", events_sample_rate: 2)
+      rescue T::ConfigError => e
+        puts "REFUSED \#{e.message.include?('events')}"
+      end
+      puts "DEBUG \#{T.enabled?(:debug)}"
+    RUBY
+    assert status.success?, err
+    assert_includes out, "REFUSED true"
+    assert_includes out, "DEBUG false"
   end
 end

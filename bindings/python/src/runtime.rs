@@ -28,18 +28,14 @@ pub fn set_export_level(filter: Text) -> PyResult<Vec<String>> {
     })
 }
 
-/// Sets keys that can change at run time (spelled as for `init`'s overrides); the changes made.
-/// A key that cannot change at run time, or a bad value, raises `ConfigError` naming it (the
-/// keys before it are applied).
+/// Sets keys that can change at run time (spelled as for `init`'s overrides), all or none; the
+/// changes made. A key that cannot change at run time, or a bad value, raises `ConfigError`
+/// naming it, and nothing changes.
 #[pyfunction]
 pub fn set_runtime(settings: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<String>> {
     let settings = convert::values(settings)?;
     guard("set_runtime", || {
-        let mut changes = Vec::new();
-        for (key, value) in &settings {
-            changes.extend(runtime::set(key, value).map_err(foreign_error)?);
-        }
-        Ok(changes)
+        runtime::set_many(&settings).map_err(foreign_error)
     })
 }
 

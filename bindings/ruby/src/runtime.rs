@@ -24,15 +24,12 @@ pub fn set_export_level(ruby: &Ruby, filter: Value) -> Result<Vec<String>, Error
     })
 }
 
-/// Sets keys that can change at run time (spelled as for `init`'s overrides); the changes made.
+/// Sets keys that can change at run time (spelled as for `init`'s overrides), all or none; the
+/// changes made.
 pub fn set_runtime(ruby: &Ruby, settings: Option<RHash>) -> Result<Vec<String>, Error> {
     let settings = convert::values(settings)?;
     guard(ruby, "set_runtime", || {
-        let mut changes = Vec::new();
-        for (key, value) in &settings {
-            changes.extend(runtime::set(key, value).map_err(|e| foreign_error(ruby, e))?);
-        }
-        Ok(changes)
+        runtime::set_many(&settings).map_err(|e| foreign_error(ruby, e))
     })
 }
 

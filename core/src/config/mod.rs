@@ -337,6 +337,9 @@ pub struct SpanConfig {
     /// Bytes the interned shapes may hold (names, field names, callsites); past it, as past
     /// [`max_dynamic_callsites`](Self::max_dynamic_callsites).
     pub max_dynamic_callsite_bytes: usize,
+    /// Copy each log event onto the current span as a span event (errors always are: they
+    /// also set the span's status).
+    pub log_events: bool,
 }
 
 impl SpanConfig {
@@ -598,6 +601,7 @@ impl Default for TelemetryConfig {
                 attribute_count_limit: crate::fields::DEFAULT_MAX_FIELDS,
                 max_dynamic_callsites: 4096,
                 max_dynamic_callsite_bytes: crate::dynamic::DEFAULT_MAX_CALLSITE_BYTES,
+                log_events: true,
             },
             metrics: MetricsConfig {
                 enabled: true,
@@ -929,6 +933,7 @@ impl TelemetryConfig {
             max_instruments: self.metrics.max_instruments,
             bridge: self.opentelemetry_bridge,
             slow_operations: self.slow_operations.clone(),
+            log_events: self.spans.log_events,
         }
     }
 
@@ -1106,6 +1111,7 @@ pub(crate) struct Snapshot {
     pub(crate) max_instruments: usize,
     pub(crate) bridge: crate::bridge::BridgeMode,
     pub(crate) slow_operations: SlowOperationsConfig,
+    pub(crate) log_events: bool,
 }
 
 impl Snapshot {
@@ -1120,6 +1126,7 @@ impl Snapshot {
         crate::dynamic::set_max_callsites(self.max_callsites, self.max_callsite_bytes);
         crate::metrics::set_max_instruments(self.max_instruments);
         crate::bridge::set_mode(self.bridge);
+        crate::events::set_log_events(self.log_events);
         crate::redaction::set_current(self.redactor.clone());
     }
 }

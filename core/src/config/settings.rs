@@ -269,6 +269,10 @@ pub const SETTINGS: &[Setting] = &[
         c.spans.max_dynamic_callsites = integer(v, 0, 1_000_000)? as usize;
         Ok(())
     }),
+    setting!("telemetry.spans.log_events", ["TASKER_SPANS_LOG_EVENTS"], "true", "copy each log event (Rust, Ruby, Python) onto the current span as a span event, so the trace shows the log lines; `false` keeps spans lean (each log line is still printed and, with `telemetry.logging.export_logs`, exported as a log record with the span's ids); error events are always copied (they set the span's error status)", |c, v| {
+        c.spans.log_events = boolean(v)?;
+        Ok(())
+    }),
     setting!("telemetry.spans.max_dynamic_callsite_bytes", [], "4194304", "bytes the shapes of `max_dynamic_callsites` may hold (names and field names kept for the life of the process); past it, the fallback callsite as well", |c, v| {
         c.spans.max_dynamic_callsite_bytes = integer(v, 0, 1 << 30)? as usize;
         Ok(())
@@ -343,7 +347,7 @@ pub const SETTINGS: &[Setting] = &[
         c.prometheus.host = non_empty(v)?;
         Ok(())
     }),
-    setting!("telemetry.prometheus.port", ["OTEL_EXPORTER_PROMETHEUS_PORT"], "9464", "port of the Prometheus scrape and health-probe server; a port already in use is an error at `init`", |c, v| {
+    setting!("telemetry.prometheus.port", ["OTEL_EXPORTER_PROMETHEUS_PORT"], "9464", "port of the Prometheus scrape and health-probe server; a port already in use is an error at an explicit `init`, and one error line when export starts at a binding's load (export goes on)", |c, v| {
         c.prometheus.port = integer(v, 1, 65_535)? as u16;
         Ok(())
     }),

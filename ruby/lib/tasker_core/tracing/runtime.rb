@@ -8,23 +8,34 @@ module TaskerCore
       alias_method :memory_spike?, :memory_spike
     end
 
+    # What +monitor+ yields: the operation's name, and its MonitorReport once the block ended.
+    class MonitorHandle
+      attr_reader :name
+      attr_accessor :report
+
+      def initialize(name)
+        @name = name
+        @report = nil
+      end
+    end
+
     class << self
       # Sets the console filter at run time: a level name (+:debug+, "warning", ...) or
       # RUST_LOG-style directives ("info,payments=debug"). Returns the changes made (each
       # "key: old → new", also logged once). Raises ConfigError naming the problem (nothing
       # changes).
-      def set_level(level) = runtime_changed(Native.set_level(level.to_s))
+      def set_level(level) = runtime_changed { Native.set_level(level.to_s) }
 
       # Sets the export filter of spans and exported log events at run time (see set_level).
-      def set_export_level(level) = runtime_changed(Native.set_export_level(level.to_s))
+      def set_export_level(level) = runtime_changed { Native.set_export_level(level.to_s) }
 
       # Changes settings that can change at run time, spelled as +init+'s overrides:
       # +events_sample_rate: 0.1+, +events_sampling: { "payments" => 0.5 }+,
       # +events_rate_limit_per_s: 100+, +events_filtered: ["heartbeat"]+,
       # +slow_operations_threshold_ms: 500+, +logging_level: "debug"+, ... Returns the changes
-      # made. Raises ConfigError for a key that cannot change at run time (naming those that
-      # can) or a bad value.
-      def set_runtime(**settings) = runtime_changed(Native.set_runtime(settings))
+      # made, all or none. Raises ConfigError for a key that cannot change at run time (naming
+      # those that can) or a bad value, and nothing changes.
+      def set_runtime(**settings) = runtime_changed { Native.set_runtime(settings) }
 
       # Re-reads the configuration file (TASKER_CONFIG, its TASKER_ENV overlay, the
       # environment) and applies what can change at run time. Ruby claims SIGHUP itself, so the
@@ -34,34 +45,36 @@ module TaskerCore
       #
       # Returns the changes made; raises ConfigError for a bad value (nothing changes) or when no
       # file was read.
-      def reload_config = runtime_changed(Native.reload_config)
+      def reload_config = runtime_changed { Native.reload_config }
 
-      # Monitors the block and returns what it measured, a MonitorReport (as
-      # Benchmark.measure does): its duration is recorded in
+      # Monitors the block and returns its value: its duration is recorded in
       # +tasker_monitored_operation_duration{operation}+; past the slow threshold a
       # +slow_operation+ warning is logged and counted; a resident-memory growth past
-      # telemetry.slow_operations.memory_threshold_mb logs +memory_spike+. An exception from the
-      # block propagates (the operation is still measured).
+      # telemetry.slow_operations.memory_threshold_mb logs +memory_spike+. The block gets a
+      # MonitorHandle whose +report+ (a MonitorReport) is set when the block ends, also when it
+      # raises (the exception propagates):
       #
-      #   report = TaskerCore::Tracing.monitor("import_batch") { load(rows) }
-      #   report.duration_ms
+      #   rows = TaskerCore::Tracing.monitor("import_batch") { |m| @m = m; load(rows) }
+      #   @m.report.duration_ms
       def monitor(name)
         raise Error, "monitor needs a block" unless block_given?
 
+        handle = MonitorHandle.new(name)
         m = Native::Monitor.start(name)
         begin
-          yield
+          yield handle
         ensure
-          parts = m.finish
+          handle.report = report_of(m.finish)
         end
-        report_of(parts)
       end
 
       private
 
-      def runtime_changed(changes)
+      # The cached level follows the core, whatever the change did (also when it raised).
+      def runtime_changed
+        yield
+      ensure
         refresh_level
-        changes
       end
 
       def report_of(parts)
