@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 # Rust benchmarks in report order: (id, description, baseline id or None).
 RUST_ROWS: List[Tuple[str, str, Optional[str]]] = [
+    ("floor/otel_sdk_span_3_attributes", "the floor: an OpenTelemetry SDK span alone, 3 attributes, batch processor, discarding exporter (no `tracing`)", None),
+    ("floor/fastrace_span_3_properties", "the floor: a dedicated recorder's span (fastrace), 3 properties, discarding reporter", None),
     ("span/rust_no_subscriber", "`tracing` span enter/exit, no subscriber (the floor)", None),
     ("span/rust_json_layer", "span enter/exit, JSON log layer only (writing to /dev/null)", "span/rust_no_subscriber"),
     ("span/rust_otlp_layer", "span enter/exit, OTLP layer only (batch processor, discarding exporter)", "span/rust_no_subscriber"),
@@ -292,6 +294,14 @@ def main() -> None:
                 dis / noop <= 3,
             )
     for lang in ("ruby", "python"):
+        dis, noop_args = med(lang, "debug_disabled"), med(lang, NOOP_ARGS[lang])
+        if dis and noop_args:
+            target(
+                f"{TITLE[lang]} disabled-level log call ≤ 1.5× a no-op method called with the same arguments",
+                f"{fmt_ns(dis)} vs {fmt_ns(noop_args)}: {dis / noop_args:.2f}×",
+                dis / noop_args <= 1.5,
+            )
+    for lang in ("ruby", "python"):
         span, floor = med(lang, "span_exported_3_fields"), floors.get(lang)
         if span and floor:
             target(
@@ -307,6 +317,38 @@ def main() -> None:
             f"{fmt_ns(h['overhead_ns'])} per step: {h['pct_of_100us']:.1f}% of 100 µs, {h['pct_of_1ms']:.2f}% of 1 ms",
             h["pct_of_100us"] < 5,
         )
+
+    # Issue 15's goals ("a span path near the physical floor").
+    for lang, limit in (("ruby", 0.1), ("python", 0.05)):
+        ours, sdk = med(lang, "span_exported_3_fields"), med(lang, "otel_sdk_span")
+        if ours and sdk:
+            target(
+                f"{TITLE[lang]} exported span ≤ {limit}× the official OpenTelemetry SDK's span (same process)",
+                f"{fmt_ns(ours)} vs {fmt_ns(sdk)}: {ours / sdk:.2f}×",
+                ours / sdk <= limit,
+            )
+    foreign = med("rust", "span/dynamic_exported_3_fields")
+    if foreign:
+        target(
+            "Rust side of a foreign span (start, enter, exit, end with 3 fields, exported) ≤ 400 ns",
+            f"{fmt_ns(foreign)} (`span/dynamic_exported_3_fields`)",
+            foreign <= 400,
+        )
+    rust_span = med("rust", "span/rust_exported")
+    if rust_span:
+        target(
+            "a Rust `tracing` span through the production stack ≤ 1 µs",
+            f"{fmt_ns(rust_span)} (`span/rust_exported`)",
+            rust_span <= 1000,
+        )
+    for h in handler:
+        if h["path"] == "run_step":
+            limit_ns = 3000 if h["language"] == "rust" else 5000
+            target(
+                f"{TITLE[h['language']]} `run_step` per-step overhead ≤ {limit_ns / 1000:.0f} µs",
+                f"{fmt_ns(h['overhead_ns'])}",
+                h["overhead_ns"] <= limit_ns,
+            )
 
     if args.machine_from:
         with open(args.machine_from) as f:

@@ -49,5 +49,5 @@ say "building the Python wheel and installing it into .venv"
 wheels="$root/target/python-wheels"
 rm -rf "$wheels"
 (cd python && "$VENV/bin/maturin" build --release --quiet --features testing -o "$wheels")
-"$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$wheels"/tasker_core_tracing-*-cp39-abi3-*.whl
+"$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$wheels"/tasker_core_tracing-*-cp310-abi3-*.whl
 touch "$stamp"

@@ -43,7 +43,7 @@ rc=${PIPESTATUS[0]}
 set -e
 
 # The same abi3 wheel on the other CPython versions of this machine (pyenv's 3.10, 3.12, 3.13;
-# the wheel's floor is 3.9, which is past its end of life): a venv each under target/pyvenvs.
+# 3.10 is the wheel's floor): a venv each under target/pyvenvs.
 others=()
 pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
 for v in 3.10 3.12 3.13; do

@@ -271,8 +271,62 @@ fn handler(c: &mut Criterion) {
     g.finish();
 }
 
+/// The floor: what a span costs where nothing of ours runs. The OpenTelemetry SDK's own span (3
+/// attributes, batch processor, discarding exporter) and a dedicated recorder (fastrace: a
+/// thread-local buffer drained by a collector thread, discarding reporter).
+fn floor(c: &mut Criterion) {
+    use opentelemetry::trace::{Tracer, TracerProvider};
+    let mut g = c.benchmark_group("floor");
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_span_processor(
+            opentelemetry_sdk::trace::BatchSpanProcessor::builder(
+                tasker_telemetry::testing::Discard,
+            )
+            .build(),
+        )
+        .build();
+    let tracer = provider.tracer("floor");
+    g.bench_function("otel_sdk_span_3_attributes", |b| {
+        b.iter(|| {
+            tracer
+                .span_builder("step")
+                .with_attributes([
+                    KeyValue::new("order_id", 42),
+                    KeyValue::new("namespace", "payments"),
+                    KeyValue::new("amount", 12.5),
+                ])
+                .start(&tracer);
+        })
+    });
+    let _ = provider.shutdown();
+
+    struct DiscardReporter;
+    impl fastrace::collector::Reporter for DiscardReporter {
+        fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+            black_box(spans);
+        }
+    }
+    fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+    g.bench_function("fastrace_span_3_properties", |b| {
+        b.iter(|| {
+            let span = fastrace::Span::root("step", fastrace::collector::SpanContext::random())
+                .with_properties(|| {
+                    [
+                        ("order_id", "42"),
+                        ("namespace", "payments"),
+                        ("amount", "12.5"),
+                    ]
+                });
+            drop(black_box(span));
+        })
+    });
+    fastrace::flush();
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    floor,
     spans,
     events,
     metric,
