@@ -27,6 +27,8 @@ RUST_ROWS: List[Tuple[str, str, Optional[str]]] = [
     ("span/dynamic_exported_3_fields", "dynamic span (the bindings' API), 3 fields, both layers", "span/rust_no_subscriber"),
     ("span/rust_exported_slow_check_off", "`span/rust_exported` with the slow-operation check off (`threshold_ms = 0`)", None),
     ("span/rust_exported_slow_check_on", "`span/rust_exported` with the slow-operation check on (1000 ms, not reached)", "span/rust_exported_slow_check_off"),
+    ("span/rust_exported_with_log_line", "a span with one JSON log line in it, the line also copied onto the span (`telemetry.spans.log_events = true`, the default)", None),
+    ("span/rust_exported_with_log_line_not_copied", "the same with `telemetry.spans.log_events = false` (the line printed, not copied onto the span)", "span/rust_exported_with_log_line"),
     ("event/rust_below_filter", "`debug!` event below the level filter", None),
     ("event/dynamic_below_filter", "`dynamic::enabled(DEBUG)` (the bindings answer this in their own language)", None),
     ("event/rust_json_line_3_fields", "`info!` with 3 fields, one JSON line written", None),

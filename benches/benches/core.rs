@@ -86,6 +86,19 @@ fn spans(c: &mut Criterion) {
         slow_operations::set_threshold_ms(0);
         g.bench_function("rust_exported_slow_check_off", |b| b.iter(rust_span));
         slow_operations::set_threshold_ms(1000);
+        // A span with one log line in it, the line copied onto the span as a span event (the
+        // default) and not (`telemetry.spans.log_events = false`).
+        let with_line = || {
+            tracing::info_span!("step", order_id = 42)
+                .in_scope(|| tracing::info!(amount = 12.5, "charged"))
+        };
+        tasker_telemetry::testing::set_log_events(true);
+        g.bench_function("rust_exported_with_log_line", |b| b.iter(with_line));
+        tasker_telemetry::testing::set_log_events(false);
+        g.bench_function("rust_exported_with_log_line_not_copied", |b| {
+            b.iter(with_line)
+        });
+        tasker_telemetry::testing::set_log_events(true);
     });
     g.finish();
 }

@@ -243,13 +243,15 @@ pub fn readiness() -> Readiness {
         let s = books.get(signal);
         if let Some(since) = s.failing_since_ms {
             let failing = now.saturating_sub(since);
-            // Still failing: the last attempt failed within the grace period. A failure with no
-            // attempt since (nothing to export: batch processors never send an empty batch)
-            // goes stale, so a short outage does not leave the process unready for good.
-            let attempted_lately = s
-                .last_error_ms
-                .is_some_and(|at| now.saturating_sub(at) <= grace);
-            if failing > grace && attempted_lately {
+            // Still failing: something is queued or in an export request, or the last attempt
+            // failed within the grace period. A failure with nothing left to send (batch
+            // processors never send an empty batch, so no success could clear it) goes stale,
+            // so a short outage does not leave an idle process unready for good.
+            let still_trying = s.queued > 0
+                || s.in_flight > 0
+                || s.last_error_ms
+                    .is_some_and(|at| now.saturating_sub(at) <= grace);
+            if failing > grace && still_trying {
                 reasons.push(format!(
                     "{} export has failed for {:.1}s (longer than telemetry.health.export_failure_grace_ms = {grace}): {}",
                     signal.as_str(),

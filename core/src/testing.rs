@@ -105,6 +105,11 @@ fn pipeline(
     (Dispatch::new(subscriber), provider)
 }
 
+/// `telemetry.spans.log_events` at once (benchmarks of both settings in one process).
+pub fn set_log_events(on: bool) {
+    crate::events::set_log_events(on);
+}
+
 /// Makes `config`'s limits the process's, as `init` does: value length and field count
 /// (`fields`), interner bounds (`dynamic`), instrument bound (`metrics`), redactor.
 pub fn install_limits(config: &TelemetryConfig) {
