@@ -21,6 +21,8 @@
 //! secret query values.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -88,6 +90,54 @@ pub struct Redactor {
     words: Vec<Vec<u8>>,
     /// Whether [`Redactor::scrub_text`] scrubs (`telemetry.logging.scrub_text`).
     scrub: bool,
+    /// Identifies the patterns in the per-thread cache of answers ([`KeyCache`]).
+    id: u64,
+}
+
+/// A per-thread, direct-mapped cache of [`Redactor::is_secret`] answers: the keys of spans and
+/// events are few and repeat (field names, `code.*`, `thread.*`), and matching one against
+/// every pattern costs a few hundred instructions where a hit costs a hash and a compare.
+/// Entries hold the key's bytes (not its address: an owned key freed and another allocated
+/// at the same place must not inherit its answer) and belong to one redactor's patterns.
+struct KeyCache {
+    owner: u64,
+    slots: Vec<CachedKey>,
+}
+
+/// Keys longer than this are matched every time.
+const CACHED_KEY_MAX: usize = 47;
+const CACHE_SLOTS: usize = 256;
+
+#[derive(Clone, Copy)]
+struct CachedKey {
+    /// 0: empty; else the key's length + 1.
+    len: u8,
+    secret: bool,
+    key: [u8; CACHED_KEY_MAX],
+}
+
+const EMPTY_SLOT: CachedKey = CachedKey {
+    len: 0,
+    secret: false,
+    key: [0; CACHED_KEY_MAX],
+};
+
+thread_local! {
+    static KEY_CACHE: RefCell<KeyCache> = const {
+        RefCell::new(KeyCache { owner: 0, slots: Vec::new() })
+    };
+}
+
+/// Source of [`Redactor`] ids (0 is never given: the empty cache's owner).
+static NEXT_REDACTOR_ID: AtomicU64 = AtomicU64::new(1);
+
+/// FNV-1a over the key's bytes, folded to a slot.
+fn slot_of(key: &[u8]) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in key {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    (h ^ (h >> 16)) as usize % CACHE_SLOTS
 }
 
 /// One bit per byte value (lower-cased, modulo 64) present in `bytes`: a key can contain a
@@ -191,6 +241,7 @@ impl Redactor {
             patterns: Vec::new(),
             words: Vec::new(),
             scrub: true,
+            id: NEXT_REDACTOR_ID.fetch_add(1, Ordering::Relaxed),
         };
         for p in patterns {
             let p = normalise(p.as_ref().trim().as_bytes());
@@ -212,7 +263,35 @@ impl Redactor {
 
     /// Whether values under `key` must be hidden.
     pub fn is_secret(&self, key: &str) -> bool {
-        let key = key.as_bytes();
+        let bytes = key.as_bytes();
+        if bytes.len() > CACHED_KEY_MAX {
+            return self.matches(bytes);
+        }
+        KEY_CACHE
+            .try_with(|cache| {
+                let Ok(mut cache) = cache.try_borrow_mut() else {
+                    return self.matches(bytes);
+                };
+                if cache.owner != self.id || cache.slots.is_empty() {
+                    cache.owner = self.id;
+                    cache.slots.clear();
+                    cache.slots.resize(CACHE_SLOTS, EMPTY_SLOT);
+                }
+                let slot = &mut cache.slots[slot_of(bytes)];
+                if usize::from(slot.len) == bytes.len() + 1 && &slot.key[..bytes.len()] == bytes {
+                    return slot.secret;
+                }
+                let secret = self.matches(bytes);
+                slot.len = bytes.len() as u8 + 1;
+                slot.key[..bytes.len()].copy_from_slice(bytes);
+                slot.secret = secret;
+                secret
+            })
+            .unwrap_or_else(|_| self.matches(bytes))
+    }
+
+    /// [`is_secret`](Self::is_secret) without the cache.
+    fn matches(&self, key: &[u8]) -> bool {
         if !self.words.is_empty() && has_word(key, &self.words) {
             return true;
         }
@@ -474,6 +553,31 @@ pub fn current() -> Arc<Redactor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_answers_belong_to_their_patterns_and_to_the_exact_key() {
+        let orders = Redactor::new(["order"]);
+        let default = Redactor::default();
+        for _ in 0..3 {
+            // The same key on the same thread, answered for two sets of patterns in turn.
+            assert!(orders.is_secret("order_id"));
+            assert!(!default.is_secret("order_id"));
+            assert!(default.is_secret("password"));
+            assert!(!orders.is_secret("password"));
+        }
+        // More keys than slots: collisions replace entries, never answer for another key
+        // (same length, different bytes included).
+        let keys: Vec<String> = (0..2000).map(|i| format!("k{i:05}")).collect();
+        let secret = Redactor::new(["k00042", "k01999"]);
+        for _ in 0..2 {
+            for k in &keys {
+                assert_eq!(secret.is_secret(k), k == "k00042" || k == "k01999", "{k}");
+            }
+        }
+        let long = format!("{}password", "x".repeat(CACHED_KEY_MAX));
+        assert!(default.is_secret(&long));
+        assert!(default.is_secret(&long));
+    }
 
     #[test]
     fn matches_case_and_separator_insensitively_anywhere_in_a_dotted_key() {
