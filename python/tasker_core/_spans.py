@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import sys
 from types import TracebackType
 from typing import (
     Any,
@@ -23,8 +24,8 @@ from typing import (
 )
 
 from . import _native
-from ._context import correlation_var, leave, parent_var, reset
-from ._events import INFO, Level, level_index
+from ._context import correlation_var, parent_var, reset
+from ._events import INFO, LEVELS, Level, level_index
 from ._native import Correlation, TracingError
 from ._util import caller_module, exception_parts, mapping
 
@@ -61,6 +62,13 @@ class Span:
     def __enter__(self) -> "Span":
         if self._native is not None:
             raise TracingError(f"span {self.name!r} was already entered; create a new span")
+        if type(self) is Span:
+            # The hot path, inlined (a plain span brings no correlation).
+            native = self._native = _native.start_span(
+                self.name, self._level, self._target, self._fields, parent_var.get(), correlation_var.get()
+            )
+            self._tokens = (parent_var.set(native), None)
+            return self
         native, corr = self._start()
         self._native = native
         self._tokens = (parent_var.set(native), correlation_var.set(corr) if corr is not None else None)
@@ -83,7 +91,14 @@ class Span:
             self._tokens = None
             if tokens[1] is not None:
                 reset(correlation_var, tokens[1])
-            leave(native, tokens[0])
+            # leave(native, tokens[0]), inlined: the hot path
+            if parent_var.get() is native:
+                try:
+                    parent_var.reset(tokens[0])
+                except ValueError:
+                    native.detach()
+            else:
+                native.detach()
             native.end()
 
     def _running(self) -> _native.Span:
@@ -151,7 +166,12 @@ def span(name: str, level: Level = "info", **fields: Any) -> Span:
     """A span named ``name`` with ``fields`` as attributes; use it as ``with tracing.span(...)
     as span:``. The target (used by filters) is the calling module. Raises TracingError for an
     unknown level."""
-    return Span(name, level_index(level), caller_module(1), fields)
+    index = LEVELS.get(level) if level.__class__ is str else None  # the usual spelling, inlined
+    try:
+        target = sys._getframe(1).f_globals.get("__name__", "") or ""  # caller_module(1), inlined
+    except Exception:
+        target = ""
+    return Span(name, level_index(level) if index is None else index, target, fields)
 
 
 def start_span(name: str, level: Level = "info", **fields: Any) -> Span:
