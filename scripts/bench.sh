@@ -2,10 +2,11 @@
 # The overhead report: runs the Rust (criterion), Ruby and Python benchmarks on this machine and
 # writes benches/REPORT.md and benches/report.json (see benches/README.md).
 #
-#   bash scripts/bench.sh             full run (~3 minutes, plus the release builds the first
+#   bash scripts/bench.sh             full run (~6 minutes, plus the release builds the first
 #                                     time): first installs the gem (into target/ruby-gems) and
 #                                     the wheel (into .venv) from this tree with
-#                                     scripts/install-packages.sh
+#                                     scripts/install-packages.sh; ends with the instruction
+#                                     counts of scripts/callgrind.sh (valgrind)
 #   bash scripts/bench.sh --installed full run against the gem and wheel already installed
 #   bash scripts/bench.sh --smoke     a few iterations of everything, report in target/bench-smoke/
 #                                     (what scripts/test.sh runs, after the package tests installed
@@ -64,8 +65,15 @@ GEM_HOME="$gem_home" GEM_PATH="$gem_home:$default_gem_path" \
 say "Python: benches/python/bench.py (installed wheel)"
 "$PY" benches/python/bench.py "${lang_args[@]}" --out "$work/python.json"
 
+counted=()
+if [ "$mode" = full ]; then
+  say "instruction counts: scripts/callgrind.sh (valgrind)"
+  bash scripts/callgrind.sh --out "$work/callgrind.json"
+  counted=(--callgrind "$work/callgrind.json")
+fi
+
 say "report"
 smoke_flag=()
 [ "$mode" = smoke ] && smoke_flag=(--smoke)
 python3 benches/report.py --criterion "$CRITERION_HOME" --ruby "$work/ruby.json" --python "$work/python.json" \
-  --md "$out/REPORT.md" --json "$out/report.json" "${smoke_flag[@]}"
+  --md "$out/REPORT.md" --json "$out/report.json" "${smoke_flag[@]}" "${counted[@]}"

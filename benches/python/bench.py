@@ -4,6 +4,7 @@ rounds, against the core's benchmark pipeline (JSON lines to /dev/null, spans th
 processor to an exporter that discards, an SDK meter).
 
     python benches/python/bench.py [--smoke] [--out FILE]
+    python benches/python/bench.py --count CASE N   (runs CASE N times once, for callgrind)
 
 Method: each case is compiled into a ``for _ in repeat(None, n)`` loop (as ``timeit`` does). Its
 batch size is calibrated to about BATCH_MS; then ROUNDS rounds run one batch of every case, in a
@@ -43,6 +44,7 @@ from tasker_core import _events, _native, tracing
 SMOKE = "--smoke" in sys.argv
 OUT = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else None
 ROUNDS = 3 if SMOKE else int(os.environ.get("BENCH_ROUNDS", "250"))
+COUNT = sys.argv[sys.argv.index("--count") + 1 :][:2] if "--count" in sys.argv else None
 BATCH_MS = 0.2 if SMOKE else float(os.environ.get("BENCH_BATCH_MS", "2.0"))
 
 # --- what is measured ------------------------------------------------------------------------
@@ -171,7 +173,7 @@ CASES: List[Tuple[str, str, str]] = [
     ("ffi_noop", "no-op call into the extension (baseline: the physical FFI floor)", "_noop()"),
     (
         "rust_span_in_process",
-        "the Rust side of a span: DynSpan start, enter/exit, end with 3 fields, looped in Rust (baseline)",
+        "the Rust side of a span: DynSpan start and end with 3 fields, looped in Rust (baseline)",
         NATIVE + "_native._bench_rust_spans(n)",
     ),
     (
@@ -314,28 +316,34 @@ def run(cases: List[Tuple[str, str, str]], namespace: Dict[str, Any]) -> Tuple[L
     return results, overhead
 
 
+def setup() -> Dict[str, Any]:
+    """Checks the paths once and returns the namespace the cases' statements run in."""
+    _events.refresh_max_level()
+    with tracing.correlation(namespace="bench"):
+        with tracing.span("orchestrator_step"):
+            headers = tracing.inject()
+    assert framework_step(headers) == 5050
+    message = dict(STEP_CONTEXT, step_name="sum", handler="SumHandler", attempt=1, headers=headers)
+    handler_call = functools.partial(HANDLER.call, NUMBERS)
+    assert tracing.run_step(message, handler_call) == 5050
+    assert not tracing.enabled("debug"), "debug is enabled: the disabled-level case would log"
+    namespace = dict(globals())
+    namespace.update(
+        HEADERS=headers,
+        STEP_MESSAGE=message,
+        HANDLER_CALL=handler_call,
+        _noop=_native._noop,
+        _repeat=repeat,
+        _ApiRuntime=ApiRuntime,
+    )
+    return namespace
+
+
 def main() -> None:
     pipeline = _native._BenchPipeline()
 
     def measure() -> Tuple[List[Dict[str, Any]], float]:
-        _events.refresh_max_level()
-        with tracing.correlation(namespace="bench"):
-            with tracing.span("orchestrator_step"):
-                headers = tracing.inject()
-        assert framework_step(headers) == 5050
-        message = dict(STEP_CONTEXT, step_name="sum", handler="SumHandler", attempt=1, headers=headers)
-        handler_call = functools.partial(HANDLER.call, NUMBERS)
-        assert tracing.run_step(message, handler_call) == 5050
-        assert not tracing.enabled("debug"), "debug is enabled: the disabled-level case would log"
-        namespace = dict(globals())
-        namespace.update(
-            HEADERS=headers,
-            STEP_MESSAGE=message,
-            HANDLER_CALL=handler_call,
-            _noop=_native._noop,
-            _repeat=repeat,
-            _ApiRuntime=ApiRuntime,
-        )
+        namespace = setup()
         # The handler cases run in rounds of their own, after a full collection (as in the Ruby harness).
         ops = [c for c in CASES if not c[0].startswith("handler_")]
         steps = [c for c in CASES if c[0].startswith("handler_")]
@@ -343,6 +351,19 @@ def main() -> None:
         gc.collect()
         step_results, _ = run(steps, namespace)
         return op_results + step_results, loop_overhead
+
+    if COUNT:
+        # Instruction counts (scripts/callgrind.sh): the same set-up, then one case N times, and
+        # a flush so that the exporter thread's share is in the count.
+        def count() -> None:
+            case = next(c for c in CASES if c[0] == COUNT[0])
+            compile_loop(case[2], setup())(int(COUNT[1]))
+
+        pipeline.run(count)
+        pipeline.flush()
+        OTEL_PROVIDER.force_flush()
+        OTEL_PROVIDER.shutdown()
+        return
 
     results, overhead = pipeline.run(measure)
     report = {

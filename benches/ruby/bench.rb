@@ -6,6 +6,7 @@
 # processor to an exporter that discards, an SDK meter).
 #
 #   ruby benches/ruby/bench.rb [--smoke] [--out FILE]
+#   ruby benches/ruby/bench.rb --count CASE N   (runs CASE N times once, for callgrind)
 #
 # The OpenTelemetry cases (the official SDK's span, and an OpenTelemetry-API span through the
 # gem's bridge) load the opentelemetry-api and -sdk gems from the vendored sources
@@ -51,15 +52,16 @@ if File.file?(OTEL_SRC)
     def force_flush(timeout: nil) = OpenTelemetry::SDK::Trace::Export::SUCCESS
     def shutdown(timeout: nil) = OpenTelemetry::SDK::Trace::Export::SUCCESS
   end
-  sdk_provider = OpenTelemetry::SDK::Trace::TracerProvider.new
-  sdk_provider.add_span_processor(OpenTelemetry::SDK::Trace::Export::BatchSpanProcessor.new(DiscardingExporter.new))
-  SDK_TRACER = sdk_provider.tracer("bench", "1.0")
+  SDK_PROVIDER = OpenTelemetry::SDK::Trace::TracerProvider.new
+  SDK_PROVIDER.add_span_processor(OpenTelemetry::SDK::Trace::Export::BatchSpanProcessor.new(DiscardingExporter.new))
+  SDK_TRACER = SDK_PROVIDER.tracer("bench", "1.0")
   BRIDGE_TRACER = OpenTelemetry.tracer_provider.tracer("bench", "1.0")
   OTEL_SDK_VERSION = OpenTelemetry::SDK::VERSION
 end
 
 smoke = ARGV.include?("--smoke")
 out = ARGV.each_cons(2).find { |a, _| a == "--out" }&.last
+count = ARGV.include?("--count") ? ARGV[ARGV.index("--count") + 1, 2] : nil
 ROUNDS = smoke ? 3 : Integer(ENV.fetch("BENCH_ROUNDS", 250))
 BATCH_MS = smoke ? 0.2 : Float(ENV.fetch("BENCH_BATCH_MS", 2.0))
 
@@ -222,7 +224,8 @@ end
 
 $stderr.sync = true
 pipeline = N._bench_pipeline
-results, overhead = pipeline.run do
+# Checks the paths once and defines the constants the cases use.
+def setup
   T.refresh_level
   headers = nil
   T.with_correlation(namespace: "bench") { T.span("orchestrator_step") { headers = T.inject } }
@@ -232,6 +235,24 @@ results, overhead = pipeline.run do
   abort "run_step returned something else" unless T.run_step(STEP_MESSAGE) { HANDLER.call(NUMBERS) } == 5050
   abort "framework step returned #{framework_step(HEADERS).inspect}" unless framework_step(HEADERS) == 5050
   abort "debug is enabled: the disabled-level case would log" if T.enabled?(:debug)
+end
+
+if count
+  # Instruction counts (scripts/callgrind.sh): the same set-up, then one case N times, and a
+  # flush so that the exporter thread's share is in the count.
+  id, n = count
+  _, _, snippet, native = CASES.find { |c| c[0] == id } || abort("no case #{id}")
+  pipeline.run do
+    setup
+    compile(snippet, native).call(Integer(n))
+  end
+  pipeline.flush
+  SDK_PROVIDER.force_flush if defined?(SDK_PROVIDER)
+  exit
+end
+
+results, overhead = pipeline.run do
+  setup
   # The handler cases run in rounds of their own, after a full GC: the garbage of the
   # allocation-heavy cases above is then not collected inside their batches.
   ops, steps = CASES.partition { |c| !c[0].start_with?("handler_") }

@@ -195,6 +195,12 @@ impl BenchPipeline {
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
         tracing::dispatcher::with_default(&self.dispatch, f)
     }
+
+    /// Waits until the spans ended so far have gone through the batch processor (instruction
+    /// counts include the exporter thread's share of them).
+    pub fn flush(&self) {
+        let _ = self._provider.force_flush();
+    }
 }
 
 /// Starts and ends `n` dynamic spans with the three fields of the benchmarks (`order_id = 42`,

@@ -49,6 +49,11 @@ fn bench_run(ruby: &Ruby, rb_self: &RbBenchPipeline) -> Result<Value, Error> {
     rb_self.0.run(|| ruby.yield_value(()))
 }
 
+/// Waits until the spans ended so far have gone through the batch processor.
+fn bench_flush(rb_self: &RbBenchPipeline) {
+    rb_self.0.flush();
+}
+
 /// Defines the hooks on `TaskerCore::Tracing::Native`.
 pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     native.define_module_function("noop", function!(|| (), 0))?;
@@ -60,9 +65,9 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
             1
         ),
     )?;
-    native
-        .define_class("BenchPipeline", ruby.class_object())?
-        .define_method("run", method!(bench_run, 0))?;
+    let pipeline = native.define_class("BenchPipeline", ruby.class_object())?;
+    pipeline.define_method("run", method!(bench_run, 0))?;
+    pipeline.define_method("flush", method!(bench_flush, 0))?;
     native.define_module_function("_with_rust_span", function!(with_rust_span, 3))?;
     Ok(())
 }
