@@ -70,6 +70,9 @@ if [ "$mode" = full ]; then
   say "instruction counts: scripts/callgrind.sh (valgrind)"
   bash scripts/callgrind.sh --out "$work/callgrind.json"
   counted=(--callgrind "$work/callgrind.json")
+else
+  say "instruction-count harness: scripts/callgrind.sh --smoke (no valgrind)"
+  bash scripts/callgrind.sh --smoke
 fi
 
 say "report"

@@ -6,6 +6,8 @@
 #
 #   bash scripts/callgrind.sh [--out FILE] [--n N]   (run by scripts/bench.sh; needs the gem and
 #                                                    the wheel installed, as bench.sh does)
+#   bash scripts/callgrind.sh --smoke                 every case 3 times without valgrind (what
+#                                                    bench.sh --smoke runs: the harness works)
 #
 # Cases: the Rust side of a binding span (benches/examples/span_loop.rs), and in Ruby and
 # Python the span with 3 fields, the OpenTelemetry-API span through the bridge, the official
@@ -15,17 +17,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh --python
-apt_need valgrind
 root="$(pwd)"
 out="$root/target/bench-run/callgrind.json"
 n=2000
+smoke=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --n) n="$2"; shift 2 ;;
-    *) echo "usage: bash scripts/callgrind.sh [--out FILE] [--n N]" >&2; exit 2 ;;
+    --smoke) smoke=yes; n=3; shift ;;
+    *) echo "usage: bash scripts/callgrind.sh [--out FILE] [--n N] [--smoke]" >&2; exit 2 ;;
   esac
 done
+[ "$smoke" = yes ] || apt_need valgrind
 mkdir -p "$(dirname "$out")"
 work="$root/target/callgrind"
 rm -rf "$work"
@@ -40,6 +44,11 @@ span_loop="${CARGO_TARGET_DIR:-$root/target}/release/examples/span_loop"
 instructions() {
   local label="$1"
   shift
+  if [ "$smoke" = yes ]; then
+    "$@" >"$work/$label.log" 2>&1 || { cat "$work/$label.log" >&2; echo "failed: $label" >&2; return 1; }
+    echo 0
+    return 0
+  fi
   valgrind --tool=callgrind --callgrind-out-file="$work/$label.out" "$@" >"$work/$label.log" 2>&1 ||
     { cat "$work/$label.log" >&2; echo "callgrind failed: $label" >&2; return 1; }
   sed -n 's/^.*Collected : \([0-9]*\)$/\1/p' "$work/$label.log" | tail -n1
@@ -53,6 +62,7 @@ count() {
   local empty full
   empty="$(instructions "$language-$case_id-0" "$@" 0)"
   full="$(instructions "$language-$case_id-$n" "$@" "$n")"
+  [ "$smoke" = yes ] && { printf '%-8s %-26s ran\n' "$language" "$case_id" >&2; return 0; }
   printf '%-8s %-26s %10d instructions per operation\n' "$language" "$case_id" $(((full - empty) / n)) >&2
   results+=("{\"language\": \"$language\", \"id\": \"$case_id\", \"n\": $n, \"empty\": $empty, \"total\": $full}")
 }
@@ -67,6 +77,7 @@ for c in noop_function_same_args span_exported_3_fields otel_bridge_span otel_sd
   count python "$c" "$VENV/bin/python" benches/python/bench.py --count "$c"
 done
 
+[ "$smoke" = yes ] && exit 0
 {
   printf '{"tool": "%s", "cases": [\n' "$(valgrind --version)"
   (IFS=','; printf '%s\n' "${results[*]}" | sed 's/},{/},\n{/g')
