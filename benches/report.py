@@ -195,10 +195,12 @@ def main() -> None:
     # Instructions per operation (callgrind, all threads): (total - empty run) / n.
     instructions: Dict[str, Dict[str, float]] = {}
     callgrind_tool = None
+    callgrind_n = 0
     if args.callgrind and os.path.exists(args.callgrind):
         with open(args.callgrind) as f:
             counted = json.load(f)
         callgrind_tool = counted.get("tool")
+        callgrind_n = max((c["n"] for c in counted["cases"]), default=0)
         for c in counted["cases"]:
             instructions.setdefault(c["language"], {})[c["id"]] = (c["total"] - c["empty"]) / c["n"]
 
@@ -392,7 +394,7 @@ def main() -> None:
             f"({python['loop_overhead_ns']} ns) subtracted; median and p99 over the batches",
         },
         "tables": tables,
-        "instructions": {"tool": callgrind_tool, "per_operation": instructions},
+        "instructions": {"tool": callgrind_tool, "n": callgrind_n, "per_operation": instructions},
         "handler_overhead": handler,
         "targets": targets,
     }
@@ -481,10 +483,12 @@ def markdown(report: Dict[str, Any], ruby: Dict[str, Any], python: Dict[str, Any
         w("## Instructions per operation (callgrind)\n")
         w(
             f"Counted by {report['instructions']['tool']} (`bash scripts/callgrind.sh`): every thread, the "
-            "exporter's included; each case runs 5,000 times in a process of its own and once with 0, and "
-            "the difference is divided by the count. Counts repeat to about 0.1% however busy the machine "
-            "is; they are not times (a cache miss or a contended lock costs far more than an instruction), "
-            "so both are reported.\n"
+            f"exporter's included; each case runs {report['instructions']['n']:,} times in a process of its own "
+            "and once with 0, and the difference is divided by the count. At the same count they repeat to "
+            "within about 1% however busy the machine is (one-time costs, such as the first span's callsite "
+            "and the caches, are spread over the count: compare counts taken with the same one); they are not "
+            "times (a cache miss or a contended lock costs far more than an instruction), so both are "
+            "reported.\n"
         )
         w("| language | case | instructions per operation | ratio to the official SDK's span | ratio to the no-op with the same arguments |")
         w("|---|---|---:|---:|---:|")
