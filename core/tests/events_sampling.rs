@@ -15,26 +15,9 @@ use tasker_telemetry::fields::Fields;
 use tasker_telemetry::{runtime, ConsoleWriter, TelemetryConfig};
 use tracing::Level;
 
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Sink {
-    fn take(&self) -> Vec<serde_json::Value> {
-        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
+#[path = "common/sink.rs"]
+mod sink;
+use sink::Sink;
 
 /// Lines of the test's own events (not the core's summary and change lines).
 fn own(lines: &[serde_json::Value]) -> Vec<&serde_json::Value> {

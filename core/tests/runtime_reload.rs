@@ -11,46 +11,13 @@ use std::time::{Duration, Instant};
 
 use tasker_telemetry::{runtime, ConfigError, ConsoleWriter, TelemetryConfig};
 
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Sink {
-    fn take(&self) -> Vec<serde_json::Value> {
-        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
+#[path = "common/sink.rs"]
+mod sink;
+use sink::{clear_env, Sink};
 
 struct Setup {
     sink: Sink,
     file: PathBuf,
-}
-
-/// A reload reads the process environment: variables a developer may have set would win over
-/// the file.
-fn clear_env() {
-    for (name, _) in std::env::vars() {
-        if name == "RUST_LOG"
-            || name == "TASKER_ENV"
-            || name.starts_with("TASKER_LOG")
-            || name.starts_with("TASKER_EVENTS")
-            || name.starts_with("TASKER_EXPORT")
-            || name == "TASKER_RELOAD_ON_SIGHUP"
-        {
-            std::env::remove_var(name);
-        }
-    }
 }
 
 static SETUP: OnceLock<Setup> = OnceLock::new();

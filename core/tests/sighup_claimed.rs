@@ -6,26 +6,14 @@ use std::time::Duration;
 
 use tasker_telemetry::TelemetryConfig;
 
+#[path = "common/sink.rs"]
+mod sink;
+use sink::clear_env;
+
 static HOST_SAW_IT: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn host_handler(_: libc::c_int) {
     HOST_SAW_IT.store(true, Ordering::SeqCst);
-}
-
-/// A reload reads the process environment: variables a developer may have set would win over
-/// the file.
-fn clear_env() {
-    for (name, _) in std::env::vars() {
-        if name == "RUST_LOG"
-            || name == "TASKER_ENV"
-            || name.starts_with("TASKER_LOG")
-            || name.starts_with("TASKER_EVENTS")
-            || name.starts_with("TASKER_EXPORT")
-            || name == "TASKER_RELOAD_ON_SIGHUP"
-        {
-            std::env::remove_var(name);
-        }
-    }
 }
 
 #[test]
