@@ -6,7 +6,6 @@ mod common;
 mod http;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,20 +15,11 @@ use tasker_telemetry::health::{self, HealthStatus};
 use tasker_telemetry::metrics::{record, InstrumentKind};
 use tasker_telemetry::{ConfigError, ConsoleWriter, TelemetryConfig};
 
+#[path = "common/sink.rs"]
+mod sink;
+use sink::Sink;
+
 const TOKEN: &str = "pr0m-t0ken-s3cret";
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn config(port: u16) -> TelemetryConfig {
     let env: BTreeMap<String, String> = [
