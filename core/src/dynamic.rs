@@ -279,6 +279,7 @@ fn lookup(
     let matches = |cs: &'static DynCallsite| {
         let meta = cs.meta();
         meta.name() == name
+            && meta.is_span() == (kind == ShapeKind::Span)
             && meta.target() == target
             && *meta.level() == level
             && meta.fields().len() == fields.len() + offset
@@ -410,6 +411,15 @@ pub struct SpanStart<'a, P = Parent<'a>> {
 pub struct DynSpan {
     span: tracing::Span,
     cx: Context,
+    /// Whether the OpenTelemetry layer records it (`cx` is its own span's context): a child
+    /// started under it then gets that context from the layer, without setting it again.
+    recorded: bool,
+}
+
+/// Whether `cx` carries `correlation` (the same one, not an equal copy), or none is asked for.
+fn carries(cx: &Context, correlation: Option<&Arc<Correlation>>) -> bool {
+    correlation
+        .is_none_or(|c| Correlation::from_context(cx).is_some_and(|have| Arc::ptr_eq(&have, c)))
 }
 
 fn parent_context(parent: Parent<'_>, correlation: Option<&Arc<Correlation>>) -> (Context, bool) {
@@ -421,9 +431,7 @@ fn parent_context(parent: Parent<'_>, correlation: Option<&Arc<Correlation>>) ->
         Parent::Root => (Context::new(), true),
     };
     match correlation {
-        Some(c) if !Correlation::from_context(&cx).is_some_and(|have| Arc::ptr_eq(&have, c)) => {
-            (cx.with_value(CorrelationValue(c.clone())), true)
-        }
+        Some(c) if !carries(&cx, correlation) => (cx.with_value(CorrelationValue(c.clone())), true),
         _ => (cx, own),
     }
 }
@@ -456,13 +464,21 @@ impl DynSpan {
             ..args
         };
         let target = args.target;
-        let (parent_cx, override_parent) = parent_context(args.parent, args.correlation);
+        let (parent_cx, mut override_parent) = parent_context(args.parent, args.correlation);
+        if let Parent::Span(p) = args.parent {
+            // The layer gives a child of a span it records that span's context (the same one as
+            // `p.cx`): setting it again would cost a registry lookup and a context copy per span.
+            if p.recorded && carries(&p.cx, args.correlation) {
+                override_parent = false;
+            }
+        }
         let interned = lookup(ShapeKind::Span, args.level, args.name, target, args.fields);
         let cs = interned.unwrap_or_else(|| fallback(ShapeKind::Span, args.level));
         if !cs.enabled() {
             return DynSpan {
                 span: tracing::Span::none(),
                 cx: parent_cx,
+                recorded: false,
             };
         }
         let meta = cs.meta();
@@ -487,15 +503,14 @@ impl DynSpan {
             let _ = span.set_parent(parent_cx.clone());
         }
         let own = span.context();
-        let cx = if own.span().span_context().is_valid()
-            || !parent_cx.span().span_context().is_valid()
-        {
+        let recorded = own.span().span_context().is_valid();
+        let cx = if recorded || !parent_cx.span().span_context().is_valid() {
             own
         } else {
             // Not seen by the export layer (filtered out): children attach to our parent.
             parent_cx
         };
-        DynSpan { span, cx }
+        DynSpan { span, cx, recorded }
     }
 
     /// A span that records nothing (for disabled levels).
@@ -503,6 +518,7 @@ impl DynSpan {
         DynSpan {
             span: tracing::Span::none(),
             cx: Context::current(),
+            recorded: false,
         }
     }
 

@@ -208,7 +208,27 @@ impl BenchPipeline {
 /// `enter`, each is also entered and exited, as the Python binding's spans are): the bindings'
 /// benchmarks time it in their own process to get the Rust-side span cost.
 pub fn dynamic_spans(n: u64, enter: bool) {
+    spans_under(n, enter, crate::dynamic::Parent::Current);
+}
+
+/// [`dynamic_spans`] (not entered), each the child of one outer dynamic span, as the spans of a
+/// handler inside its step span.
+pub fn nested_dynamic_spans(n: u64) {
     use crate::dynamic::{DynSpan, Parent, SpanStart};
+    let outer = DynSpan::start(SpanStart {
+        name: "handler_execution",
+        level: tracing::Level::INFO,
+        target: "bench",
+        fields: &crate::fields::Fields::new(),
+        parent: Parent::Current,
+        correlation: None,
+    });
+    spans_under(n, false, Parent::Span(&outer));
+    outer.end();
+}
+
+fn spans_under(n: u64, enter: bool, parent: crate::dynamic::Parent<'_>) {
+    use crate::dynamic::{DynSpan, SpanStart};
     use crate::fields::{FieldValue, Fields};
     let fields: Fields = [
         ("order_id", FieldValue::Int(42)),
@@ -223,7 +243,7 @@ pub fn dynamic_spans(n: u64, enter: bool) {
             level: tracing::Level::INFO,
             target: "bench",
             fields: &fields,
-            parent: Parent::Current,
+            parent,
             correlation: None,
         });
         if enter {

@@ -521,3 +521,83 @@ fn huge_names_messages_and_keys_are_cut_not_kept() {
     );
     assert!(line["target"].as_str().unwrap().len() < 300);
 }
+
+#[test]
+fn children_of_foreign_spans_keep_the_parent_context_or_take_their_own_correlation() {
+    let mut config = TelemetryConfig::default();
+    config.logging.format = LogFormat::Json;
+    config.logging.level = "debug".into();
+    config.logging.export_level = "info".into();
+    let cap = capture(&config);
+    let outer = Arc::new(Correlation::new().with_namespace("outer"));
+    let inner = Arc::new(Correlation::new().with_namespace("inner"));
+    fn span(
+        name: &str,
+        level: Level,
+        parent: Parent<'_>,
+        correlation: Option<&Arc<Correlation>>,
+    ) -> DynSpan {
+        DynSpan::start(SpanStart {
+            name,
+            level,
+            target: "ruby.handler",
+            fields: &Fields::new(),
+            parent,
+            correlation,
+        })
+    }
+    cap.run(|| {
+        let root = span("root", Level::INFO, Parent::Root, Some(&outer));
+        // The same correlation as the parent's, a new one, none given.
+        let same = span("same", Level::INFO, Parent::Span(&root), Some(&outer));
+        let other = span("other", Level::INFO, Parent::Span(&root), Some(&inner));
+        let bare = span("bare", Level::INFO, Parent::Span(&root), None);
+        // Under a span the export level leaves out: its parent's context, its correlation.
+        let unexported = span(
+            "unexported",
+            Level::DEBUG,
+            Parent::Span(&root),
+            Some(&outer),
+        );
+        let under = span("under", Level::INFO, Parent::Span(&unexported), None);
+        let grandchild = span("grandchild", Level::INFO, Parent::Span(&other), None);
+        for s in [grandchild, under, unexported, bare, other, same, root] {
+            s.end();
+        }
+    });
+    let root = cap.span("root").unwrap();
+    let root_id = root.span_context.span_id();
+    let outer_id = outer.correlation_id.to_string();
+    let inner_id = inner.correlation_id.to_string();
+    assert_eq!(
+        attr(&root, "correlation_id").as_deref(),
+        Some(outer_id.as_str())
+    );
+    for (name, parent, correlation) in [
+        ("same", root_id, &outer_id),
+        ("other", root_id, &inner_id),
+        ("bare", root_id, &outer_id),
+        ("under", root_id, &outer_id),
+    ] {
+        let s = cap.span(name).unwrap();
+        assert_eq!(s.parent_span_id, parent, "{name}");
+        assert_eq!(
+            s.span_context.trace_id(),
+            root.span_context.trace_id(),
+            "{name}"
+        );
+        assert_eq!(
+            attr(&s, "correlation_id").as_deref(),
+            Some(correlation.as_str()),
+            "{name}"
+        );
+    }
+    assert!(cap.span("unexported").is_none());
+    let other = cap.span("other").unwrap();
+    let grandchild = cap.span("grandchild").unwrap();
+    assert_eq!(grandchild.parent_span_id, other.span_context.span_id());
+    assert_eq!(
+        attr(&grandchild, "correlation_id").as_deref(),
+        Some(inner_id.as_str())
+    );
+}
