@@ -90,46 +90,59 @@ pub struct Redactor {
     words: Vec<Vec<u8>>,
     /// Whether [`Redactor::scrub_text`] scrubs (`telemetry.logging.scrub_text`).
     scrub: bool,
-    /// Identifies the patterns in the per-thread cache of answers ([`KeyCache`]).
+    /// Identifies the set of patterns in the per-thread cache of answers ([`KEY_CACHE`]):
+    /// redactors built from the same patterns (the console's, the exporters') share it.
     id: u64,
 }
 
-/// A per-thread, direct-mapped cache of [`Redactor::is_secret`] answers: the keys of spans and
-/// events are few and repeat (field names, `code.*`, `thread.*`), and matching one against
-/// every pattern costs a few hundred instructions where a hit costs a hash and a compare.
-/// Entries hold the key's bytes (not its address: an owned key freed and another allocated
-/// at the same place must not inherit its answer) and belong to one redactor's patterns.
-struct KeyCache {
-    owner: u64,
-    slots: Vec<CachedKey>,
-}
-
 /// Keys longer than this are matched every time.
-const CACHED_KEY_MAX: usize = 47;
+const CACHED_KEY_MAX: usize = 39;
 const CACHE_SLOTS: usize = 256;
 
+/// One answer of [`KEY_CACHE`].
 #[derive(Clone, Copy)]
 struct CachedKey {
-    /// 0: empty; else the key's length + 1.
+    /// The [`Redactor::id`] it was answered for; 0: empty.
+    owner: u64,
     len: u8,
     secret: bool,
     key: [u8; CACHED_KEY_MAX],
 }
 
 const EMPTY_SLOT: CachedKey = CachedKey {
+    owner: 0,
     len: 0,
     secret: false,
     key: [0; CACHED_KEY_MAX],
 };
 
 thread_local! {
-    static KEY_CACHE: RefCell<KeyCache> = const {
-        RefCell::new(KeyCache { owner: 0, slots: Vec::new() })
-    };
+    /// A per-thread, direct-mapped cache of [`Redactor::is_secret`] answers: the keys of spans
+    /// and events are few and repeat (field names, `code.*`), and matching one against every
+    /// pattern costs a few hundred instructions where a hit costs a hash and a compare. An
+    /// entry holds the key's bytes (not its address: an owned key freed and another allocated
+    /// at the same place must not inherit its answer) and the id of the patterns it answers for.
+    static KEY_CACHE: RefCell<Vec<CachedKey>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Source of [`Redactor`] ids (0 is never given: the empty cache's owner).
-static NEXT_REDACTOR_ID: AtomicU64 = AtomicU64::new(1);
+/// The id of a set of patterns: the same set always gets the same id (compared exactly, not
+/// by a hash), a new set a new one (never 0). Redactors are built at configuration time only.
+fn patterns_id(patterns: &[(u64, Vec<u8>)], words: &[Vec<u8>]) -> u64 {
+    type Known = Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>, u64)>;
+    static KNOWN: std::sync::Mutex<Known> = std::sync::Mutex::new(Vec::new());
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let patterns: Vec<Vec<u8>> = patterns.iter().map(|(_, p)| p.clone()).collect();
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, id)) = known
+        .iter()
+        .find(|(p, w, _)| *p == patterns && w.as_slice() == words)
+    {
+        return *id;
+    }
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    known.push((patterns, words.to_vec(), id));
+    id
+}
 
 /// FNV-1a over the key's bytes, folded to a slot.
 fn slot_of(key: &[u8]) -> usize {
@@ -241,7 +254,7 @@ impl Redactor {
             patterns: Vec::new(),
             words: Vec::new(),
             scrub: true,
-            id: NEXT_REDACTOR_ID.fetch_add(1, Ordering::Relaxed),
+            id: 0,
         };
         for p in patterns {
             let p = normalise(p.as_ref().trim().as_bytes());
@@ -252,6 +265,7 @@ impl Redactor {
                 out.patterns.push((byte_mask(&p), p));
             }
         }
+        out.id = patterns_id(&out.patterns, &out.words);
         out
     }
 
@@ -269,20 +283,22 @@ impl Redactor {
         }
         KEY_CACHE
             .try_with(|cache| {
-                let Ok(mut cache) = cache.try_borrow_mut() else {
+                let Ok(mut slots) = cache.try_borrow_mut() else {
                     return self.matches(bytes);
                 };
-                if cache.owner != self.id || cache.slots.is_empty() {
-                    cache.owner = self.id;
-                    cache.slots.clear();
-                    cache.slots.resize(CACHE_SLOTS, EMPTY_SLOT);
+                if slots.is_empty() {
+                    slots.resize(CACHE_SLOTS, EMPTY_SLOT);
                 }
-                let slot = &mut cache.slots[slot_of(bytes)];
-                if usize::from(slot.len) == bytes.len() + 1 && &slot.key[..bytes.len()] == bytes {
+                let slot = &mut slots[slot_of(bytes)];
+                if slot.owner == self.id
+                    && usize::from(slot.len) == bytes.len()
+                    && &slot.key[..bytes.len()] == bytes
+                {
                     return slot.secret;
                 }
                 let secret = self.matches(bytes);
-                slot.len = bytes.len() as u8 + 1;
+                slot.owner = self.id;
+                slot.len = bytes.len() as u8;
                 slot.key[..bytes.len()].copy_from_slice(bytes);
                 slot.secret = secret;
                 secret
@@ -574,6 +590,10 @@ mod tests {
                 assert_eq!(secret.is_secret(k), k == "k00042" || k == "k01999", "{k}");
             }
         }
+        // Redactors of the same patterns share answers; other patterns never see them.
+        assert_eq!(Redactor::default().id, default.id);
+        assert_ne!(orders.id, default.id);
+        assert_ne!(Redactor::new(["order", "x"]).id, orders.id);
         let long = format!("{}password", "x".repeat(CACHED_KEY_MAX));
         assert!(default.is_secret(&long));
         assert!(default.is_secret(&long));
