@@ -93,6 +93,24 @@ pub enum Request {
     Replace,
 }
 
+impl Request {
+    /// The request a binding names: `startup`, `explicit` or `replace`.
+    ///
+    /// ```
+    /// use tasker_telemetry::bridge::Request;
+    /// assert_eq!(Request::from_name("replace"), Some(Request::Replace));
+    /// assert_eq!(Request::from_name("later"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Request> {
+        match name {
+            "startup" => Some(Request::Startup),
+            "explicit" => Some(Request::Explicit),
+            "replace" => Some(Request::Replace),
+            _ => None,
+        }
+    }
+}
+
 /// What the binding does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

@@ -249,10 +249,15 @@ fn apply(call: &'static str, why: &str, new: TelemetryConfig) -> Result<Vec<Stri
             }
         }
         Err(e) => {
-            tracing::error!(target: TARGET, "telemetry settings not changed ({why}): {e}");
+            not_changed(why, e);
         }
     }
     result
+}
+
+/// The one error line of a change that was refused: what asked for it, and why not.
+fn not_changed(why: &str, e: &ConfigError) {
+    tracing::error!(target: TARGET, "telemetry settings not changed ({why}): {e}");
 }
 
 /// One change at a time: a change edits a copy of the configuration in force and then applies
@@ -273,7 +278,7 @@ fn change(
     let current = crate::pipeline::current_config().ok_or(ConfigError::NotInitialized { call })?;
     let mut new = current.clone();
     if let Err(e) = edit(&mut new) {
-        tracing::error!(target: TARGET, "telemetry settings not changed ({call}): {e}");
+        not_changed(call, &e);
         return Err(e);
     }
     // Anything else that changed cannot be applied now.
@@ -287,7 +292,7 @@ fn change(
             key: key_for_errors.to_owned(),
             allowed: allowed.join(", "),
         };
-        tracing::error!(target: TARGET, "telemetry settings not changed ({call}): {e}");
+        not_changed(call, &e);
         return Err(e);
     }
     apply(call, call, new)
@@ -396,7 +401,7 @@ pub fn reload() -> Result<Vec<String>, ConfigError> {
     let new = match TelemetryConfig::load_from(Some(&path), &ProcessEnv) {
         Ok(new) => new,
         Err(e) => {
-            tracing::error!(target: TARGET, "telemetry settings not changed ({why}): {e}");
+            not_changed(&why, &e);
             return Err(e);
         }
     };

@@ -110,7 +110,11 @@ pub(crate) fn after_fork_in_child() {
     };
     // Closes the child's copy of the parent's write end.
     signal_hook::low_level::unregister(old);
-    if let Ok(id) = start() {
-        *installed = Some(id);
+    match start() {
+        Ok(id) => *installed = Some(id),
+        Err(e) => tracing::warn!(
+            target: crate::runtime::TARGET,
+            "configuration reload on SIGHUP not installed in this fork child: {e}"
+        ),
     }
 }

@@ -140,7 +140,7 @@ pub fn install_meter(
 pub struct BenchPipeline {
     /// The subscriber.
     pub dispatch: Dispatch,
-    _provider: SdkTracerProvider,
+    provider: SdkTracerProvider,
     _meter: opentelemetry_sdk::metrics::SdkMeterProvider,
 }
 
@@ -178,7 +178,7 @@ impl BenchPipeline {
         );
         Ok(Self {
             dispatch,
-            _provider: provider,
+            provider,
             _meter: meter,
         })
     }
@@ -199,7 +199,7 @@ impl BenchPipeline {
     /// Waits until the spans ended so far have gone through the batch processor (instruction
     /// counts include the exporter thread's share of them).
     pub fn flush(&self) {
-        let _ = self._provider.force_flush();
+        let _ = self.provider.force_flush();
     }
 }
 

@@ -19,12 +19,8 @@ pub fn bridge_decision(
     api_loaded: bool,
     other_provider: Option<Text>,
 ) -> PyResult<bool> {
-    let request = match request {
-        "startup" => Request::Startup,
-        "explicit" => Request::Explicit,
-        "replace" => Request::Replace,
-        other => return Err(tracing_error(format!("unknown bridge request {other:?}"))),
-    };
+    let request = Request::from_name(request)
+        .ok_or_else(|| tracing_error(format!("unknown bridge request {request:?}")))?;
     guard("install_opentelemetry_bridge", || {
         Ok(bridge::decide(request, api_loaded, other_provider.as_deref()) == Decision::Install)
     })

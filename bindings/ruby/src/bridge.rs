@@ -19,12 +19,9 @@ pub fn bridge_decision(
     api_loaded: bool,
     other_provider: Value,
 ) -> Result<bool, Error> {
-    let request = match text(request)?.as_str() {
-        "startup" => Request::Startup,
-        "explicit" => Request::Explicit,
-        "replace" => Request::Replace,
-        other => return Err(error(ruby, format!("unknown bridge request {other:?}"))),
-    };
+    let request = text(request)?;
+    let request = Request::from_name(&request)
+        .ok_or_else(|| error(ruby, format!("unknown bridge request {request:?}")))?;
     let other_provider = opt_text(other_provider)?;
     guard(ruby, "install_opentelemetry_bridge", || {
         Ok(bridge::decide(request, api_loaded, other_provider.as_deref()) == Decision::Install)

@@ -352,9 +352,6 @@ module TaskerCore
         @foreign = nil
 
         class << self
-          # The tracer provider set as +OpenTelemetry.tracer_provider+.
-          attr_reader :provider
-
           # Makes the API's globals the bridge's.
           def install
             unless OContext.singleton_class.include?(ContextHook)
