@@ -16,10 +16,10 @@ from ._util import mapping
 T = TypeVar("T")
 
 Parent = Union[_native.Span, RemoteContext]
-parent_var: contextvars.ContextVar[Optional[Parent]] = contextvars.ContextVar("tasker_core.tracing.parent", default=None)
-correlation_var: contextvars.ContextVar[Optional[Correlation]] = contextvars.ContextVar(
-    "tasker_core.tracing.correlation", default=None
-)
+# Created by the native module, whose ``SpanScope`` (the ``with`` protocol of ``tracing.span``)
+# reads and sets them too.
+parent_var: contextvars.ContextVar[Optional[Parent]] = _native.parent_var
+correlation_var: contextvars.ContextVar[Optional[Correlation]] = _native.correlation_var
 
 
 def context() -> Tuple[Optional[Parent], Optional[Correlation]]:

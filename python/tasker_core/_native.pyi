@@ -8,6 +8,7 @@ current span or remote context; with none, a new span's parent is the Rust span 
 into Python (if any). The parent rule is the core's (``tasker_telemetry::foreign::resolve``).
 """
 
+from contextvars import ContextVar
 from os import PathLike
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
@@ -115,6 +116,54 @@ class Span:
         """Marks the span as no longer current anywhere (its contextvar could not be reset)."""
 
 Parent = Union[Span, RemoteContext]
+
+parent_var: ContextVar[Optional[Parent]]
+"""The current parent (``tasker_core.tracing.parent``)."""
+correlation_var: ContextVar[Optional[Correlation]]
+"""The current correlation (``tasker_core.tracing.correlation``)."""
+
+class SpanScope:
+    """``tracing.Span``: the ``with`` protocol of a span in native code. ``__enter__`` starts the
+    span under ``parent_var``/``correlation_var`` and makes it current, ``__exit__`` records an
+    exception leaving the block, restores the variables and ends the span."""
+
+    def __init__(
+        self, name: Any, level: int, target: Any, fields: Optional[Dict[str, Any]] = None, handler: bool = False
+    ) -> None: ...
+    @property
+    def name(self) -> Any:
+        """The name the span starts with."""
+    _native: Optional[Span]
+    def _start(self) -> Tuple[Span, Optional[Correlation]]:
+        """Starts the native span under the current parent (not made current)."""
+    def __enter__(self: T) -> T: ...
+    def __exit__(self, exc_type: Any = None, exc: Optional[BaseException] = None, tb: Any = None) -> None: ...
+    @property
+    def trace_id(self) -> Optional[str]:
+        """The trace id (32 hex digits); ``None`` before the span starts or when not recorded."""
+    @property
+    def span_id(self) -> Optional[str]:
+        """The span id (16 hex digits); ``None`` before the span starts or when not recorded."""
+    @property
+    def is_recording(self) -> bool:
+        """Whether any output records this span (its level passes a filter)."""
+    def set(self, key: Any, value: Any) -> None:
+        """Sets attribute ``key`` (a dict value becomes dotted keys, as for fields)."""
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """``span[key] = value``: same as :meth:`set`."""
+    def add_event(self, name: Any, **fields: Any) -> None:
+        """Adds a span event with fields (exported with the span)."""
+    def record_exception(self, exc: BaseException) -> None:
+        """Records ``exc`` (``exception.*`` attributes and event) and sets the error status."""
+    def set_error(self, description: Any) -> None:
+        """Sets the error status with a description."""
+    def end(self) -> None:
+        """Ends a span from ``start_span`` (idempotent; ``with`` blocks end theirs)."""
+
+def span(name: Any, level: Optional[Union[str, int]] = "info", **fields: Any) -> SpanScope:
+    """``tracing.span``: a span whose target (used by filters) is the calling module; the level
+    is a name (any case) or a ``logging`` number (``None``: info). Raises TracingError for an
+    unknown level."""
 
 def start_span(
     name: Any,

@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import sys
-from types import TracebackType
 from typing import (
     Any,
     AsyncGenerator,
@@ -17,161 +15,26 @@ from typing import (
     Mapping,
     Optional,
     Tuple,
-    Type,
     TypeVar,
     Union,
     overload,
 )
 
 from . import _native
-from ._context import correlation_var, parent_var, reset
-from ._events import INFO, LEVELS, Level, level_index
-from ._native import Correlation, TracingError
-from ._util import caller_module, exception_parts, mapping
+from ._context import parent_var, reset
+from ._events import INFO, Level, level_index
+from ._native import TracingError
+from ._util import caller_module, mapping
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_Tokens = Tuple[contextvars.Token, Optional[contextvars.Token]]
 
-
-class Span:
-    """A span. ``with tracing.span(name, **fields) as span:`` starts it (under the current span,
-    remote context or Rust span), makes it current, and ends it on exit. An exception raised in
-    the block is recorded (``exception.type``, ``exception.message``, ``exception.stacktrace``),
-    sets the error status, and propagates unchanged. A ``Span`` is entered once; one from
-    :func:`start_span` is already started (end it with :meth:`end`)."""
-
-    __slots__ = ("name", "_level", "_target", "_fields", "_native", "_tokens")
-
-    def __init__(self, name: str, level: int, target: str, fields: Dict[str, Any]) -> None:
-        self.name = name
-        self._level = level
-        self._target = target
-        self._fields = fields
-        self._native: Optional[_native.Span] = None
-        self._tokens: Optional[_Tokens] = None
-
-    def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
-        """Starts the native span under the current parent; returns it and the correlation it
-        brings (if any)."""
-        native = _native.start_span(
-            self.name, self._level, self._target, self._fields, parent_var.get(), correlation_var.get()
-        )
-        return native, None
-
-    def __enter__(self) -> "Span":
-        if self._native is not None:
-            raise TracingError(f"span {self.name!r} was already entered; create a new span")
-        if type(self) is Span:
-            # The hot path, inlined (a plain span brings no correlation).
-            native = self._native = _native.start_span(
-                self.name, self._level, self._target, self._fields, parent_var.get(), correlation_var.get()
-            )
-            self._tokens = (parent_var.set(native), None)
-            return self
-        native, corr = self._start()
-        self._native = native
-        self._tokens = (parent_var.set(native), correlation_var.set(corr) if corr is not None else None)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        native = self._native
-        tokens = self._tokens
-        if native is None or tokens is None:
-            return
-        try:
-            if exc is not None and not isinstance(exc, GeneratorExit):
-                self.record_exception(exc)
-        finally:
-            self._tokens = None
-            if tokens[1] is not None:
-                reset(correlation_var, tokens[1])
-            # leave(native, tokens[0]), inlined: the hot path
-            if parent_var.get() is native:
-                try:
-                    parent_var.reset(tokens[0])
-                except ValueError:
-                    native.detach()
-            else:
-                native.detach()
-            native.end()
-
-    def _running(self) -> _native.Span:
-        if self._native is None:
-            raise TracingError(f"span {self.name!r} has not started: use it in a `with` block")
-        return self._native
-
-    @property
-    def trace_id(self) -> Optional[str]:
-        """The trace id (32 hex digits); ``None`` before the span starts or when not recorded."""
-        return None if self._native is None else self._native.trace_id
-
-    @property
-    def span_id(self) -> Optional[str]:
-        """The span id (16 hex digits); ``None`` before the span starts or when not recorded."""
-        return None if self._native is None else self._native.span_id
-
-    @property
-    def is_recording(self) -> bool:
-        """Whether any output records this span (its level passes a filter)."""
-        return self._native is not None and self._native.is_recording
-
-    def set(self, key: str, value: Any) -> None:
-        """Sets attribute ``key`` (a dict value becomes dotted keys, as for fields)."""
-        self._running().set(key, value)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        """``span[key] = value``: same as :meth:`set`."""
-        self.set(key, value)
-
-    def add_event(self, name: str, **fields: Any) -> None:
-        """Adds a span event with fields (exported with the span)."""
-        self._running().add_event(name, fields)
-
-    def record_exception(self, exc: BaseException) -> None:
-        """Records ``exc`` on the span (``exception.*`` attributes and event) and sets the error
-        status. Done automatically for an exception leaving the ``with`` block. TracingError when
-        ``exc`` is not an exception."""
-        if not isinstance(exc, BaseException):
-            raise TracingError(f"record_exception expects an exception, got {type(exc).__qualname__}")
-        self._running().record_exception(*exception_parts(exc))
-
-    def set_error(self, description: str) -> None:
-        """Sets the error status with a description."""
-        self._running().set_error(description)
-
-    def end(self) -> None:
-        """Ends a span from :func:`start_span` (idempotent; ``with`` blocks end theirs)."""
-        self._running().end()
-
-    def __repr__(self) -> str:
-        return f"<tracing.Span {self.name!r} span_id={self.span_id}>"
-
-
-class _HandlerSpan(Span):
-    """The ``handler_execution`` span of a step handler (see :func:`handler_span`)."""
-
-    __slots__ = ()
-
-    def _start(self) -> Tuple[_native.Span, Optional[Correlation]]:
-        return _native.start_handler_span(self.name, self._fields, parent_var.get(), correlation_var.get())
-
-
-def span(name: str, level: Level = "info", **fields: Any) -> Span:
-    """A span named ``name`` with ``fields`` as attributes; use it as ``with tracing.span(...)
-    as span:``. The target (used by filters) is the calling module. Raises TracingError for an
-    unknown level."""
-    index = LEVELS.get(level) if level.__class__ is str else None  # the usual spelling, inlined
-    try:
-        target = sys._getframe(1).f_globals.get("__name__", "") or ""  # caller_module(1), inlined
-    except Exception:
-        target = ""
-    return Span(name, level_index(level) if index is None else index, target, fields)
+# ``tracing.Span`` and ``tracing.span`` are native (their documentation is the extension's) so
+# that no Python frame runs per span: ``with tracing.span(name, **fields) as span:`` starts the
+# span under the current parent in the contextvars of ``_context``, makes it current, records an
+# exception leaving the block, restores the contextvars and ends the span.
+Span = _native.SpanScope
+span = _native.span
 
 
 def start_span(name: str, level: Level = "info", **fields: Any) -> Span:
@@ -216,7 +79,7 @@ def handler_span(handler_name: str, context: Optional[Mapping[str, Any]] = None)
     ``task_name``, ``step_name``, ``attempt``, ``retry_limit`` and ``handler_class`` become
     attributes with ``handler.name``. An id that is not a UUID, or a context that is not a
     mapping, raises TracingError."""
-    return _HandlerSpan(handler_name, INFO, "tasker.handler", mapping(context, "handler_span context"))
+    return Span(handler_name, INFO, "tasker.handler", mapping(context, "handler_span context"), True)
 
 
 def _arguments(sig: inspect.Signature, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:

@@ -295,3 +295,52 @@ def test_current_ids_inside_a_rust_span(capture):
 
     (trace_id, span_id), rust_trace, rust_id = capture.run(lambda: _native._testing_rust_span("r", inside))
     assert (trace_id, span_id) == (rust_trace, rust_id)
+
+
+def test_span_target_is_the_calling_module_and_levels_are_read_natively(capture_factory):
+    # `tracing.span` is native: its target (what filters match) comes from the calling frame's
+    # module, as `sys._getframe(1)` gave it when the function was Python.
+    only_here = f"warn,{__name__}=info"
+    cap = capture_factory(("logging.level", only_here), ("logging.export_level", only_here))
+    elsewhere: dict = {"__name__": "some.other_module", "tracing": tracing}
+    exec("def make(name, **kw):\n    return tracing.span(name, **kw)", elsewhere)
+
+    def work():
+        with tracing.span("mine") as mine:
+            assert mine.span_id is not None
+        with elsewhere["make"]("theirs") as theirs:
+            assert theirs.span_id is None  # info in another module: below `warn`, not exported
+        with elsewhere["make"]("theirs_warn", level="WARNING") as loud:
+            assert loud.span_id is not None
+        with tracing.span("by_number", 30) as numbered:  # logging.WARNING
+            assert numbered.span_id is not None
+        with tracing.span("default_level", None) as default:  # None: info
+            assert default.span_id is not None
+
+    cap.run(work)
+    names = {s["name"] for s in cap.spans()}
+    assert {"mine", "theirs_warn", "by_number", "default_level"} <= names and "theirs" not in names
+    with pytest.raises(tracing.TracingError, match="not a level"):
+        tracing.span("x", level=object())
+
+
+def test_span_is_one_native_type_with_the_python_api(capture):
+    s = tracing.span("typed", a=1)
+    assert type(s) is tracing.Span and isinstance(s, tracing.Span)
+    assert s.name == "typed" and s.trace_id is None and not s.is_recording
+    assert repr(s) == "<tracing.Span 'typed' span_id=None>"
+    with pytest.raises(tracing.TracingError, match="expects an exception, got int"):
+        capture.run(lambda: tracing.start_span("started").record_exception(1))  # type: ignore[arg-type]
+
+    def work():
+        with tracing.span("typed_outer") as outer:
+            assert repr(outer) == f"<tracing.Span 'typed_outer' span_id={outer.span_id}>"
+            started = tracing.start_span("side")
+            assert started.span_id and tracing.current_span_id() == outer.span_id  # not made current
+            started.end()
+            started.end()  # idempotent
+        return outer
+
+    outer = capture.run(work)
+    assert outer.span_id == capture.span("typed_outer")["span_id"]  # ids stay readable after the block
+    assert capture.span("side")["parent_span_id"] == outer.span_id

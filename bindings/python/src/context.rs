@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 use tasker_telemetry::foreign::{self, ForeignParent};
 use tasker_telemetry::propagation::{self, RemoteContext};
@@ -131,6 +132,51 @@ impl PyRemoteContext {
             .correlation()
             .map(|c| PyCorrelation { inner: c.clone() })
     }
+}
+
+/// The two contextvars the Python side keeps its current parent (a `Span` or a
+/// `RemoteContext`) and correlation in, with their bound `get`/`set`/`reset` (taken once: a
+/// method looked up per call would build a bound method each time). They live here so that
+/// `tracing.Span` reads and sets them without a Python frame; `tasker_core._context` takes the
+/// variables from the module.
+pub struct ContextVars {
+    /// `tasker_core.tracing.parent`.
+    pub parent: Py<PyAny>,
+    /// `tasker_core.tracing.correlation`.
+    pub correlation: Py<PyAny>,
+    pub get_parent: Py<PyAny>,
+    pub set_parent: Py<PyAny>,
+    pub reset_parent: Py<PyAny>,
+    pub get_correlation: Py<PyAny>,
+    pub set_correlation: Py<PyAny>,
+    pub reset_correlation: Py<PyAny>,
+}
+
+static CONTEXT_VARS: PyOnceLock<ContextVars> = PyOnceLock::new();
+
+/// The package's contextvars (created on first use, that is at module import).
+pub fn context_vars(py: Python<'_>) -> PyResult<&'static ContextVars> {
+    CONTEXT_VARS.get_or_try_init(py, || {
+        let new = PyModule::import(py, "contextvars")?.getattr("ContextVar")?;
+        let var = |name: &str| -> PyResult<Bound<'_, PyAny>> {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("default", py.None())?;
+            new.call((name,), Some(&kwargs))
+        };
+        let parent = var("tasker_core.tracing.parent")?;
+        let correlation = var("tasker_core.tracing.correlation")?;
+        let method = |var: &Bound<'_, PyAny>, name: &str| var.getattr(name).map(Bound::unbind);
+        Ok(ContextVars {
+            get_parent: method(&parent, "get")?,
+            set_parent: method(&parent, "set")?,
+            reset_parent: method(&parent, "reset")?,
+            get_correlation: method(&correlation, "get")?,
+            set_correlation: method(&correlation, "set")?,
+            reset_correlation: method(&correlation, "reset")?,
+            parent: parent.unbind(),
+            correlation: correlation.unbind(),
+        })
+    })
 }
 
 /// Where a new span or event attaches, as the Python side passes it.

@@ -8,7 +8,8 @@
 //! - [`bridge`]: whether the OpenTelemetry API bridge is installed;
 //! - [`convert`]: Python values → fields (cycles, depth, `str()` fallback);
 //! - [`context`]: `Correlation`, `RemoteContext`, parents, `current`, `inject`/`extract`;
-//! - [`span`]: `Span`, `start_span`, `start_handler_span`, `event`;
+//! - [`span`]: `Span`, `tracing.Span` and `tracing.span` (the `with` protocol, native),
+//!   `start_span`, `start_handler_span`, `event`;
 //! - [`health`]: the Prometheus text, health components and readiness;
 //! - [`monitor`]: `Monitor`, the duration and memory growth of an operation;
 //! - [`pipeline`]: start-up, `init`, `flush`, `shutdown`, fork hooks, levels, metrics,
@@ -53,9 +54,15 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TracingError", py.get_type::<errors::TracingError>())?;
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
     m.add_class::<span::Span>()?;
+    // `tracing.Span` (its class name is `Span`; `_native.Span` is the started span it holds).
+    m.add("SpanScope", py.get_type::<span::SpanScope>())?;
+    let vars = context::context_vars(py)?;
+    m.add("parent_var", vars.parent.bind(py))?;
+    m.add("correlation_var", vars.correlation.bind(py))?;
     m.add_class::<context::PyCorrelation>()?;
     m.add_class::<context::PyRemoteContext>()?;
     m.add_class::<monitor::Monitor>()?;
+    m.add_function(wrap_pyfunction!(span::span, m)?)?;
     m.add_function(wrap_pyfunction!(span::start_span, m)?)?;
     m.add_function(wrap_pyfunction!(span::start_handler_span, m)?)?;
     m.add_function(wrap_pyfunction!(span::event, m)?)?;

@@ -1,16 +1,19 @@
-//! Spans and events started from Python: the `Span` object, `start_span`,
-//! `start_handler_span` and `event`.
+//! Spans and events started from Python: the `Span` object, `SpanScope` (the `with` protocol
+//! of `tracing.span`), `start_span`, `start_handler_span` and `event`.
 
 use std::sync::Arc;
 
+use pyo3::exceptions::{PyBaseException, PyGeneratorExit};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString};
 use tasker_telemetry::bridge::SpanKind;
 use tasker_telemetry::fields::Exception;
 use tasker_telemetry::foreign::{self, ForeignSpan, Start};
 use tracing::Level;
 
-use crate::context::{correlation_of, parent_of, ParentArg, PyCorrelation};
+use crate::context::{context_vars, correlation_of, parent_of, ParentArg, PyCorrelation};
 use crate::convert::{self, Text};
 use crate::errors::{foreign_error, guard, tracing_error};
 
@@ -171,6 +174,329 @@ impl Span {
     /// contextvar): where a context still holds it, new spans attach to its parent instead.
     fn detach(&self) {
         self.inner.detach();
+    }
+}
+
+/// A span. `with tracing.span(name, **fields) as span:` starts it (under the current span,
+/// remote context or Rust span), makes it current, and ends it on exit. An exception raised in
+/// the block is recorded (`exception.type`, `exception.message`, `exception.stacktrace`), sets
+/// the error status, and propagates unchanged. A `Span` is entered once; one from `start_span`
+/// is already started (end it with `end()`).
+///
+/// Native, so that no Python frame runs per span: `__enter__` starts the span under the parent
+/// and correlation in the package's contextvars and makes it the current parent; `__exit__`
+/// records an exception leaving the block (not `GeneratorExit`), restores the contextvars (or
+/// detaches the span when they cannot be restored: an out-of-order exit, or another context)
+/// and ends the span. `tracing.Span`, exposed as `_native.SpanScope` (`_native.Span` is the
+/// started span it holds).
+#[pyclass(name = "Span", module = "tasker_core.tracing")]
+pub struct SpanScope {
+    name: Py<PyAny>,
+    level: u8,
+    target: Py<PyAny>,
+    fields: Option<Py<PyDict>>,
+    /// A step handler's `handler_execution` span (fields are the step context).
+    handler: bool,
+    native: Option<Py<Span>>,
+    /// The contextvars' tokens (parent, correlation) while the block runs.
+    tokens: Option<(Py<PyAny>, Option<Py<PyAny>>)>,
+}
+
+impl SpanScope {
+    /// The started span, or the error of a span used before its `with` block.
+    fn running(&self, py: Python<'_>) -> PyResult<&Py<Span>> {
+        match &self.native {
+            Some(native) => Ok(native),
+            None => Err(tracing_error(format!(
+                "span {} has not started: use it in a `with` block",
+                self.name.bind(py).repr()?
+            ))),
+        }
+    }
+
+    /// The started span's value of `f`, `None` before it starts.
+    fn started<T>(&self, f: impl FnOnce(&Span) -> Option<T>) -> Option<T> {
+        self.native.as_ref().and_then(|n| f(n.get()))
+    }
+}
+
+#[pymethods]
+impl SpanScope {
+    #[new]
+    #[pyo3(signature = (name, level, target, fields=None, handler=false))]
+    fn new(
+        name: Py<PyAny>,
+        level: u8,
+        target: Py<PyAny>,
+        fields: Option<Py<PyDict>>,
+        handler: bool,
+    ) -> Self {
+        SpanScope {
+            name,
+            level,
+            target,
+            fields,
+            handler,
+            native: None,
+            tokens: None,
+        }
+    }
+
+    /// The name the span starts with.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Py<PyAny> {
+        self.name.clone_ref(py)
+    }
+
+    /// The native span once started, else `None`.
+    #[getter(_native)]
+    fn native(&self, py: Python<'_>) -> Option<Py<Span>> {
+        self.native.as_ref().map(|n| n.clone_ref(py))
+    }
+
+    #[setter(_native)]
+    fn set_native(&mut self, native: Option<Py<Span>>) {
+        self.native = native;
+    }
+
+    /// Starts the native span under the contextvars' parent and correlation (not made
+    /// current): `(span, correlation)`, the correlation a handler span brings or `None`.
+    fn _start(&self, py: Python<'_>) -> PyResult<(Py<Span>, Option<Py<PyCorrelation>>)> {
+        let vars = context_vars(py)?;
+        let parent = vars.get_parent.bind(py).call0()?;
+        let parent: Option<ParentArg<'_>> = parent.extract()?;
+        let correlation = vars.get_correlation.bind(py).call0()?;
+        let correlation: Option<Bound<'_, PyCorrelation>> = correlation.extract()?;
+        let fields = self.fields.as_ref().map(|f| f.bind(py));
+        if self.handler {
+            let (span, correlation) =
+                start_handler_span(self.name.bind(py).extract()?, fields, parent, correlation)?;
+            return Ok((Py::new(py, span)?, Some(Py::new(py, correlation)?)));
+        }
+        let span = start_span(
+            self.name.bind(py).extract()?,
+            self.level,
+            self.target.bind(py).extract()?,
+            fields,
+            parent,
+            correlation,
+            0,
+        )?;
+        Ok((Py::new(py, span)?, None))
+    }
+
+    fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+        let py = slf.py();
+        let mut scope = slf.borrow_mut();
+        if scope.native.is_some() {
+            return Err(tracing_error(format!(
+                "span {} was already entered; create a new span",
+                scope.name.bind(py).repr()?
+            )));
+        }
+        let (native, correlation) = scope._start(py)?;
+        let vars = context_vars(py)?;
+        let parent_token = vars.set_parent.bind(py).call1((native.clone_ref(py),))?;
+        let correlation_token = match correlation {
+            Some(c) => Some(vars.set_correlation.bind(py).call1((c,))?.unbind()),
+            None => None,
+        };
+        scope.native = Some(native);
+        scope.tokens = Some((parent_token.unbind(), correlation_token));
+        drop(scope);
+        Ok(slf.clone())
+    }
+
+    #[pyo3(signature = (_exc_type=None, exc=None, _tb=None))]
+    fn __exit__(
+        slf: &Bound<'_, Self>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let (native, tokens) = {
+            let mut scope = slf.borrow_mut();
+            let tokens = scope.tokens.take();
+            match (scope.native.as_ref(), tokens) {
+                (Some(native), Some(tokens)) => (native.clone_ref(py), tokens),
+                _ => return Ok(()),
+            }
+        };
+        let recorded = match exc {
+            Some(e) if !e.is_instance_of::<PyGeneratorExit>() => {
+                record_exception_on(native.get(), e)
+            }
+            _ => Ok(()),
+        };
+        let vars = context_vars(py)?;
+        if let Some(token) = tokens.1 {
+            // A token of another context cannot be used: the variable stays as it is there.
+            if let Err(e) = vars.reset_correlation.bind(py).call1((token,)) {
+                value_error_or(py, e)?;
+            }
+        }
+        let innermost = vars.get_parent.bind(py).call0()?.is(&native);
+        let restored = innermost
+            && match vars.reset_parent.bind(py).call1((tokens.0,)) {
+                Ok(_) => true,
+                Err(e) => value_error_or(py, e).map(|()| false)?,
+            };
+        let native = native.get();
+        if !restored {
+            native.detach();
+        }
+        native.end(None)?;
+        recorded
+    }
+
+    /// The trace id (32 hex digits); `None` before the span starts or when not recorded.
+    #[getter]
+    fn trace_id(&self) -> Option<String> {
+        self.started(Span::trace_id)
+    }
+
+    /// The span id (16 hex digits); `None` before the span starts or when not recorded.
+    #[getter]
+    fn span_id(&self) -> Option<String> {
+        self.started(Span::span_id)
+    }
+
+    /// Whether any output records this span (its level passes a filter).
+    #[getter]
+    fn is_recording(&self) -> bool {
+        self.started(|n| Some(n.is_recording())).unwrap_or(false)
+    }
+
+    /// Sets attribute `key` (a dict value becomes dotted keys, as for fields).
+    fn set(&self, py: Python<'_>, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.running(py)?.get().set(key, value)
+    }
+
+    /// `span[key] = value`: same as `set`.
+    fn __setitem__(&self, py: Python<'_>, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.set(py, key, value)
+    }
+
+    /// Adds a span event with fields (exported with the span).
+    #[pyo3(signature = (name, **fields))]
+    fn add_event(
+        &self,
+        py: Python<'_>,
+        name: Text,
+        fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        self.running(py)?.get().add_event(name, fields)
+    }
+
+    /// Records `exc` on the span (`exception.*` attributes and event) and sets the error
+    /// status. Done automatically for an exception leaving the `with` block. `TracingError`
+    /// when `exc` is not an exception.
+    fn record_exception(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+        if !exc.is_instance_of::<PyBaseException>() {
+            return Err(tracing_error(format!(
+                "record_exception expects an exception, got {}",
+                exc.get_type().qualname()?
+            )));
+        }
+        record_exception_on(self.running(py)?.get(), exc)
+    }
+
+    /// Sets the error status with a description.
+    fn set_error(&self, py: Python<'_>, description: Text) -> PyResult<()> {
+        self.running(py)?.get().set_error(description)
+    }
+
+    /// Ends a span from `start_span` (idempotent; `with` blocks end theirs).
+    fn end(&self, py: Python<'_>) -> PyResult<()> {
+        self.running(py)?.get().end(None)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let span_id = self.started(Span::span_id);
+        Ok(format!(
+            "<tracing.Span {} span_id={}>",
+            self.name.bind(py).repr()?,
+            span_id.as_deref().unwrap_or("None")
+        ))
+    }
+}
+
+/// Records a Python exception on `span`; its parts (qualified type, message, formatted
+/// traceback) are read by the package's `exception_parts`.
+fn record_exception_on(span: &Span, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+    static PARTS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let parts = PARTS.import(exc.py(), "tasker_core._util", "exception_parts")?;
+    let (kind, message, stacktrace): (Text, Text, Option<Text>) = parts.call1((exc,))?.extract()?;
+    span.record_exception(kind, message, stacktrace)
+}
+
+/// `tracing.span(name, level="info", **fields)`: a span whose target (used by filters) is the
+/// calling module. Raises `TracingError` for an unknown level.
+#[pyfunction]
+#[pyo3(signature = (name, level=None, **fields))]
+pub fn span(
+    py: Python<'_>,
+    name: Py<PyAny>,
+    level: Option<&Bound<'_, PyAny>>,
+    fields: Option<Bound<'_, PyDict>>,
+) -> PyResult<SpanScope> {
+    let level = match level {
+        None => INFO,
+        Some(level) => level_index_of(level)?,
+    };
+    Ok(SpanScope::new(
+        name,
+        level,
+        caller_module(py),
+        fields.map(Bound::unbind),
+        false,
+    ))
+}
+
+/// Level index 2, `info`.
+const INFO: u8 = 2;
+
+/// The level index of a name (any case) or a `logging` level number; the package's
+/// `level_index` answers (and words the error) for anything but a known name.
+fn level_index_of(level: &Bound<'_, PyAny>) -> PyResult<u8> {
+    if let Some(name) = level.cast::<PyString>().ok().and_then(|s| s.to_str().ok()) {
+        if let Some(index) = tasker_telemetry::level::index_of(name) {
+            return Ok(index);
+        }
+    }
+    static LEVEL_INDEX: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    LEVEL_INDEX
+        .import(level.py(), "tasker_core._events", "level_index")?
+        .call1((level,))?
+        .extract()
+}
+
+/// `__name__` of the calling Python code's module (`""` when there is none).
+fn caller_module(py: Python<'_>) -> Py<PyAny> {
+    // SAFETY: called with the GIL held (`py`); the result is a borrowed reference to the
+    // globals of the executing frame, or NULL when no Python frame runs.
+    let globals = unsafe { pyo3::ffi::PyEval_GetGlobals() };
+    let name = if globals.is_null() {
+        None
+    } else {
+        // SAFETY: `globals` is a live dict borrowed from the frame for this call.
+        let globals = unsafe { Bound::from_borrowed_ptr(py, globals) };
+        globals
+            .cast::<PyDict>()
+            .ok()
+            .and_then(|g| g.get_item(intern!(py, "__name__")).ok().flatten())
+            .filter(|n| n.is_instance_of::<PyString>())
+    };
+    name.map_or_else(|| PyString::new(py, "").into_any().unbind(), Bound::unbind)
+}
+
+/// `Ok` for the `ValueError` of a contextvar token used in another context; other errors stay.
+fn value_error_or(py: Python<'_>, e: PyErr) -> PyResult<()> {
+    if e.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
+        Ok(())
+    } else {
+        Err(e)
     }
 }
 
