@@ -133,6 +133,26 @@ class SpanTest < Minitest::Test
     assert_equal (2**80).to_s, attrs["huge_int"]
   end
 
+  # Keyword hashes of plain values convert straight from the hash iteration; any other value
+  # sends the whole hash through the general conversion: both must give the same fields.
+  def test_plain_and_general_conversions_give_the_same_fields
+    plain = { sym: :value, "str" => "text", int: -42, max: 2**62 - 1, float: 2.5, nothing: nil, yes: true,
+              no: false, ascii: "plain".encode("US-ASCII"), binary: "\xff\xfe".b, "caf\u00e9" => "\u00e9t\u00e9" }
+    fast = unique("plain_fields")
+    general = unique("general_fields")
+    T.span(fast, **plain) { nil }
+    T.span(general, **plain, at: Time.at(0).utc, wide: "wide".encode("UTF-16LE")) { nil }
+    fast_attrs = COLLECTOR.span(fast)[:attributes]
+    general_attrs = COLLECTOR.span(general)[:attributes]
+    assert_equal "wide", general_attrs.delete("wide")
+    refute_nil general_attrs.delete("at")
+    assert_equal general_attrs, fast_attrs
+    assert_equal({ "sym" => "value", "str" => "text", "int" => "-42", "max" => (2**62 - 1).to_s, "float" => "2.5",
+                   "nothing" => "null", "yes" => "true", "no" => "false", "ascii" => "plain",
+                   "binary" => "\u{fffd}\u{fffd}", "caf\u00e9" => "\u00e9t\u00e9" },
+                 fast_attrs.slice(*%w[sym str int max float nothing yes no ascii binary], "caf\u00e9"))
+  end
+
   def test_invalid_input_raises_the_gems_error_with_a_clear_message
     err = assert_raises(T::Error) { T.span(:loud, "x") { nil } }
     assert_match(/unknown level :loud/, err.message)

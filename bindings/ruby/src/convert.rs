@@ -7,15 +7,18 @@
 //! GC safety: Ruby's collector sees values on the machine stack but not in Rust's heap, and a
 //! `to_s` may run anything, including `GC.start` after emptying the hash being converted. So
 //! the keys and values of a hash are copied into a Ruby array (itself held on the stack while
-//! it is read), never into a Rust `Vec`.
+//! it is read), never into a Rust `Vec`. A hash whose keys and values are all plain (symbols,
+//! strings in UTF-8, US-ASCII or binary, fixnums, floats, `true`, `false`, `nil`: the usual
+//! keyword arguments) converts straight from `rb_hash_foreach`, which is safe because reading
+//! them runs no Ruby code and keeps no Ruby value: only Rust copies of their contents.
 
 use magnus::prelude::*;
 use magnus::r_hash::ForEach;
 use magnus::rb_sys::AsRawValue;
 use magnus::value::{Qfalse, Qtrue};
 use magnus::{
-    Error, Float, Integer, KwArgs, RArray, RClass, RHash, RModule, RString, Ruby, Symbol, Time,
-    Value,
+    Error, Fixnum, Float, Integer, KwArgs, RArray, RClass, RHash, RModule, RString, Ruby, Symbol,
+    Time, Value,
 };
 use tasker_telemetry::fields::{
     max_fields, unprintable, FieldValue, Fields, CYCLE_MARKER, DEPTH_MARKER, MAX_CONVERT_DEPTH,
@@ -32,6 +35,64 @@ fn pairs(hash: RHash) -> RArray {
         Ok(ForEach::Continue)
     });
     out
+}
+
+/// The pairs of a hash whose keys and values are all plain ([`plain_text`], [`plain_value`]),
+/// read in one `rb_hash_foreach` without running Ruby code; `None` as soon as one is not (the
+/// caller converts the hash the general way) or when the hash is empty.
+fn plain_pairs(hash: RHash) -> Option<Vec<(String, FieldValue)>> {
+    if hash.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(hash.len());
+    let mut plain = true;
+    // The closure never returns an error, so no Ruby exception is raised inside the iteration.
+    let _ = hash.foreach(|k: Value, v: Value| match (plain_text(k), plain_value(v)) {
+        (Some(k), Some(v)) => {
+            out.push((k, v));
+            Ok(ForEach::Continue)
+        }
+        _ => {
+            plain = false;
+            Ok(ForEach::Stop)
+        }
+    });
+    plain.then_some(out)
+}
+
+/// A symbol's name or a string in UTF-8, US-ASCII or binary, read without running Ruby code.
+fn plain_text(v: Value) -> Option<String> {
+    if let Some(sym) = Symbol::from_value(v) {
+        return sym.name().ok().map(std::borrow::Cow::into_owned);
+    }
+    let s = RString::from_value(v)?;
+    let index = s.enc_get();
+    let ruby = Ruby::get_with(s);
+    (index == ruby.utf8_encindex()
+        || index == ruby.usascii_encindex()
+        || index == ruby.ascii8bit_encindex())
+    .then(|| bytes(s))
+}
+
+/// `nil`, `true`, `false`, a fixnum, a float or [`plain_text`], read without running Ruby
+/// code; the same value [`value`] gives.
+fn plain_value(v: Value) -> Option<FieldValue> {
+    if v.is_nil() {
+        return Some(FieldValue::Null);
+    }
+    if Qtrue::from_value(v).is_some() {
+        return Some(FieldValue::Bool(true));
+    }
+    if Qfalse::from_value(v).is_some() {
+        return Some(FieldValue::Bool(false));
+    }
+    if let Some(i) = Fixnum::from_value(v) {
+        return Some(FieldValue::Int(i.to_i64()));
+    }
+    if let Some(f) = Float::from_value(v) {
+        return Some(FieldValue::Float(f.to_f64()));
+    }
+    plain_text(v).map(FieldValue::Str)
 }
 
 /// Calls `each(key, value)` for every pair of `hash` (nil: none), stopping at the first error.
@@ -69,6 +130,16 @@ pub fn message(hash: Option<RHash>) -> Result<Fields, Error> {
 }
 
 fn fill(mut out: Fields, hash: Option<RHash>) -> Result<Fields, Error> {
+    if let Some(plain) = hash.and_then(plain_pairs) {
+        for (key, value) in plain {
+            if out.accepts(&key) {
+                out.insert(key, value);
+            } else {
+                out.count_dropped(1);
+            }
+        }
+        return Ok(out);
+    }
     let mut path = Vec::new();
     each_pair(hash, |k, v| {
         let key = text(k)?;

@@ -30,15 +30,19 @@ module TaskerCore
       def span(level_or_name, name = nil, **fields)
         raise Error, "span needs a block; use start_span for code that cannot use one" unless block_given?
 
-        span = if name.equal?(nil)
-                 native_span(INFO, level_or_name, fields)
-               else
-                 native_span(level_index(level_or_name), name, fields)
-               end
-        return yield(span) if span.equal?(NULL_SPAN)
+        if name.equal?(nil)
+          index = INFO
+          name = level_or_name
+        else
+          index = level_index(level_or_name)
+        end
+        return yield(NULL_SPAN) if index < @max_level
 
-        # in_span's body, inlined: one block call fewer per span on the hottest path
-        stack = state.stack
+        # native_span's and in_span's bodies, inlined: the hottest path (one fiber-state read,
+        # no method calls but the native one and the block's)
+        s = state
+        stack = s.stack
+        span = Native.start_span(index, name, "ruby", fields, stack.last || s.remote, s.correlation)
         stack.push(span)
         begin
           yield span
