@@ -10,7 +10,9 @@
 #                                                    bench.sh --smoke runs: the harness works)
 #
 # Cases: the Rust side of a binding span (benches/examples/span_loop.rs; also not entered and
-# under one outer span, `span_loop_nested`), and in Ruby and
+# under one outer span, `span_loop_nested`), the floors of a direct path (an SDK span through
+# the same processor and exporter without `tracing`, `sdk_span_loop`; a fastrace span,
+# `fastrace_span_loop`), and in Ruby and
 # Python the span with 3 fields, the OpenTelemetry-API span through the bridge, the official
 # SDK's span, and a no-op method called with the same arguments (the floor), all from the
 # benches' own cases (bench.rb/bench.py --count).
@@ -70,6 +72,8 @@ count() {
 
 count rust span_loop "$span_loop"
 count rust span_loop_nested "$span_loop" nested
+count rust sdk_span_loop "$span_loop" sdk
+count rust fastrace_span_loop "$span_loop" fastrace
 # (valgrind does not follow exec: the gem's paths go in through the environment, not `env`)
 export GEM_HOME="$gem_home" GEM_PATH="$gem_home:$default_gem_path"
 for c in noop_method_same_args span_exported_3_fields otel_bridge_span otel_sdk_span; do

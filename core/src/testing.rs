@@ -196,6 +196,26 @@ impl BenchPipeline {
         tracing::dispatcher::with_default(&self.dispatch, f)
     }
 
+    /// `n` OpenTelemetry SDK spans with the same 3 attributes as [`dynamic_spans`], built with
+    /// this pipeline's own tracer provider (the same export processor, redaction included, and
+    /// exporter) but without `tracing`: the least a foreign span recorded directly into the
+    /// SDK's span type would cost (`span_loop sdk N`).
+    pub fn sdk_spans(&self, n: u64) {
+        use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+        let tracer = self.provider.tracer("bench");
+        for _ in 0..n {
+            let mut span = tracer
+                .span_builder("charge_payment")
+                .with_attributes([
+                    opentelemetry::KeyValue::new("order_id", 42),
+                    opentelemetry::KeyValue::new("namespace", "payments"),
+                    opentelemetry::KeyValue::new("amount", 12.5),
+                ])
+                .start(&tracer);
+            span.end();
+        }
+    }
+
     /// Waits until the spans ended so far have gone through the batch processor (instruction
     /// counts include the exporter thread's share of them).
     pub fn flush(&self) {
