@@ -446,5 +446,24 @@ fn restart_only_changes(old: &TelemetryConfig, new: &TelemetryConfig) -> Vec<&'s
     differs(old.spans != new.spans, "telemetry.spans");
     differs(old.metrics != new.metrics, "telemetry.metrics");
     differs(old.logging != new.logging, "telemetry.logging");
+    differs(
+        old.environment != new.environment,
+        "TASKER_ENV (deployment.environment.name)",
+    );
+    differs(old.prometheus != new.prometheus, "telemetry.prometheus");
+    differs(old.health != new.health, "telemetry.health");
+    differs(
+        old.slow_operations != new.slow_operations,
+        "telemetry.slow_operations",
+    );
+    differs(
+        old.opentelemetry_bridge != new.opentelemetry_bridge,
+        "telemetry.opentelemetry_bridge",
+    );
+    // A section added later and not named above still gets said, if not by name.
+    new.config_file.clone_from(&old.config_file);
+    if out.is_empty() && *old != new {
+        out.push("other telemetry settings");
+    }
     out
 }

@@ -284,3 +284,31 @@ fn sighup_reloads_the_file_and_a_bad_value_keeps_the_old_settings() {
         ]
     );
 }
+
+#[test]
+fn a_reload_names_every_section_it_cannot_apply_until_the_next_start() {
+    let (_g, s) = setup();
+    write_config(
+        &s.file,
+        "warn",
+        "opentelemetry_bridge = \"off\"\n[telemetry.prometheus]\nport = 9999\n[telemetry.health]\nmax_queue_fill = 0.5",
+    );
+    runtime::reload().unwrap();
+    let line = changes_lines(&s.sink.take()).join("\n");
+    assert!(
+        line.contains("telemetry.logging.level: info → warn"),
+        "{line}"
+    );
+    assert!(
+        line.contains(
+            "applied only at the next start: telemetry.prometheus, telemetry.health, telemetry.opentelemetry_bridge"
+        ),
+        "{line}"
+    );
+    let config = tasker_telemetry::pipeline::current_config().unwrap();
+    assert_eq!(config.prometheus.port, 9464, "not changed at run time");
+    assert_eq!(
+        config.opentelemetry_bridge,
+        tasker_telemetry::bridge::BridgeMode::Auto
+    );
+}
