@@ -160,10 +160,9 @@ class SpanScope:
     def end(self) -> None:
         """Ends a span from ``start_span`` (idempotent; ``with`` blocks end theirs)."""
 
-def span(name: Any, level: Optional[Union[str, int]] = "info", **fields: Any) -> SpanScope:
+def span(name: Any, level: Union[str, int] = "info", **fields: Any) -> SpanScope:
     """``tracing.span``: a span whose target (used by filters) is the calling module; the level
-    is a name (any case) or a ``logging`` number (``None``: info). Raises TracingError for an
-    unknown level."""
+    is a name (any case) or a ``logging`` number. Raises TracingError for an unknown level."""
 
 def start_span(
     name: Any,

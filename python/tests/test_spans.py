@@ -314,14 +314,15 @@ def test_span_target_is_the_calling_module_and_levels_are_read_natively(capture_
             assert loud.span_id is not None
         with tracing.span("by_number", 30) as numbered:  # logging.WARNING
             assert numbered.span_id is not None
-        with tracing.span("default_level", None) as default:  # None: info
+        with tracing.span("default_level") as default:  # info
             assert default.span_id is not None
 
     cap.run(work)
     names = {s["name"] for s in cap.spans()}
     assert {"mine", "theirs_warn", "by_number", "default_level"} <= names and "theirs" not in names
-    with pytest.raises(tracing.TracingError, match="not a level"):
-        tracing.span("x", level=object())
+    for bad in (object(), None, "loud"):
+        with pytest.raises(tracing.TracingError, match="not a level"):
+            tracing.span("x", level=bad)
 
 
 def test_span_is_one_native_type_with_the_python_api(capture):

@@ -434,20 +434,16 @@ fn record_exception_on(span: &Span, exc: &Bound<'_, PyAny>) -> PyResult<()> {
 /// `tracing.span(name, level="info", **fields)`: a span whose target (used by filters) is the
 /// calling module. Raises `TracingError` for an unknown level.
 #[pyfunction]
-#[pyo3(signature = (name, level=None, **fields))]
+#[pyo3(signature = (name, level=LevelArg(INFO), **fields))]
 pub fn span(
     py: Python<'_>,
     name: Py<PyAny>,
-    level: Option<&Bound<'_, PyAny>>,
+    level: LevelArg,
     fields: Option<Bound<'_, PyDict>>,
 ) -> PyResult<SpanScope> {
-    let level = match level {
-        None => INFO,
-        Some(level) => level_index_of(level)?,
-    };
     Ok(SpanScope::new(
         name,
-        level,
+        level.0,
         caller_module(py),
         fields.map(Bound::unbind),
         false,
@@ -456,6 +452,17 @@ pub fn span(
 
 /// Level index 2, `info`.
 const INFO: u8 = 2;
+
+/// A level argument: a name (any case) or a `logging` level number, as its index.
+pub struct LevelArg(u8);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for LevelArg {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> Result<Self, Self::Error> {
+        level_index_of(&obj).map(LevelArg)
+    }
+}
 
 /// The level index of a name (any case) or a `logging` level number; the package's
 /// `level_index` answers (and words the error) for anything but a known name.

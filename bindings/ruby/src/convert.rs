@@ -75,7 +75,7 @@ fn plain_text(v: Value) -> Option<String> {
 }
 
 /// `nil`, `true`, `false`, a fixnum, a float or [`plain_text`], read without running Ruby
-/// code; the same value [`value`] gives.
+/// code (the first cases of [`value`]).
 fn plain_value(v: Value) -> Option<FieldValue> {
     if v.is_nil() {
         return Some(FieldValue::Null);
@@ -274,14 +274,8 @@ fn class_name(v: Value) -> String {
 
 /// Any Ruby value as a field value.
 pub fn value(v: Value, path: &mut Vec<usize>, depth: usize) -> Result<FieldValue, Error> {
-    if v.is_nil() {
-        return Ok(FieldValue::Null);
-    }
-    if Qtrue::from_value(v).is_some() {
-        return Ok(FieldValue::Bool(true));
-    }
-    if Qfalse::from_value(v).is_some() {
-        return Ok(FieldValue::Bool(false));
+    if let Some(plain) = plain_value(v) {
+        return Ok(plain);
     }
     if let Some(s) = RString::from_value(v) {
         return string(s).map(FieldValue::Str);
