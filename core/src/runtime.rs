@@ -453,10 +453,6 @@ fn restart_only_changes(old: &TelemetryConfig, new: &TelemetryConfig) -> Vec<&'s
     differs(old.prometheus != new.prometheus, "telemetry.prometheus");
     differs(old.health != new.health, "telemetry.health");
     differs(
-        old.slow_operations != new.slow_operations,
-        "telemetry.slow_operations",
-    );
-    differs(
         old.opentelemetry_bridge != new.opentelemetry_bridge,
         "telemetry.opentelemetry_bridge",
     );

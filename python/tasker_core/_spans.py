@@ -54,7 +54,10 @@ class _UseSpan:
         self._token: Optional[contextvars.Token] = None
 
     def __enter__(self) -> Span:
-        self._token = parent_var.set(self._span._running())
+        native = self._span._native
+        if native is None:
+            raise TracingError(f"span {self._span.name!r} has not started: use start_span, or a `with` block")
+        self._token = parent_var.set(native)
         return self._span
 
     def __exit__(self, *exc: Any) -> None:

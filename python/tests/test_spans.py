@@ -345,3 +345,48 @@ def test_span_is_one_native_type_with_the_python_api(capture):
     outer = capture.run(work)
     assert outer.span_id == capture.span("typed_outer")["span_id"]  # ids stay readable after the block
     assert capture.span("side")["parent_span_id"] == outer.span_id
+
+
+def test_use_span_makes_a_started_span_the_parent_and_refuses_an_unstarted_one(capture):
+    def work():
+        started = tracing.start_span("used")
+        with tracing.use_span(started) as same:
+            assert same is started and tracing.current_span_id() == started.span_id
+            with tracing.span("under_used"):
+                pass
+        assert tracing.current_span_id() is None
+        started.end()
+        with pytest.raises(tracing.TracingError, match="has not started"):
+            with tracing.use_span(tracing.span("never_started")):
+                pass
+        return started.span_id
+
+    used_id = capture.run(work)
+    assert capture.span("under_used")["parent_span_id"] == used_id
+
+
+def test_span_can_be_subclassed_and_is_collected_in_a_cycle(capture):
+    import gc
+    import weakref
+
+    class Tagged(tracing.Span):
+        def tag(self) -> str:
+            return f"tagged {self.name}"
+
+    def work():
+        with Tagged("sub", 2, __name__, {"a": 1}) as s:
+            assert s.tag() == "tagged sub" and s.span_id is not None
+        class Marker:
+            pass
+
+        marker = Marker()
+        fields: dict = {"marker": marker}
+        cyclic = tracing.span("cyclic", f=fields)
+        fields["self"] = cyclic  # the span's fields hold the span: a cycle only the GC frees
+        ref = weakref.ref(marker)
+        del cyclic, fields, marker
+        gc.collect()
+        assert ref() is None
+
+    capture.run(work)
+    assert capture.span("sub")["attributes"]["a"] == 1

@@ -8,6 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
+use pyo3::{PyTraverseError, PyVisit};
 use tasker_telemetry::bridge::SpanKind;
 use tasker_telemetry::fields::Exception;
 use tasker_telemetry::foreign::{self, ForeignSpan, Start};
@@ -189,7 +190,7 @@ impl Span {
 /// detaches the span when they cannot be restored: an out-of-order exit, or another context)
 /// and ends the span. `tracing.Span`, exposed as `_native.SpanScope` (`_native.Span` is the
 /// started span it holds).
-#[pyclass(name = "Span", module = "tasker_core.tracing")]
+#[pyclass(subclass, name = "Span", module = "tasker_core.tracing")]
 pub struct SpanScope {
     name: Py<PyAny>,
     level: u8,
@@ -261,22 +262,35 @@ impl SpanScope {
 
     /// Starts the native span under the contextvars' parent and correlation (not made
     /// current): `(span, correlation)`, the correlation a handler span brings or `None`.
-    fn _start(&self, py: Python<'_>) -> PyResult<(Py<Span>, Option<Py<PyCorrelation>>)> {
+    fn _start(slf: &Bound<'_, Self>) -> PyResult<(Py<Span>, Option<Py<PyCorrelation>>)> {
+        let py = slf.py();
+        // What the span starts with, copied under a short borrow: converting the fields and the
+        // name may run Python code (`__str__`), which may switch threads or touch this span.
+        let (name, level, target, fields, handler) = {
+            let scope = slf.borrow();
+            (
+                scope.name.clone_ref(py),
+                scope.level,
+                scope.target.clone_ref(py),
+                scope.fields.as_ref().map(|f| f.clone_ref(py)),
+                scope.handler,
+            )
+        };
         let vars = context_vars(py)?;
         let parent = vars.get_parent.bind(py).call0()?;
         let parent: Option<ParentArg<'_>> = parent.extract()?;
         let correlation = vars.get_correlation.bind(py).call0()?;
         let correlation: Option<Bound<'_, PyCorrelation>> = correlation.extract()?;
-        let fields = self.fields.as_ref().map(|f| f.bind(py));
-        if self.handler {
+        let fields = fields.as_ref().map(|f| f.bind(py));
+        if handler {
             let (span, correlation) =
-                start_handler_span(self.name.bind(py).extract()?, fields, parent, correlation)?;
+                start_handler_span(name.bind(py).extract()?, fields, parent, correlation)?;
             return Ok((Py::new(py, span)?, Some(Py::new(py, correlation)?)));
         }
         let span = start_span(
-            self.name.bind(py).extract()?,
-            self.level,
-            self.target.bind(py).extract()?,
+            name.bind(py).extract()?,
+            level,
+            target.bind(py).extract()?,
             fields,
             parent,
             correlation,
@@ -287,33 +301,40 @@ impl SpanScope {
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
-        let mut scope = slf.borrow_mut();
-        if scope.native.is_some() {
-            return Err(tracing_error(format!(
-                "span {} was already entered; create a new span",
-                scope.name.bind(py).repr()?
-            )));
-        }
-        let (native, correlation) = scope._start(py)?;
+        let unstarted = |scope: &Self| -> PyResult<()> {
+            match scope.native {
+                Some(_) => Err(tracing_error(format!(
+                    "span {} was already entered; create a new span",
+                    scope.name.bind(py).repr()?
+                ))),
+                None => Ok(()),
+            }
+        };
+        unstarted(&slf.borrow())?;
+        let (native, correlation) = Self::_start(slf)?;
+        // Entered meanwhile (by code the start ran, or another thread): that entry stands.
+        unstarted(&slf.borrow())?;
         let vars = context_vars(py)?;
         let parent_token = vars.set_parent.bind(py).call1((native.clone_ref(py),))?;
         let correlation_token = match correlation {
             Some(c) => Some(vars.set_correlation.bind(py).call1((c,))?.unbind()),
             None => None,
         };
+        let mut scope = slf.borrow_mut();
         scope.native = Some(native);
         scope.tokens = Some((parent_token.unbind(), correlation_token));
         drop(scope);
         Ok(slf.clone())
     }
 
-    #[pyo3(signature = (_exc_type=None, exc=None, _tb=None))]
+    #[pyo3(signature = (exc_type=None, exc=None, tb=None))]
     fn __exit__(
         slf: &Bound<'_, Self>,
-        _exc_type: Option<&Bound<'_, PyAny>>,
+        exc_type: Option<&Bound<'_, PyAny>>,
         exc: Option<&Bound<'_, PyAny>>,
-        _tb: Option<&Bound<'_, PyAny>>,
+        tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let _ = (exc_type, tb); // the exception value says it all
         let py = slf.py();
         let (native, tokens) = {
             let mut scope = slf.borrow_mut();
@@ -410,6 +431,24 @@ impl SpanScope {
     /// Ends a span from `start_span` (idempotent; `with` blocks end theirs).
     fn end(&self, py: Python<'_>) -> PyResult<()> {
         self.running(py)?.get().end(None)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.name)?;
+        visit.call(&self.target)?;
+        visit.call(&self.fields)?;
+        visit.call(&self.native)?;
+        if let Some((parent, correlation)) = &self.tokens {
+            visit.call(parent)?;
+            visit.call(correlation)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        // The name stays (for `repr`); what may hold a cycle goes.
+        self.fields = None;
+        self.tokens = None;
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
