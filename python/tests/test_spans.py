@@ -390,3 +390,22 @@ def test_span_can_be_subclassed_and_is_collected_in_a_cycle(capture):
 
     capture.run(work)
     assert capture.span("sub")["attributes"]["a"] == 1
+
+
+def test_a_span_ended_while_one_of_its_values_converts_ends_cleanly(capture):
+    # A value's __str__ may run anything, here the end of the span it is being set on (or, on
+    # another thread, any use of the span): the span is not held borrowed meanwhile.
+    def work():
+        s = tracing.span("ended_inside_set")
+        s.__enter__()
+
+        class EndsTheSpan:
+            def __str__(self) -> str:
+                s.__exit__(None, None, None)
+                return "value"
+
+        s.set("k", EndsTheSpan())
+        assert tracing.current_span_id() is None, "the span was left current"
+
+    capture.run(work)
+    assert capture.span("ended_inside_set")["name"] == "ended_inside_set"

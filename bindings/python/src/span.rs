@@ -204,14 +204,31 @@ pub struct SpanScope {
 }
 
 impl SpanScope {
-    /// The started span, or the error of a span used before its `with` block.
-    fn running(&self, py: Python<'_>) -> PyResult<&Py<Span>> {
-        match &self.native {
-            Some(native) => Ok(native),
-            None => Err(tracing_error(format!(
-                "span {} has not started: use it in a `with` block",
-                self.name.bind(py).repr()?
-            ))),
+    /// The started span (taken under a short borrow), or the error of a span used before its
+    /// `with` block.
+    fn running_of(slf: &Bound<'_, Self>) -> PyResult<Py<Span>> {
+        let (native, name) = Self::native_and_name(slf);
+        native.ok_or_else(|| {
+            Self::named_error(slf.py(), &name, "has not started: use it in a `with` block")
+        })
+    }
+
+    /// The started span and the name, copied under a short borrow (no Python code runs while
+    /// the object is borrowed, so no other use of it can find it borrowed).
+    fn native_and_name(slf: &Bound<'_, Self>) -> (Option<Py<Span>>, Py<PyAny>) {
+        let py = slf.py();
+        let scope = slf.borrow();
+        (
+            scope.native.as_ref().map(|n| n.clone_ref(py)),
+            scope.name.clone_ref(py),
+        )
+    }
+
+    /// `TracingError("span <repr of name> <what>")`.
+    fn named_error(py: Python<'_>, name: &Py<PyAny>, what: &str) -> PyErr {
+        match name.bind(py).repr() {
+            Ok(repr) => tracing_error(format!("span {repr} {what}")),
+            Err(e) => e,
         }
     }
 
@@ -301,19 +318,20 @@ impl SpanScope {
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
-        let unstarted = |scope: &Self| -> PyResult<()> {
-            match scope.native {
-                Some(_) => Err(tracing_error(format!(
-                    "span {} was already entered; create a new span",
-                    scope.name.bind(py).repr()?
-                ))),
-                None => Ok(()),
+        let unstarted = || -> PyResult<()> {
+            match Self::native_and_name(slf) {
+                (Some(_), name) => Err(Self::named_error(
+                    py,
+                    &name,
+                    "was already entered; create a new span",
+                )),
+                (None, _) => Ok(()),
             }
         };
-        unstarted(&slf.borrow())?;
+        unstarted()?;
         let (native, correlation) = Self::_start(slf)?;
         // Entered meanwhile (by code the start ran, or another thread): that entry stands.
-        unstarted(&slf.borrow())?;
+        unstarted()?;
         let vars = context_vars(py)?;
         let parent_token = vars.set_parent.bind(py).call1((native.clone_ref(py),))?;
         let correlation_token = match correlation {
@@ -389,48 +407,51 @@ impl SpanScope {
         self.started(|n| Some(n.is_recording())).unwrap_or(false)
     }
 
+    // The methods below take the started span under a short borrow and convert their arguments
+    // without one: a conversion may run Python code (`__str__`), which may switch threads, and
+    // another thread ending the same span must not find it borrowed.
+
     /// Sets attribute `key` (a dict value becomes dotted keys, as for fields).
-    fn set(&self, py: Python<'_>, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.running(py)?.get().set(key, value)
+    fn set(slf: &Bound<'_, Self>, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::running_of(slf)?.get().set(key, value)
     }
 
     /// `span[key] = value`: same as `set`.
-    fn __setitem__(&self, py: Python<'_>, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.set(py, key, value)
+    fn __setitem__(slf: &Bound<'_, Self>, key: Text, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::set(slf, key, value)
     }
 
     /// Adds a span event with fields (exported with the span).
     #[pyo3(signature = (name, **fields))]
     fn add_event(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         name: Text,
         fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        self.running(py)?.get().add_event(name, fields)
+        Self::running_of(slf)?.get().add_event(name, fields)
     }
 
     /// Records `exc` on the span (`exception.*` attributes and event) and sets the error
     /// status. Done automatically for an exception leaving the `with` block. `TracingError`
     /// when `exc` is not an exception.
-    fn record_exception(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn record_exception(slf: &Bound<'_, Self>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
         if !exc.is_instance_of::<PyBaseException>() {
             return Err(tracing_error(format!(
                 "record_exception expects an exception, got {}",
                 exc.get_type().qualname()?
             )));
         }
-        record_exception_on(self.running(py)?.get(), exc)
+        record_exception_on(Self::running_of(slf)?.get(), exc)
     }
 
     /// Sets the error status with a description.
-    fn set_error(&self, py: Python<'_>, description: Text) -> PyResult<()> {
-        self.running(py)?.get().set_error(description)
+    fn set_error(slf: &Bound<'_, Self>, description: Text) -> PyResult<()> {
+        Self::running_of(slf)?.get().set_error(description)
     }
 
     /// Ends a span from `start_span` (idempotent; `with` blocks end theirs).
-    fn end(&self, py: Python<'_>) -> PyResult<()> {
-        self.running(py)?.get().end(None)
+    fn end(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::running_of(slf)?.get().end(None)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -451,11 +472,12 @@ impl SpanScope {
         self.tokens = None;
     }
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let span_id = self.started(Span::span_id);
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let (native, name) = Self::native_and_name(slf);
+        let span_id = native.and_then(|n| n.get().span_id());
         Ok(format!(
             "<tracing.Span {} span_id={}>",
-            self.name.bind(py).repr()?,
+            name.bind(slf.py()).repr()?,
             span_id.as_deref().unwrap_or("None")
         ))
     }
