@@ -53,7 +53,7 @@ from opentelemetry.trace import (
 from opentelemetry.util.types import Attributes
 
 from . import _native
-from ._context import correlation_var, parent_var, reset
+from ._context import correlation_var, leave, parent_var, reset
 from ._events import INFO
 from ._native import Correlation, RemoteContext, TracingError
 from ._util import exception_parts, qualified_type, safe_str
@@ -312,9 +312,7 @@ class _RuntimeContext(_ApiRuntimeContext):
             return
         if token.correlation is not None:
             reset(correlation_var, token.correlation)
-        value = token.value
-        if not (parent_var.get() is value and reset(parent_var, token.parent)) and isinstance(value, _native.Span):
-            value.detach()
+        leave(token.value, token.parent)
         self._attached.reset(token.api)  # raises for a token of another context (the API logs it)
 
 

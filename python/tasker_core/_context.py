@@ -37,14 +37,12 @@ def reset(var: contextvars.ContextVar[Any], token: contextvars.Token) -> bool:
         return False
 
 
-def leave(native: _native.Span, token: contextvars.Token) -> None:
-    """Takes ``native`` out of this context. When it is not the innermost span here (an
-    out-of-order exit, say a generator closed inside another span) or was set in another
-    context, the variable is left alone and the span is detached: wherever a context still holds
-    it, new spans attach to its parent instead."""
-    if parent_var.get() is native and reset(parent_var, token):
-        return
-    native.detach()
+# ``leave(value, token)``: takes a parent ``set`` with ``token`` out of this context. When it is
+# not the innermost parent here (an out-of-order exit, say a generator closed inside another
+# span) or was set in another context, the variable is left alone and a span is detached:
+# wherever a context still holds it, new spans attach to its parent instead. Native: the exit
+# of ``tracing.span`` leaves the same way.
+leave = _native.leave
 
 
 class _CorrelationScope(contextlib.ContextDecorator):

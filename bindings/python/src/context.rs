@@ -179,6 +179,39 @@ pub fn context_vars(py: Python<'_>) -> PyResult<&'static ContextVars> {
     })
 }
 
+/// Takes `value` (what a `set` of the parent variable put there, returning `token`) out of the
+/// current context: the variable is reset when `value` is still the innermost parent here;
+/// otherwise (an out-of-order exit, say a generator closed inside another span, or a token of
+/// another context) it is left alone and a span is detached: wherever a context still holds
+/// it, new spans attach to its parent instead. `tracing.span`'s exit, `run_step` and the
+/// OpenTelemetry bridge's `detach` all leave this way.
+#[pyfunction]
+pub fn leave(value: &Bound<'_, PyAny>, token: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = value.py();
+    let vars = context_vars(py)?;
+    let innermost = vars.get_parent.bind(py).call0()?.is(value);
+    let restored = innermost
+        && match vars.reset_parent.bind(py).call1((token,)) {
+            Ok(_) => true,
+            Err(e) => value_error_or(py, e).map(|()| false)?,
+        };
+    if !restored {
+        if let Ok(span) = value.cast::<Span>() {
+            span.get().inner.detach();
+        }
+    }
+    Ok(())
+}
+
+/// `Ok` for the `ValueError` of a contextvar token used in another context; other errors stay.
+pub fn value_error_or(py: Python<'_>, e: PyErr) -> PyResult<()> {
+    if e.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 /// Where a new span or event attaches, as the Python side passes it.
 #[derive(FromPyObject)]
 pub enum ParentArg<'py> {

@@ -70,6 +70,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(context::extract, m)?)?;
     m.add_function(wrap_pyfunction!(context::current, m)?)?;
     m.add_function(wrap_pyfunction!(context::shown_parent, m)?)?;
+    m.add_function(wrap_pyfunction!(context::leave, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::startup, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::init, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::is_initialized, m)?)?;

@@ -14,7 +14,9 @@ use tasker_telemetry::fields::Exception;
 use tasker_telemetry::foreign::{self, ForeignSpan, Start};
 use tracing::Level;
 
-use crate::context::{context_vars, correlation_of, parent_of, ParentArg, PyCorrelation};
+use crate::context::{
+    context_vars, correlation_of, leave, parent_of, value_error_or, ParentArg, PyCorrelation,
+};
 use crate::convert::{self, Text};
 use crate::errors::{foreign_error, guard, tracing_error};
 
@@ -375,17 +377,8 @@ impl SpanScope {
                 value_error_or(py, e)?;
             }
         }
-        let innermost = vars.get_parent.bind(py).call0()?.is(&native);
-        let restored = innermost
-            && match vars.reset_parent.bind(py).call1((tokens.0,)) {
-                Ok(_) => true,
-                Err(e) => value_error_or(py, e).map(|()| false)?,
-            };
-        let native = native.get();
-        if !restored {
-            native.detach();
-        }
-        native.end(None)?;
+        leave(native.bind(py).as_any(), tokens.0.bind(py))?;
+        native.get().end(None)?;
         recorded
     }
 
@@ -557,15 +550,6 @@ fn caller_module(py: Python<'_>) -> Py<PyAny> {
             .filter(|n| n.is_instance_of::<PyString>())
     };
     name.map_or_else(|| PyString::new(py, "").into_any().unbind(), Bound::unbind)
-}
-
-/// `Ok` for the `ValueError` of a contextvar token used in another context; other errors stay.
-fn value_error_or(py: Python<'_>, e: PyErr) -> PyResult<()> {
-    if e.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
-        Ok(())
-    } else {
-        Err(e)
-    }
 }
 
 /// `(trace_id, span_id, trace_flags, tracestate)` of a span context, the ids as integers.
